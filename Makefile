@@ -1,0 +1,36 @@
+GO      ?= go
+BIN     := bin/convene
+PKGS    := ./...
+
+.PHONY: all build run test bench deps vet fmt-check clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/convene
+
+# The platform on embedded defaults: in-process NATS and store, 3 simulated
+# media nodes. Prints the API address and token.
+run: build
+	./$(BIN) serve --sim-nodes 3
+
+# Installs the real servers the tests start (redis-server), then checks
+# formatting, vets and runs every test with the race detector.
+test: deps fmt-check vet
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+deps:
+	./scripts/install-deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+bench: build
+	./$(BIN) bench create
+
+clean:
+	rm -rf bin

@@ -1,0 +1,327 @@
+// Package config reads Convene's configuration: the topology (platforms,
+// server rooms, user domains with their licences, API tokens) and the
+// tuning of each service. YAML, decoded strictly: an unknown key is an
+// error. With no file, Demo gives a working one-platform topology.
+//
+// It imports internal/license and internal/protocol only.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/convene/convene/internal/license"
+	"github.com/convene/convene/internal/protocol"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Platform is the moid of the platform this process serves; default
+	// the first one listed.
+	Platform  string     `yaml:"platform"`
+	Platforms []Platform `yaml:"platforms"`
+	Domains   []Domain   `yaml:"domains"`
+	API       API        `yaml:"api"`
+	Scheduler Scheduler  `yaml:"scheduler"`
+	RMS       RMS        `yaml:"rms"`
+}
+
+// Platform is one deployment (a datacenter) with its own store and bus.
+type Platform struct {
+	Moid string `yaml:"moid"`
+	Name string `yaml:"name"`
+	// NumberSegment prefixes every number allocated for this platform's
+	// conferences and templates (000 §10).
+	NumberSegment string `yaml:"number_segment"`
+	// E164Digits follow the segment; default 5.
+	E164Digits int `yaml:"e164_digits"`
+	// Backups take this platform's conferences when it fails.
+	Backups []string `yaml:"backups"`
+	Rooms   []Room   `yaml:"rooms"`
+	// Store and Bus are this platform's addresses, for the schedulers of
+	// other platforms (disaster recovery).
+	Store string `yaml:"store"`
+	Bus   string `yaml:"bus"`
+}
+
+// Room is a server room of a platform.
+type Room struct {
+	Moid string `yaml:"moid"`
+	Name string `yaml:"name"`
+	// Type is "main" (0) or "secondary" (1).
+	Type string `yaml:"type"`
+}
+
+// RoomType is the seed's number for the room type.
+func (r Room) RoomType() int {
+	if r.Type == "secondary" {
+		return 1
+	}
+	return 0
+}
+
+// Domain is a user domain (tenant).
+type Domain struct {
+	Moid            string         `yaml:"moid"`
+	Name            string         `yaml:"name"`
+	Platform        string         `yaml:"platform"`
+	Disabled        bool           `yaml:"disabled"`
+	EnableH265      bool           `yaml:"enable_h265"`
+	EnableHDMeeting bool           `yaml:"enable_hd_meeting"`
+	License         license.Limits `yaml:"license"`
+}
+
+// API configures the REST API.
+type API struct {
+	Listen string  `yaml:"listen"`
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is a bearer token and who holds it.
+type Token struct {
+	Name  string `yaml:"name"`
+	Token string `yaml:"token"`
+}
+
+// Scheduler tunes the scheduler.
+type Scheduler struct {
+	// NodeTimeout bounds a node's answer to create, restore, rename.
+	NodeTimeout time.Duration `yaml:"node_timeout"`
+	// RMSTimeout bounds RMS's answer to GET_RES_REQ.
+	RMSTimeout time.Duration `yaml:"rms_timeout"`
+	// EndCheckInterval is how often end times are checked.
+	EndCheckInterval time.Duration `yaml:"end_check_interval"`
+	// WillEndNotice is how long before its end a conference's CM and node
+	// are told it is about to end.
+	WillEndNotice time.Duration `yaml:"will_end_notice"`
+	// MonitorTTL is how long a monitoring session lives without keep-alive.
+	MonitorTTL time.Duration `yaml:"monitor_ttl"`
+	// MaxDurationMinutes caps a conference's booked length and delays.
+	MaxDurationMinutes int `yaml:"max_duration_minutes"`
+}
+
+// RMS tunes the resource manager.
+type RMS struct {
+	// HeartbeatInterval is how often nodes beat; default 500 ms.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// MissedHeartbeats after which a node is down; default 3.
+	MissedHeartbeats int `yaml:"missed_heartbeats"`
+	// ConfListInterval is how often nodes report their conference list;
+	// default 5 s.
+	ConfListInterval time.Duration `yaml:"conflist_interval"`
+}
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly, fills defaults and validates.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Defaults fills what was left out.
+func (c *Config) Defaults() {
+	if c.Platform == "" && len(c.Platforms) > 0 {
+		c.Platform = c.Platforms[0].Moid
+	}
+	for i := range c.Platforms {
+		p := &c.Platforms[i]
+		if p.E164Digits == 0 {
+			p.E164Digits = 5
+		}
+		if p.Name == "" {
+			p.Name = p.Moid
+		}
+		for j := range p.Rooms {
+			if p.Rooms[j].Type == "" {
+				p.Rooms[j].Type = "main"
+			}
+			if p.Rooms[j].Name == "" {
+				p.Rooms[j].Name = p.Rooms[j].Moid
+			}
+		}
+	}
+	for i := range c.Domains {
+		if c.Domains[i].Name == "" {
+			c.Domains[i].Name = c.Domains[i].Moid
+		}
+		if c.Domains[i].Platform == "" {
+			c.Domains[i].Platform = c.Platform
+		}
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = "127.0.0.1:8080"
+	}
+	s := &c.Scheduler
+	setDur(&s.NodeTimeout, 3*time.Second)
+	setDur(&s.RMSTimeout, 2*time.Second)
+	setDur(&s.EndCheckInterval, time.Second)
+	setDur(&s.WillEndNotice, 5*time.Minute)
+	setDur(&s.MonitorTTL, 30*time.Second)
+	if s.MaxDurationMinutes == 0 {
+		s.MaxDurationMinutes = 7 * 24 * 60
+	}
+	r := &c.RMS
+	setDur(&r.HeartbeatInterval, 500*time.Millisecond)
+	if r.MissedHeartbeats == 0 {
+		r.MissedHeartbeats = 3
+	}
+	setDur(&r.ConfListInterval, 5*time.Second)
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// Validate checks names, references and limits.
+func (c *Config) Validate() error {
+	if len(c.Platforms) == 0 {
+		return errors.New("no platforms: list at least one under platforms")
+	}
+	plats := map[string]bool{}
+	rooms := map[string]bool{}
+	for _, p := range c.Platforms {
+		if !protocol.ValidToken(p.Moid) {
+			return fmt.Errorf("platform moid %q: use 1-64 letters, digits, '-' or '_'", p.Moid)
+		}
+		if plats[p.Moid] {
+			return fmt.Errorf("platform %q is listed twice", p.Moid)
+		}
+		plats[p.Moid] = true
+		for _, ch := range p.NumberSegment {
+			if ch < '0' || ch > '9' {
+				return fmt.Errorf("platform %q: number_segment %q must be digits", p.Moid, p.NumberSegment)
+			}
+		}
+		if p.E164Digits < 3 || p.E164Digits > 12 {
+			return fmt.Errorf("platform %q: e164_digits %d must be 3 to 12", p.Moid, p.E164Digits)
+		}
+		if len(p.Rooms) == 0 {
+			return fmt.Errorf("platform %q has no rooms", p.Moid)
+		}
+		for _, r := range p.Rooms {
+			if !protocol.ValidToken(r.Moid) {
+				return fmt.Errorf("platform %q: room moid %q: use 1-64 letters, digits, '-' or '_'", p.Moid, r.Moid)
+			}
+			if rooms[r.Moid] {
+				return fmt.Errorf("room %q is listed twice", r.Moid)
+			}
+			rooms[r.Moid] = true
+			if r.Type != "main" && r.Type != "secondary" {
+				return fmt.Errorf("room %q: type %q must be main or secondary", r.Moid, r.Type)
+			}
+		}
+	}
+	for _, p := range c.Platforms {
+		for _, b := range p.Backups {
+			if !plats[b] || b == p.Moid {
+				return fmt.Errorf("platform %q: backup %q is not another listed platform", p.Moid, b)
+			}
+		}
+	}
+	if !plats[c.Platform] {
+		return fmt.Errorf("platform %q (the one this process serves) is not listed under platforms", c.Platform)
+	}
+	doms := map[string]bool{}
+	for _, d := range c.Domains {
+		if !protocol.ValidToken(d.Moid) {
+			return fmt.Errorf("domain moid %q: use 1-64 letters, digits, '-' or '_'", d.Moid)
+		}
+		if doms[d.Moid] {
+			return fmt.Errorf("domain %q is listed twice", d.Moid)
+		}
+		doms[d.Moid] = true
+		if !plats[d.Platform] {
+			return fmt.Errorf("domain %q: platform %q is not listed", d.Moid, d.Platform)
+		}
+		if err := d.License.Validate(); err != nil {
+			return fmt.Errorf("domain %q: %w", d.Moid, err)
+		}
+	}
+	for _, t := range c.API.Tokens {
+		if len(t.Token) < 16 {
+			return fmt.Errorf("api token %q is shorter than 16 characters", t.Name)
+		}
+	}
+	if c.RMS.MissedHeartbeats < 1 {
+		return fmt.Errorf("rms.missed_heartbeats %d must be at least 1", c.RMS.MissedHeartbeats)
+	}
+	return nil
+}
+
+// PlatformByMoid finds a platform.
+func (c *Config) PlatformByMoid(moid string) (Platform, bool) {
+	for _, p := range c.Platforms {
+		if p.Moid == moid {
+			return p, true
+		}
+	}
+	return Platform{}, false
+}
+
+// DomainByMoid finds a user domain.
+func (c *Config) DomainByMoid(moid string) (Domain, bool) {
+	for _, d := range c.Domains {
+		if d.Moid == moid {
+			return d, true
+		}
+	}
+	return Domain{}, false
+}
+
+// Local is the platform this process serves.
+func (c *Config) Local() Platform {
+	p, _ := c.PlatformByMoid(c.Platform)
+	return p
+}
+
+// Demo is the built-in topology `convene serve` uses without a file: one
+// platform with two rooms and the tenant "demo" with a licence.
+func Demo() *Config {
+	c := &Config{
+		Platforms: []Platform{{
+			Moid: "plat-a", Name: "Demo platform", NumberSegment: "66",
+			Rooms: []Room{
+				{Moid: "room-a1", Name: "Main hall", Type: "main"},
+				{Moid: "room-a2", Name: "Annex", Type: "secondary"},
+			},
+		}},
+		Domains: []Domain{{
+			Moid: "demo", Name: "Demo tenant", Platform: "plat-a", EnableHDMeeting: true,
+			License: license.Limits{
+				"8_720p": 100, "8_1080p": 50, "32_720p": 20, "32_1080p": 10,
+				"64_720p": 5, "64_1080p": 5, "192_720p": 2, "192_1080p": 2,
+			},
+		}},
+	}
+	c.Defaults()
+	return c
+}

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	c, err := Parse([]byte(`
+platforms:
+  - moid: p1
+    number_segment: "51"
+    rooms:
+      - {moid: r1}
+      - {moid: r2, type: secondary}
+domains:
+  - moid: acme
+    license: {8_720p: 3}
+api:
+  tokens: [{name: ops, token: 0123456789abcdef}]
+rms:
+  heartbeat_interval: 250ms
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Platform != "p1" || c.Domains[0].Platform != "p1" || c.Local().E164Digits != 5 {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if c.RMS.HeartbeatInterval != 250*time.Millisecond || c.RMS.MissedHeartbeats != 3 {
+		t.Fatalf("rms = %+v", c.RMS)
+	}
+	if c.Local().Rooms[1].RoomType() != 1 || c.Local().Rooms[0].RoomType() != 0 {
+		t.Fatal("room types")
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	base := "platforms:\n  - moid: p1\n    rooms: [{moid: r1}]\n"
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", base + "bogus: 1\n", "field bogus not found"},
+		{"no platforms", "domains: []\n", "no platforms"},
+		{"bad licence class", base + "domains: [{moid: d, license: {9_720p: 1}}]\n", "scale 9"},
+		{"unknown platform of domain", base + "domains: [{moid: d, platform: px}]\n", `platform "px" is not listed`},
+		{"short token", base + "api: {tokens: [{name: a, token: x}]}\n", "shorter than 16"},
+		{"bad room type", "platforms:\n  - moid: p1\n    rooms: [{moid: r1, type: basement}]\n", "main or secondary"},
+		{"moid with a dot", "platforms:\n  - moid: p.1\n    rooms: [{moid: r1}]\n", "letters, digits"},
+		{"wrong type", base + "rms: {missed_heartbeats: many}\n", "cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDemoIsValid(t *testing.T) {
+	c := Demo()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Local().Rooms) != 2 || len(c.Domains) != 1 || c.Domains[0].License["8_720p"] == 0 {
+		t.Fatalf("demo = %+v", c)
+	}
+}

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// batcher is a group commit: items queued by concurrent callers are handed
+// to one run of a script that takes "now, n, item args..." and answers one
+// result per item. Two workers keep one batch in flight while the next one
+// gathers, so at low load an item waits for nobody.
+type batcher struct {
+	rdb     *redis.Client
+	script  *redis.Script
+	max     int
+	timeout time.Duration
+	in      chan *batchItem
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+type batchItem struct {
+	args []any
+	res  chan batchResult
+}
+
+type batchResult struct {
+	r   result
+	err error
+}
+
+const batchWorkers = 2
+
+func newBatcher(rdb *redis.Client, sc *redis.Script, max int, timeout time.Duration) *batcher {
+	b := &batcher{rdb: rdb, script: sc, max: max, timeout: timeout, in: make(chan *batchItem, 4*max)}
+	for range batchWorkers {
+		b.wg.Add(1)
+		go b.loop()
+	}
+	return b
+}
+
+// do queues one item and waits for its result. Once queued, the item will
+// run even if ctx ends, so the caller always learns what happened to it.
+func (b *batcher) do(ctx context.Context, args []any) (result, error) {
+	it := &batchItem{args: args, res: make(chan batchResult, 1)}
+	select {
+	case b.in <- it:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("store: %w", ctx.Err())
+	}
+	r := <-it.res
+	return r.r, r.err
+}
+
+func (b *batcher) close() {
+	b.once.Do(func() { close(b.in) })
+	b.wg.Wait()
+}
+
+func (b *batcher) loop() {
+	defer b.wg.Done()
+	items := make([]*batchItem, 0, b.max)
+	for first := range b.in {
+		items = append(items[:0], first)
+	gather:
+		for len(items) < b.max {
+			select {
+			case it, ok := <-b.in:
+				if !ok {
+					break gather
+				}
+				items = append(items, it)
+			default:
+				break gather
+			}
+		}
+		b.run(items)
+	}
+}
+
+func (b *batcher) run(items []*batchItem) {
+	n := 2
+	for _, it := range items {
+		n += len(it.args)
+	}
+	args := make([]any, 0, n)
+	args = append(args, strconv.FormatInt(time.Now().UnixMilli(), 10), strconv.Itoa(len(items)))
+	for _, it := range items {
+		args = append(args, it.args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	v, err := b.script.Run(ctx, b.rdb, nil, args...).Result()
+	cancel()
+	if err != nil {
+		err = fmt.Errorf("store: %w", err)
+		for _, it := range items {
+			it.res <- batchResult{err: err}
+		}
+		return
+	}
+	all, ok := v.([]any)
+	if !ok || len(all) != len(items) {
+		err := fmt.Errorf("store: batch reply has %d results for %d items", len(all), len(items))
+		for _, it := range items {
+			it.res <- batchResult{err: err}
+		}
+		return
+	}
+	for i, it := range items {
+		r, err := asResult(all[i])
+		it.res <- batchResult{r: r, err: err}
+	}
+}

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// script loads lua/<name>.lua with the shared library in front of it.
+func script(name string) *redis.Script {
+	lib, err := luaFS.ReadFile("lua/lib.lua")
+	if err != nil {
+		panic(err)
+	}
+	body, err := luaFS.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewScript(string(lib) + "\n" + string(body))
+}
+
+var (
+	reserveScript  = script("reserve")
+	commitScript   = script("commit")
+	releaseScript  = script("release")
+	delayScript    = script("delay")
+	updateScript   = script("update")
+	monitorScript  = script("monitor")
+	domainScript   = script("domain")
+	templateScript = script("template")
+)
+
+// Options configure a store client.
+type Options struct {
+	// URL is redis://host:port[/db] or host:port.
+	URL string
+	// PoolSize of connections; default 64.
+	PoolSize int
+	// MaxBatch is the most items one group-commit script run takes;
+	// default 64.
+	MaxBatch int
+	// Timeout of one store call; default 3 s.
+	Timeout time.Duration
+}
+
+// Store is a platform's state store.
+type Store struct {
+	rdb     *redis.Client
+	url     string
+	timeout time.Duration
+	log     *slog.Logger
+	reserve *batcher
+	commit  *batcher
+}
+
+// Open connects to the store and checks that it answers.
+func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.PoolSize == 0 {
+		opts.PoolSize = 64
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 64
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 3 * time.Second
+	}
+	ropts, err := parseURL(opts.URL)
+	if err != nil {
+		return nil, err
+	}
+	ropts.PoolSize = opts.PoolSize
+	ropts.MinIdleConns = 4
+	ropts.ReadTimeout = opts.Timeout
+	ropts.WriteTimeout = opts.Timeout
+	ropts.MaxRetries = 2
+	ropts.DisableIdentity = true
+	ropts.Protocol = 2
+	rdb := redis.NewClient(ropts)
+	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("store: %s does not answer: %w", opts.URL, err)
+	}
+	s := &Store{rdb: rdb, url: opts.URL, timeout: opts.Timeout, log: log}
+	s.reserve = newBatcher(rdb, reserveScript, opts.MaxBatch, opts.Timeout)
+	s.commit = newBatcher(rdb, commitScript, opts.MaxBatch, opts.Timeout)
+	return s, nil
+}
+
+func parseURL(u string) (*redis.Options, error) {
+	if u == "" {
+		return nil, errors.New("store: no address given")
+	}
+	if !strings.Contains(u, "://") {
+		u = "redis://" + u
+	}
+	o, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("store: address %q: %w", u, err)
+	}
+	return o, nil
+}
+
+// URL is the address the store was opened with.
+func (s *Store) URL() string { return s.url }
+
+// Client exposes the Redis client, for tests and diagnostics.
+func (s *Store) Client() *redis.Client { return s.rdb }
+
+// Close stops the batchers and closes the connections.
+func (s *Store) Close() error {
+	s.reserve.close()
+	s.commit.close()
+	return s.rdb.Close()
+}
+
+// Ping checks that the store answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// result is one script reply in the {'OK', ...} / {'ERR', code, detail}
+// convention.
+type result []any
+
+func asResult(v any) (result, error) {
+	r, ok := v.([]any)
+	if !ok || len(r) == 0 {
+		return nil, fmt.Errorf("store: unexpected script reply %v", v)
+	}
+	return result(r), nil
+}
+
+func (r result) ok() bool { return str(r[0]) == "OK" }
+
+func (r result) str(i int) string {
+	if i >= len(r) {
+		return ""
+	}
+	return str(r[i])
+}
+
+func str(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case int64:
+		return fmt.Sprint(t)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// err turns an {'ERR', code, detail} reply into the package's errors.
+func (r result) err(e164 string) error {
+	code, detail := r.str(1), r.str(2)
+	switch code {
+	case "DOMAIN_NOT_FOUND":
+		return fmt.Errorf("%w: %s", ErrDomainNotFound, detail)
+	case "DOMAIN_DISABLED":
+		return fmt.Errorf("%w: %s", ErrDomainDisabled, detail)
+	case "E164_IN_USE":
+		return fmt.Errorf("%w: %s", ErrE164InUse, detail)
+	case "E164_EXHAUSTED":
+		return fmt.Errorf("%w: segment %s", ErrE164Exhausted, detail)
+	case "CONF_NOT_FOUND":
+		return fmt.Errorf("%w: %s", ErrConfNotFound, e164)
+	case "STATE":
+		return &StateError{E164: e164, State: detail}
+	case "NODE_MISMATCH":
+		return fmt.Errorf("%w: %s is on %q", ErrNodeMismatch, e164, detail)
+	case "TEMPLATE_NOT_FOUND":
+		return fmt.Errorf("%w: %s", ErrTemplateNotFound, detail)
+	case "MONITOR_NOT_FOUND":
+		return fmt.Errorf("%w: %s", ErrMonitorNotFound, detail)
+	}
+	return fmt.Errorf("store: script error %s %s", code, detail)
+}
+
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// run executes a script once (not batched) and interprets its reply.
+func (s *Store) run(ctx context.Context, sc *redis.Script, e164 string, args ...any) (result, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	v, err := sc.Run(ctx, s.rdb, nil, args...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	r, err := asResult(v)
+	if err != nil {
+		return nil, err
+	}
+	if !r.ok() {
+		return r, r.err(e164)
+	}
+	return r, nil
+}
