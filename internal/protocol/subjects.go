@@ -76,3 +76,7 @@ func ValidE164(s string) bool {
 	}
 	return true
 }
+
+// SubjectRegistryResync is where a registry that (re)started asks every
+// scheduler reporting to it to report everything again.
+func SubjectRegistryResync(platform string) string { return "upu.resync." + platform }

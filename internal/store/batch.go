@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,6 +23,8 @@ type batcher struct {
 	in      chan *batchItem
 	wg      sync.WaitGroup
 	once    sync.Once
+	batches atomic.Int64
+	items   atomic.Int64
 }
 
 type batchItem struct {
@@ -85,6 +88,8 @@ func (b *batcher) loop() {
 }
 
 func (b *batcher) run(items []*batchItem) {
+	b.batches.Add(1)
+	b.items.Add(int64(len(items)))
 	n := 2
 	for _, it := range items {
 		n += len(it.args)

@@ -35,12 +35,12 @@ type Reservation struct {
 // ErrE164InUse, ErrE164Exhausted.
 func (s *Store) Reserve(ctx context.Context, r Reservation) (string, error) {
 	fields := confFields(&r.Conf)
-	args := make([]any, 0, 8+len(fields))
-	args = append(args, r.Conf.E164, r.Conf.Domain, r.Class.String(), e164SeqKey(r.Numbering.Platform),
+	args := make([]any, 0, 9+len(fields))
+	args = append(args, "R", r.Conf.E164, r.Conf.Domain, r.Class.String(), e164SeqKey(r.Numbering.Platform),
 		r.Numbering.Segment, strconv.Itoa(r.Numbering.Digits), strconv.FormatInt(r.Conf.EndTime, 10),
 		strconv.Itoa(len(fields)/2))
 	args = append(args, fields...)
-	res, err := s.reserve.do(ctx, args)
+	res, err := s.creates.do(ctx, args)
 	if err != nil {
 		return "", err
 	}
@@ -68,7 +68,7 @@ type Placement struct {
 // Commit marks a creating conference running on the node that acknowledged
 // it, and returns its user domain. Errors: ErrConfNotFound, a *StateError.
 func (s *Store) Commit(ctx context.Context, p Placement) (string, error) {
-	res, err := s.commit.do(ctx, []any{p.E164, p.Node, p.IP, p.PID, p.Room, p.RealPlatform})
+	res, err := s.creates.do(ctx, []any{"C", p.E164, p.Node, p.IP, p.PID, p.Room, p.RealPlatform})
 	if err != nil {
 		return "", err
 	}
@@ -338,4 +338,40 @@ func boolStr(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// AllConferences reads every conference in the store (a SCAN: for start-up
+// and consistency checks, not for hot paths).
+func (s *Store) AllConferences(ctx context.Context) ([]protocol.Conference, error) {
+	var (
+		keys   []string
+		cursor uint64
+	)
+	for {
+		cctx, cancel := s.ctx(ctx)
+		batch, next, err := s.rdb.Scan(cctx, cursor, "confex/*/", 1000).Result()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		keys = append(keys, batch...)
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	e164s := make([]string, 0, len(keys))
+	for _, k := range keys {
+		e164s = append(e164s, k[len("confex/"):len(k)-1])
+	}
+	var out []protocol.Conference
+	for i := 0; i < len(e164s); i += 1000 {
+		j := min(i+1000, len(e164s))
+		part, err := s.Conferences(ctx, e164s[i:j])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part...)
+	}
+	return out, nil
 }

@@ -29,8 +29,7 @@ func script(name string) *redis.Script {
 }
 
 var (
-	reserveScript  = script("reserve")
-	commitScript   = script("commit")
+	createScript   = script("create")
 	releaseScript  = script("release")
 	delayScript    = script("delay")
 	updateScript   = script("update")
@@ -58,8 +57,8 @@ type Store struct {
 	url     string
 	timeout time.Duration
 	log     *slog.Logger
-	reserve *batcher
-	commit  *batcher
+	creates *batcher // reserve and commit share one group commit
+	hook    *countHook
 }
 
 // Open connects to the store and checks that it answers.
@@ -88,15 +87,16 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	ropts.DisableIdentity = true
 	ropts.Protocol = 2
 	rdb := redis.NewClient(ropts)
+	hook := &countHook{}
+	rdb.AddHook(hook)
 	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("store: %s does not answer: %w", opts.URL, err)
 	}
-	s := &Store{rdb: rdb, url: opts.URL, timeout: opts.Timeout, log: log}
-	s.reserve = newBatcher(rdb, reserveScript, opts.MaxBatch, opts.Timeout)
-	s.commit = newBatcher(rdb, commitScript, opts.MaxBatch, opts.Timeout)
+	s := &Store{rdb: rdb, url: opts.URL, timeout: opts.Timeout, log: log, hook: hook}
+	s.creates = newBatcher(rdb, createScript, opts.MaxBatch, opts.Timeout)
 	return s, nil
 }
 
@@ -122,8 +122,7 @@ func (s *Store) Client() *redis.Client { return s.rdb }
 
 // Close stops the batchers and closes the connections.
 func (s *Store) Close() error {
-	s.reserve.close()
-	s.commit.close()
+	s.creates.close()
 	return s.rdb.Close()
 }
 

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// maxBody is the largest request body the API reads.
+const maxBody = 1 << 20
+
+// decode reads the request body strictly into v (a pointer to a struct):
+// one JSON object, no unknown fields, at most maxBody bytes. Its errors name
+// the field at fault.
+func decode(r *http.Request, v any) *apiError {
+	body := &countingReader{r: io.LimitReader(r.Body, maxBody+1)}
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if body.n > maxBody {
+		return badRequest("body is larger than %d bytes", maxBody)
+	}
+	if err != nil {
+		return decodeError(err, v, body.n)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if body.n > maxBody {
+			return badRequest("body is larger than %d bytes", maxBody)
+		}
+		return badRequest("body must hold one JSON object and nothing after it (offset %d)", dec.InputOffset())
+	}
+	return nil
+}
+
+func decodeError(err error, v any, read int64) *apiError {
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		return badRequest("body is empty: send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("body is not valid JSON: it ends early at offset %d", read)
+	case errors.As(err, &syntax):
+		return badRequest("body is not valid JSON: %s at offset %d", syntax.Error(), syntax.Offset)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return badRequest("body must be a JSON object, not %s", article(typ.Value))
+		}
+		return badRequest("field %q must be %s", typ.Field, expected(v, typ))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return badRequest("unknown field %s", name)
+	}
+	return badRequest("body is not valid JSON: %s", err.Error())
+}
+
+// expected says what a field should hold, from the Go type of the field
+// named by the error's path in v.
+func expected(v any, e *json.UnmarshalTypeError) string {
+	t := reflect.TypeOf(v)
+	for _, name := range strings.Split(e.Field, ".") {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			break
+		}
+		f, ok := fieldByJSONName(t, name)
+		if !ok {
+			return "of another type"
+		}
+		t = f.Type
+	}
+	return describe(t, e.Value)
+}
+
+func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// describe names a Go type the way a JSON user thinks of it; got is what
+// the decoder found ("string", "number 3.5", ...).
+func describe(t reflect.Type, got string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if strings.HasPrefix(got, "number") {
+			return "a whole number"
+		}
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array of " + plural(t.Elem(), got)
+	case reflect.Map:
+		return "an object whose values are " + plural(t.Elem(), got)
+	}
+	return "an object"
+}
+
+func plural(t reflect.Type, got string) string {
+	d := describe(t, got)
+	switch d {
+	case "a string":
+		return "strings"
+	case "a number":
+		return "numbers"
+	case "a whole number":
+		return "whole numbers"
+	}
+	return d
+}
+
+func article(v string) string {
+	switch v {
+	case "array", "object":
+		return "an " + v
+	}
+	return v
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// queryBool reads an optional true/false query parameter.
+func queryBool(r *http.Request, name string) (bool, *apiError) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest("query parameter %q must be true or false, not %q", name, v)
+	}
+	return b, nil
+}

@@ -1,0 +1,100 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/convene/convene/internal/store"
+)
+
+// domainConferences lists a domain's conferences, by number, with the
+// filters of 001 §2.1: public only, what a terminal may see, and state.
+func (s *Server) domainConferences(w http.ResponseWriter, r *http.Request) *apiError {
+	moid, aerr := pathMoid(r)
+	if aerr != nil {
+		return aerr
+	}
+	var f store.ListFilter
+	if f.PublicOnly, aerr = queryBool(r, "public_only"); aerr != nil {
+		return aerr
+	}
+	q := r.URL.Query()
+	f.Terminal = q.Get("terminal")
+	if utf8.RuneCountInString(f.Terminal) > maxAliasLen || (f.Terminal != "" && strings.TrimSpace(f.Terminal) == "") {
+		return badRequest("query parameter \"terminal\" must be an alias or e164 of at most %d characters", maxAliasLen)
+	}
+	state := q.Get("state")
+	if aerr := checkState(state); aerr != nil {
+		return aerr
+	}
+	all, err := s.store.DomainConferences(r.Context(), moid)
+	if err != nil {
+		return fromStore(err, moid)
+	}
+	if len(all) == 0 {
+		if aerr := s.domainExists(r.Context(), moid); aerr != nil {
+			return aerr
+		}
+	}
+	out := conferenceList{Conferences: make([]Conference, 0, len(all))}
+	for i := range all {
+		c := &all[i]
+		if !f.Keep(c) || (state != "" && c.State != state) {
+			continue
+		}
+		out.Conferences = append(out.Conferences, conferenceView(c))
+	}
+	sort.Slice(out.Conferences, func(i, j int) bool { return out.Conferences[i].E164 < out.Conferences[j].E164 })
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// domainExists tells an empty list from an unknown domain.
+func (s *Server) domainExists(ctx context.Context, moid string) *apiError {
+	if _, err := s.store.Domain(ctx, moid); err != nil {
+		return fromStore(err, moid)
+	}
+	return nil
+}
+
+func (s *Server) getLicense(w http.ResponseWriter, r *http.Request) *apiError {
+	moid, aerr := pathMoid(r)
+	if aerr != nil {
+		return aerr
+	}
+	u, err := s.store.License(r.Context(), moid)
+	if err != nil {
+		return fromStore(err, moid)
+	}
+	writeJSON(w, http.StatusOK, licenseView(moid, u))
+	return nil
+}
+
+// setLicense changes the limits of the classes given; a limit below the
+// count refuses new conferences of that class and ends none.
+func (s *Server) setLicense(w http.ResponseWriter, r *http.Request) *apiError {
+	moid, aerr := pathMoid(r)
+	if aerr != nil {
+		return aerr
+	}
+	var q SetLicenseRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	if err := q.check(); err != nil {
+		return err
+	}
+	if err := s.store.SetLicenseLimits(r.Context(), moid, q.Limits); err != nil {
+		return fromStore(err, moid)
+	}
+	s.log.Info("licence limits set", "domain", moid, "limits", q.Limits.Canonical())
+	u, err := s.store.License(r.Context(), moid)
+	if err != nil {
+		return fromStore(err, moid)
+	}
+	writeJSON(w, http.StatusOK, licenseView(moid, u))
+	return nil
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/convene/convene/internal/protocol"
+)
+
+// startMonitor asks the conference's node to stream it to ip:port.
+func (s *Server) startMonitor(w http.ResponseWriter, r *http.Request) *apiError {
+	e164, aerr := pathE164(r)
+	if aerr != nil {
+		return aerr
+	}
+	var q MonitorRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	if err := q.check(); err != nil {
+		return err
+	}
+	req := protocol.MonitorReq{Type: protocol.CMStartMonitorReq, E164: e164, IP: q.IP, Port: q.Port}
+	if err := s.confCall(r, e164, req, nil); err != nil {
+		return err
+	}
+	addr := monitorAddr(q.IP, q.Port)
+	w.Header().Set("Location", "/v1/conferences/"+e164+"/monitors/"+addr)
+	writeJSON(w, http.StatusCreated, Monitor{E164: e164, Addr: addr, IP: q.IP, Port: q.Port})
+	return nil
+}
+
+func (s *Server) listMonitors(w http.ResponseWriter, r *http.Request) *apiError {
+	e164, aerr := pathE164(r)
+	if aerr != nil {
+		return aerr
+	}
+	ms, err := s.store.Monitors(r.Context(), e164)
+	if err != nil {
+		return fromStore(err, e164)
+	}
+	if len(ms) == 0 {
+		// No sessions, or no conference: tell them apart.
+		ok, err := s.store.Exists(r.Context(), e164)
+		if err != nil {
+			return fromStore(err, e164)
+		}
+		if !ok {
+			return errorf(protocol.ErrConfNotFound, "conference %s does not exist; it may have ended", e164)
+		}
+	}
+	out := monitorList{Monitors: make([]Monitor, 0, len(ms))}
+	for _, m := range ms {
+		v := Monitor{E164: e164, Addr: m.Addr, KeepAliveAt: msTime(m.KeepAliveMs)}
+		if host, port, err := net.SplitHostPort(m.Addr); err == nil {
+			v.IP = host
+			v.Port, _ = strconv.Atoi(port)
+		}
+		out.Monitors = append(out.Monitors, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) keepMonitorAlive(w http.ResponseWriter, r *http.Request) *apiError {
+	return s.monitorCall(w, r, protocol.CMMonitorKeepAlive)
+}
+
+func (s *Server) stopMonitor(w http.ResponseWriter, r *http.Request) *apiError {
+	return s.monitorCall(w, r, protocol.CMStopMonitorReq)
+}
+
+func (s *Server) monitorCall(w http.ResponseWriter, r *http.Request, typ string) *apiError {
+	e164, aerr := pathE164(r)
+	if aerr != nil {
+		return aerr
+	}
+	ip, port, aerr := pathAddr(r)
+	if aerr != nil {
+		return aerr
+	}
+	req := protocol.MonitorReq{Type: typ, E164: e164, IP: ip, Port: port}
+	if err := s.confCall(r, e164, req, nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"sort"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/protocol"
+)
+
+// listNodes joins RMS's node list with the store's count of conferences
+// per node.
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) *apiError {
+	ctx, cancel := s.busCtx(r)
+	defer cancel()
+	subject := protocol.SubjectRMS(s.opts.Platform)
+	var ack protocol.NodeListAck
+	if err := s.bus.Call(ctx, subject, protocol.Header{Type: protocol.RMSNodeListReq}, &ack); err != nil {
+		return fromBus(err, rms, subject)
+	}
+	ids := make([]string, len(ack.Nodes))
+	for i, n := range ack.Nodes {
+		ids[i] = n.Node
+	}
+	loads, err := s.store.NodeLoads(r.Context(), ids)
+	if err != nil {
+		return fromStore(err, "")
+	}
+	out := nodeList{Nodes: make([]Node, 0, len(ack.Nodes))}
+	for _, n := range ack.Nodes {
+		out.Nodes = append(out.Nodes, Node{
+			ID: n.Node, IP: n.IP, PID: n.PID, Room: n.Room, Kind: n.Kind, State: n.State,
+			Capacity: n.Capacity, Conferences: loads[n.Node], Reported: n.Confs, Legacy: n.Legacy,
+		})
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].ID < out.Nodes[j].ID })
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) *apiError {
+	ctx, cancel := s.busCtx(r)
+	defer cancel()
+	subject := protocol.SubjectRMS(s.opts.Platform)
+	var ack protocol.RoomListAck
+	if err := s.bus.Call(ctx, subject, protocol.Header{Type: protocol.RMSRoomListReq}, &ack); err != nil {
+		return fromBus(err, rms, subject)
+	}
+	out := roomList{Rooms: make([]Room, 0, len(ack.Rooms))}
+	for _, rm := range ack.Rooms {
+		typ := "main"
+		if rm.RoomType == 1 {
+			typ = "secondary"
+		}
+		out.Rooms = append(out.Rooms, Room{
+			Moid: rm.Room, Name: rm.Name, Platform: rm.Platform, Type: typ, State: rm.State, LiveNodes: rm.LiveNodes,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// listPlatforms shows the configured platforms. Their live state comes
+// from the platform monitor, which is not there yet: every platform reads
+// "normal".
+func (s *Server) listPlatforms(w http.ResponseWriter, r *http.Request) *apiError {
+	out := platformList{Platforms: make([]Platform, 0, len(s.cfg.Platforms))}
+	for _, p := range s.cfg.Platforms {
+		v := Platform{
+			Moid: p.Moid, Name: p.Name, NumberSegment: p.NumberSegment,
+			Rooms: make([]PlatformRoom, 0, len(p.Rooms)), Backups: nonNil(p.Backups),
+			State: protocol.RoomNormal, Local: p.Moid == s.opts.Platform,
+		}
+		for _, rm := range p.Rooms {
+			v.Rooms = append(v.Rooms, PlatformRoom{Moid: rm.Moid, Name: rm.Name, Type: rm.Type})
+		}
+		out.Platforms = append(out.Platforms, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// registryEntry asks the registry where a number lives.
+func (s *Server) registryEntry(w http.ResponseWriter, r *http.Request) *apiError {
+	e164, aerr := pathE164(r)
+	if aerr != nil {
+		return aerr
+	}
+	ctx, cancel := s.busCtx(r)
+	defer cancel()
+	subject := protocol.SubjectRegistry(s.opts.Platform)
+	var ack protocol.RegistryQueryAck
+	if err := s.bus.Call(ctx, subject, protocol.RegistryQuery{Type: protocol.UPUQueryReq, E164: e164}, &ack); err != nil {
+		var nack *bus.NackError
+		if errors.As(err, &nack) && nack.Code == protocol.ErrNotFound && nack.Message == "" {
+			return errorf(protocol.ErrNotFound, "no conference, template or virtual room is registered under %s", e164)
+		}
+		return fromBus(err, registry, subject)
+	}
+	writeJSON(w, http.StatusOK, registryView(&ack.Entry))
+	return nil
+}

@@ -1,0 +1,135 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func connect(t *testing.T) *Bus {
+	t.Helper()
+	e, err := StartEmbedded(EmbeddedOptions{NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	b, err := Connect(Options{Embedded: e, RequestTimeout: 200 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+type ping struct {
+	Type string `json:"type"`
+	N    int    `json:"n"`
+}
+
+func TestCall(t *testing.T) {
+	b := connect(t)
+	ctx := context.Background()
+	x := NewMux(nil)
+	x.HandleFunc("PING_REQ", func(_ context.Context, m *Msg) {
+		var p ping
+		if err := m.Decode(&p); err != nil {
+			t.Error(err)
+		}
+		if p.N < 0 {
+			_ = m.Nack("PING_NACK", "NEGATIVE", "n must not be negative")
+			return
+		}
+		_ = m.Respond(ping{Type: "PING_ACK", N: p.N + 1})
+	})
+	x.HandleFunc("SLOW_REQ", func(context.Context, *Msg) { time.Sleep(time.Second) })
+	if _, err := b.Subscribe("svc", x, Concurrent(4)); err != nil {
+		t.Fatal(err)
+	}
+
+	var ack ping
+	if err := b.Call(ctx, "svc", ping{Type: "PING_REQ", N: 41}, &ack); err != nil || ack.N != 42 || ack.Type != "PING_ACK" {
+		t.Fatalf("Call = %+v, %v", ack, err)
+	}
+	var ne *NackError
+	if err := b.Call(ctx, "svc", ping{Type: "PING_REQ", N: -1}, &ack); !errors.As(err, &ne) || ne.Code != "NEGATIVE" || ne.Type != "PING_NACK" {
+		t.Fatalf("nack = %v", err)
+	}
+	if err := b.Call(ctx, "svc", ping{Type: "WHAT_REQ"}, nil); !errors.As(err, &ne) || ne.Code != "BAD_REQUEST" {
+		t.Fatalf("unknown type = %v", err)
+	}
+	if err := b.Call(ctx, "nobody", ping{Type: "PING_REQ"}, nil); !errors.Is(err, ErrNoResponders) {
+		t.Fatalf("no responders = %v", err)
+	}
+	if err := b.Call(ctx, "svc", ping{Type: "SLOW_REQ"}, nil); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("slow = %v, want ErrTimeout", err)
+	}
+}
+
+func TestTypeOf(t *testing.T) {
+	tests := map[string]string{
+		`{"type":"A_REQ","x":1}`:   "A_REQ",
+		`{ "x":1, "type":"B_NTF"}`: "B_NTF",
+		`{"type":"esc\"aped"}`:     `esc"aped`,
+		`not json`:                 "",
+	}
+	for in, want := range tests {
+		if got := typeOf([]byte(in)); got != want {
+			t.Errorf("typeOf(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestGroupKeepsOrderPerSubject(t *testing.T) {
+	b := connect(t)
+	var (
+		mu   sync.Mutex
+		seen = map[string][]int{}
+	)
+	g := b.NewGroup(HandlerFunc(func(_ context.Context, m *Msg) {
+		var p ping
+		_ = m.Decode(&p)
+		mu.Lock()
+		seen[m.Subject] = append(seen[m.Subject], p.N)
+		mu.Unlock()
+	}), 4, 1024)
+	defer g.Close()
+	const subjects, msgs = 20, 50
+	for i := range subjects {
+		if _, err := g.Subscribe(fmt.Sprintf("conf.%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := range msgs {
+		for i := range subjects {
+			if err := b.Publish(fmt.Sprintf("conf.%d", i), ping{Type: "X", N: n}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		total := 0
+		for _, l := range seen {
+			total += len(l)
+		}
+		mu.Unlock()
+		if total == subjects*msgs {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d of %d messages", total, subjects*msgs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for s, l := range seen {
+		for i, n := range l {
+			if n != i {
+				t.Fatalf("%s: message %d arrived as %d: order lost", s, n, i)
+			}
+		}
+	}
+}

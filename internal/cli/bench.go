@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/license"
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/redisserver"
+	"github.com/convene/convene/internal/stack"
+)
+
+func init() { register(benchCmd) }
+
+func benchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure Convene on this machine",
+	}
+	cmd.AddCommand(benchCreateCmd())
+	return cmd
+}
+
+type createBench struct {
+	count, concurrency, nodes, warmup int
+	stores                            []string
+	redisURL                          string
+	logLevel                          string
+	cpuProfile                        string
+}
+
+func benchCreateCmd() *cobra.Command {
+	var b createBench
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create conferences through the full path: API, scheduler, store, node ACK",
+		Long: `Creates conferences through the whole path: HTTP API, bus to the
+scheduler, licence check and count in the store, RMS, the node's ACK, the
+store again. Everything runs in this process on loopback; the store is the
+embedded one, a redis-server this command starts, or both.
+
+Prints creates/s, latency percentiles and store round trips per create.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
+			if b.cpuProfile != "" {
+				f, err := os.Create(b.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			failed := false
+			for _, s := range b.stores {
+				res, err := b.run(cmd.Context(), s, cmd.OutOrStdout())
+				if err != nil {
+					return err
+				}
+				res.print(cmd.OutOrStdout())
+				failed = failed || res.errors > 0
+			}
+			if failed {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&b.count, "count", 20000, "conferences to create (timed)")
+	f.IntVar(&b.warmup, "warmup", 1000, "conferences created first, not timed")
+	f.IntVar(&b.concurrency, "concurrency", 32, "creates in flight at once")
+	f.IntVar(&b.nodes, "nodes", 3, "simulated media nodes")
+	f.StringSliceVar(&b.stores, "store", []string{"embedded", "redis"}, "stores to run against: embedded, redis")
+	f.StringVar(&b.redisURL, "redis", "", "use this Redis instead of starting a redis-server")
+	f.StringVar(&b.logLevel, "log-level", "error", "log level of the services")
+	f.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	return cmd
+}
+
+type createResult struct {
+	store              string
+	created, errors    int
+	firstErr           error
+	elapsed            time.Duration
+	lat                []time.Duration
+	trips              int64
+	batches, batchItem int64
+	nodes, conc        int
+	running            int
+}
+
+func (b *createBench) config() *config.Config {
+	limits := license.Limits{}
+	for _, c := range license.All() {
+		limits[c.String()] = b.count + b.warmup
+	}
+	c := &config.Config{
+		Platforms: []config.Platform{{Moid: "bench", NumberSegment: "7", E164Digits: 7, Rooms: []config.Room{
+			{Moid: "bench-r1", Type: "main"}, {Moid: "bench-r2", Type: "secondary"},
+		}}},
+		Domains: []config.Domain{{Moid: "bench", License: limits}},
+		API:     config.API{Tokens: []config.Token{{Name: "bench", Token: "bench-token-0123456789"}}},
+	}
+	c.Defaults()
+	c.Scheduler.EndCheckInterval = 10 * time.Second
+	return c
+}
+
+func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) (*createResult, error) {
+	opts := stack.Options{
+		Config: b.config(), Listen: "127.0.0.1:0", NATSListen: "none",
+		SimNodes: b.nodes, SimCapacity: b.count + b.warmup,
+		Log: newLogger(os.Stderr, b.logLevel),
+	}
+	switch storeKind {
+	case "embedded":
+	case "redis":
+		opts.Redis = b.redisURL
+		if opts.Redis == "" {
+			dir, err := os.MkdirTemp("", "convene-bench-redis-")
+			if err != nil {
+				return nil, err
+			}
+			defer os.RemoveAll(dir)
+			srv, err := redisserver.Start(redisserver.Options{Dir: dir})
+			if err != nil {
+				return nil, err
+			}
+			defer srv.Kill()
+			opts.Redis = srv.URL()
+		}
+	default:
+		return nil, fmt.Errorf("--store %q: use embedded or redis", storeKind)
+	}
+	st, err := stack.Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Stop(context.Background())
+	if err := waitNodes(ctx, st, b.nodes); err != nil {
+		return nil, err
+	}
+	client := api.NewClient("http://"+st.API.Addr(), "bench-token-0123456789")
+	fmt.Fprintf(out, "bench create: store %s, %d nodes, concurrency %d: %d warm-up, then %d timed creates\n",
+		storeKind, b.nodes, b.concurrency, b.warmup, b.count)
+
+	if _, err := b.drive(ctx, client, b.warmup, nil); err != nil {
+		return nil, err
+	}
+	before := st.Store.Stats()
+	res := &createResult{store: storeKind, nodes: b.nodes, conc: b.concurrency, lat: make([]time.Duration, b.count)}
+	start := time.Now()
+	errs, err := b.drive(ctx, client, b.count, res.lat)
+	res.elapsed = time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	after := st.Store.Stats()
+	res.trips = after.RoundTrips - before.RoundTrips
+	res.batches = after.Batches - before.Batches
+	res.batchItem = after.BatchedItems - before.BatchedItems
+	res.errors = len(errs)
+	if len(errs) > 0 {
+		res.firstErr = errs[0]
+	}
+	res.created = b.count - res.errors
+	confs, err := st.Store.DomainConferences(ctx, "bench")
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range confs {
+		if c.State == protocol.StateRunning {
+			res.running++
+		}
+	}
+	return res, nil
+}
+
+// drive creates n conferences with b.concurrency workers, recording each
+// latency in lat when given.
+func (b *createBench) drive(ctx context.Context, client *api.Client, n int, lat []time.Duration) ([]error, error) {
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for range b.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				_, err := client.CreateConference(ctx, api.CreateConferenceRequest{
+					Name: "bench", Domain: "bench", Scale: 8, Resolution: "720p", DurationMinutes: 120,
+				})
+				if lat != nil {
+					lat[i] = time.Since(t0)
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errs, ctx.Err()
+}
+
+func waitNodes(ctx context.Context, st *stack.Stack, n int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		up := 0
+		for _, node := range st.RMS.Nodes() {
+			if node.State == protocol.NodeUp {
+				up++
+			}
+		}
+		if up >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the %d simulated nodes did not register within 10s", n)
+}
+
+func (r *createResult) print(w io.Writer) {
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	pct := func(p float64) time.Duration { return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))] }
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+	rate := float64(len(r.lat)) / r.elapsed.Seconds()
+	fmt.Fprintf(w, "  creates/s        %.0f  (%d in %.2f s)\n", rate, len(r.lat), r.elapsed.Seconds())
+	fmt.Fprintf(w, "  latency          p50 %s  p90 %s  p99 %s  max %s\n", ms(pct(.50)), ms(pct(.90)), ms(pct(.99)), ms(r.lat[len(r.lat)-1]))
+	perCreate := float64(r.trips) / float64(max(1, r.created))
+	avgBatch := 0.0
+	if r.batches > 0 {
+		avgBatch = float64(r.batchItem) / float64(r.batches)
+	}
+	fmt.Fprintf(w, "  store            %.2f round trips per create (reserve and commit: one script run per %.1f creates on average)\n", perCreate, avgBatch)
+	fmt.Fprintf(w, "  result           %d created, %d refused, %d running in the store\n", r.created, r.errors, r.running)
+	if r.firstErr != nil {
+		fmt.Fprintf(w, "  first refusal    %v\n", r.firstErr)
+	}
+}

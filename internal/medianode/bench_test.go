@@ -1,0 +1,75 @@
+package medianode
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/protocol"
+)
+
+// BenchmarkCreate pushes creates through one node, request/reply, from
+// many concurrent requesters: the node's side of the create path.
+func BenchmarkCreate(b *testing.B) {
+	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer emb.Shutdown()
+	connect := func(name string) *bus.Bus {
+		c, err := bus.Connect(bus.Options{Embedded: emb, Name: name}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	nb, sched := connect("node"), connect("scheduler")
+	defer nb.Close()
+	defer sched.Close()
+	n, err := New(Options{ID: "sim-1", Room: "room-a1", Platform: "plat-a", Capacity: 1 << 30, HeartbeatInterval: time.Hour, ConfListInterval: time.Hour}, nb, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer n.Kill()
+	var seq atomic.Int64
+	subject := protocol.SubjectToNode("sim-1")
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := protocol.NodeConfReq{Type: protocol.MAUMCUCreateConfReq, Conf: protocol.Conference{
+				E164: e164(int(seq.Add(1))), Name: "bench", Domain: "dom-1", Platform: "plat-a", State: protocol.StateCreating,
+				Scale: 32, Resolution: "1080p", EndTime: 1_700_000_000_000, DurationMinutes: 60,
+			}}
+			if err := sched.Call(context.Background(), subject, req, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+}
+
+// BenchmarkConfList builds and encodes the conference list of a node
+// hosting 10,000 conferences.
+func BenchmarkConfList(b *testing.B) {
+	n := &Node{opts: Options{ID: "sim-1", Room: "room-a1", Platform: "plat-a"}, confs: make(map[string]*conf)}
+	for i := range 10_000 {
+		n.Inject(e164(i), int64(i))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ntf := protocol.ConfListNtf{Type: protocol.MCUConfListNtf, Node: "sim-1", Confs: n.confList()}
+		if _, err := json.Marshal(ntf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,382 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
+)
+
+// Reasons a conference ends, in notices and metrics.
+const (
+	ReasonReleased = "released" // its CM ended it
+	ReasonEndTime  = "end-time" // its end time came
+	ReasonOnNode   = "ended-on-node"
+)
+
+// controlRoutes registers the per-conference CM requests (mau.cmcmu.<e164>)
+// on a mux.
+func (s *Scheduler) controlRoutes(x *bus.Mux) {
+	x.HandleFunc(protocol.CMReleaseConfReq, s.handleRelease)
+	x.HandleFunc(protocol.CMDelayConfReq, s.handleDelay)
+	x.HandleFunc(protocol.CMModifyConfNameReq, s.handleRename)
+	x.HandleFunc(protocol.CMModifyPasswordReq, s.handlePassword)
+	x.HandleFunc(protocol.CMStartMonitorReq, s.handleStartMonitor)
+	x.HandleFunc(protocol.CMStopMonitorReq, s.handleStopMonitor)
+	x.HandleFunc(protocol.CMMonitorKeepAlive, s.handleKeepAlive)
+	x.HandleFunc(protocol.CMMCUModifyConfNameAck, s.handleCMRenameAnswer)
+	x.HandleFunc(protocol.CMMCUModifyConfNameNak, s.handleCMRenameAnswer)
+}
+
+func (s *Scheduler) serveControl(ctx context.Context, m *bus.Msg) { s.ctl.ServeMsg(ctx, m) }
+
+// subscribeControl subscribes mau.cmcmu.<e164> (000 §2.3.6: kept in step
+// with the conference's state).
+func (s *Scheduler) subscribeControl(e164 string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.controls[e164]; ok {
+		return nil
+	}
+	sub, err := s.group.Subscribe(protocol.SubjectConfControl(e164))
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	s.controls[e164] = sub
+	return nil
+}
+
+func (s *Scheduler) unsubscribeControl(e164 string) {
+	s.mu.Lock()
+	sub := s.controls[e164]
+	delete(s.controls, e164)
+	delete(s.willEnd, e164)
+	s.mu.Unlock()
+	if sub != nil {
+		_ = sub.Unsubscribe()
+	}
+}
+
+// Controlled reports whether this scheduler holds e164's control
+// subscription.
+func (s *Scheduler) Controlled(e164 string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.controls[e164]
+	return ok
+}
+
+func respondErr(m *bus.Msg, typ, e164 string, err error) {
+	e := asError(err)
+	_ = m.Respond(protocol.Nack{Type: typ, E164: e164, ErrCode: e.Code, ErrMsg: e.Message})
+}
+
+func (s *Scheduler) handleRelease(ctx context.Context, m *bus.Msg) {
+	var req protocol.ConfReq
+	if err := m.Decode(&req); err != nil {
+		_ = m.Nack(protocol.MAUReleaseConfNack, protocol.ErrBadRequest, err.Error())
+		return
+	}
+	err := s.Release(ctx, req.E164, ReasonReleased)
+	s.m.op("release", err)
+	if err != nil {
+		respondErr(m, protocol.MAUReleaseConfNack, req.E164, err)
+		return
+	}
+	_ = m.Respond(protocol.Ack{Type: protocol.MAUReleaseConfAck, E164: req.E164})
+}
+
+// Release ends a conference: the store first (so the node's own end notice
+// finds nothing left to do), then its node, its control subscription, the
+// registry and the CM.
+func (s *Scheduler) Release(ctx context.Context, e164, reason string) error {
+	old, err := s.store.Release(ctx, e164, store.ReleaseCond{})
+	if err != nil {
+		return storeError(e164, err)
+	}
+	s.ended(old, reason, true)
+	return nil
+}
+
+// ended is everything after a conference left the store.
+func (s *Scheduler) ended(old protocol.Conference, reason string, tellNode bool) {
+	if old.Node != "" && old.State != protocol.StateCreating {
+		s.loads.add(old.Node, -1)
+		if tellNode {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.ReleaseTimeout)
+			err := s.bus.Call(ctx, protocol.SubjectToNode(old.Node), protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: old.E164}, nil)
+			cancel()
+			if err != nil {
+				s.log.Warn("node did not confirm the release; the conference-list check will end it there", "e164", old.E164, "node", old.Node, "err", err)
+			}
+		}
+	}
+	s.unsubscribeControl(old.E164)
+	s.reportEnded(&old)
+	s.m.releases.WithLabelValues(reason).Inc()
+	s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUReleaseConfNtf, E164: old.E164, Domain: old.Domain, Node: old.Node, Reason: reason})
+}
+
+// notifyCM publishes a notification for the CM (meeting.mccntf).
+func (s *Scheduler) notifyCM(v any) {
+	if err := s.bus.Publish(protocol.SubjectCMNotifications, v); err != nil {
+		s.log.Warn("could not notify the CM", "err", err)
+	}
+}
+
+// running reads a conference and checks it runs (or waits for a restore)
+// with a node to talk to.
+func (s *Scheduler) running(ctx context.Context, e164 string) (protocol.Conference, error) {
+	c, err := s.store.Conference(ctx, e164)
+	if err != nil {
+		return c, storeError(e164, err)
+	}
+	if c.State != protocol.StateRunning || c.Node == "" {
+		return c, fail(protocol.ErrConfNotRunning, nil, "conference %s is %s; try again once it runs", e164, c.State)
+	}
+	return c, nil
+}
+
+func (s *Scheduler) handleDelay(ctx context.Context, m *bus.Msg) {
+	var req protocol.DelayConfReq
+	if err := m.Decode(&req); err != nil {
+		_ = m.Nack(protocol.MAUDelayConfNack, protocol.ErrBadRequest, err.Error())
+		return
+	}
+	ntf, err := s.Delay(ctx, req.E164, req.Minutes)
+	s.m.op("delay", err)
+	if err != nil {
+		respondErr(m, protocol.MAUDelayConfNack, req.E164, err)
+		return
+	}
+	ntf.Type = protocol.MAUDelayConfAck
+	_ = m.Respond(ntf)
+}
+
+// Delay pushes a conference's end back (000 §5.3) and tells the CM and the
+// node the new length.
+func (s *Scheduler) Delay(ctx context.Context, e164 string, minutes int) (protocol.ConfDurationNtf, error) {
+	return s.delay(ctx, e164, minutes, true)
+}
+
+func (s *Scheduler) delay(ctx context.Context, e164 string, minutes int, tellNode bool) (protocol.ConfDurationNtf, error) {
+	if minutes < 1 || minutes > s.opts.MaxDurationMinutes {
+		return protocol.ConfDurationNtf{}, fail(protocol.ErrBadRequest, nil, "field \"delaytime\" must be between 1 and %d minutes", s.opts.MaxDurationMinutes)
+	}
+	end, dur, err := s.store.Delay(ctx, e164, minutes)
+	if err != nil {
+		return protocol.ConfDurationNtf{}, storeError(e164, err)
+	}
+	s.mu.Lock()
+	delete(s.willEnd, e164)
+	s.mu.Unlock()
+	ntf := protocol.ConfDurationNtf{E164: e164, DurationMinutes: dur, EndTime: end}
+	if c, err := s.store.Conference(ctx, e164); tellNode && err == nil && c.Node != "" {
+		ntf.Type = protocol.MAUMCUConfDurationNtf
+		s.tellNode(c.Node, ntf)
+	}
+	ntf.Type = protocol.MAUConfDurationNtf
+	s.notifyCM(ntf)
+	return ntf, nil
+}
+
+func (s *Scheduler) handleRename(ctx context.Context, m *bus.Msg) {
+	var req protocol.ModifyConfNameReq
+	if err := m.Decode(&req); err != nil {
+		_ = m.Nack(protocol.MAUModifyConfNameNak, protocol.ErrBadRequest, err.Error())
+		return
+	}
+	err := s.Rename(ctx, req.E164, req.Name)
+	s.m.op("rename", err)
+	if err != nil {
+		respondErr(m, protocol.MAUModifyConfNameNak, req.E164, err)
+		return
+	}
+	req.Type = protocol.MAUModifyConfNameAck
+	_ = m.Respond(req)
+}
+
+// Rename renames a running conference: the node applies it, then the store.
+func (s *Scheduler) Rename(ctx context.Context, e164, name string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 128 {
+		return fail(protocol.ErrBadRequest, nil, "field \"confname\" must be 1 to 128 characters")
+	}
+	c, err := s.running(ctx, e164)
+	if err != nil {
+		return err
+	}
+	nctx, cancel := context.WithTimeout(ctx, s.opts.NodeTimeout)
+	defer cancel()
+	if err := s.bus.Call(nctx, protocol.SubjectToNode(c.Node), protocol.ModifyConfNameReq{Type: protocol.MAUMCUModifyConfNameReq, E164: e164, Name: name}, nil); err != nil {
+		return nodeError(c.Node, err)
+	}
+	if err := s.store.Update(ctx, e164, "confname", name); err != nil {
+		return storeError(e164, err)
+	}
+	s.reportName(&c, name)
+	return nil
+}
+
+func (s *Scheduler) handlePassword(ctx context.Context, m *bus.Msg) {
+	var req protocol.ModifyPasswordReq
+	if err := m.Decode(&req); err != nil {
+		_ = m.Nack(protocol.MAUModifyPasswordNak, protocol.ErrBadRequest, err.Error())
+		return
+	}
+	err := s.SetPassword(ctx, req.E164, req.Password)
+	s.m.op("password", err)
+	if err != nil {
+		respondErr(m, protocol.MAUModifyPasswordNak, req.E164, err)
+		return
+	}
+	_ = m.Respond(protocol.Ack{Type: protocol.MAUModifyPasswordAck, E164: req.E164})
+}
+
+// SetPassword changes (or, empty, removes) a running conference's password.
+func (s *Scheduler) SetPassword(ctx context.Context, e164, password string) error {
+	if len(password) > 32 {
+		return fail(protocol.ErrBadRequest, nil, "field \"password\" is longer than 32 characters")
+	}
+	c, err := s.running(ctx, e164)
+	if err != nil {
+		return err
+	}
+	nctx, cancel := context.WithTimeout(ctx, s.opts.NodeTimeout)
+	defer cancel()
+	if err := s.bus.Call(nctx, protocol.SubjectToNode(c.Node), protocol.ModifyPasswordReq{Type: protocol.MAUMCUModifyPasswordReq, E164: e164, Password: password}, nil); err != nil {
+		return nodeError(c.Node, err)
+	}
+	if err := s.store.Update(ctx, e164, "password", password); err != nil {
+		return storeError(e164, err)
+	}
+	return nil
+}
+
+// handleCMRenameAnswer forwards the CM's answer to a node's rename request
+// (CM_MCU_MODIFYCONFNAME_ACK|NACK, 000 §5.1) to the node running it.
+func (s *Scheduler) handleCMRenameAnswer(ctx context.Context, m *bus.Msg) {
+	var ans protocol.ModifyConfNameReq
+	if err := m.Decode(&ans); err != nil {
+		s.log.Warn("bad rename answer from CM", "err", err)
+		return
+	}
+	c, err := s.store.Conference(ctx, ans.E164)
+	if err != nil || c.Node == "" {
+		s.log.Info("rename answer for a conference that no node runs", "e164", ans.E164)
+		return
+	}
+	ans.Type = m.Type
+	s.tellNode(c.Node, ans)
+}
+
+func monitorAddr(ip string, port int) (string, error) {
+	if net.ParseIP(ip) == nil {
+		return "", fail(protocol.ErrBadRequest, nil, "field \"ip\" %q is not an IP address", ip)
+	}
+	if port < 1 || port > 65535 {
+		return "", fail(protocol.ErrBadRequest, nil, "field \"port\" must be 1 to 65535")
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port)), nil
+}
+
+func (s *Scheduler) handleStartMonitor(ctx context.Context, m *bus.Msg) {
+	var req protocol.MonitorReq
+	if err := m.Decode(&req); err != nil {
+		_ = m.Nack(protocol.MAUStartMonitorNack, protocol.ErrBadRequest, err.Error())
+		return
+	}
+	err := s.StartMonitor(ctx, req.E164, req.IP, req.Port)
+	s.m.op("monitor-start", err)
+	if err != nil {
+		respondErr(m, protocol.MAUStartMonitorNack, req.E164, err)
+		return
+	}
+	_ = m.Respond(protocol.Ack{Type: protocol.MAUStartMonitorAck, E164: req.E164})
+}
+
+// StartMonitor has the conference's node stream it to ip:port; the session
+// lives while the CM keeps it alive (000 §6).
+func (s *Scheduler) StartMonitor(ctx context.Context, e164, ip string, port int) error {
+	addr, err := monitorAddr(ip, port)
+	if err != nil {
+		return err
+	}
+	c, err := s.running(ctx, e164)
+	if err != nil {
+		return err
+	}
+	nctx, cancel := context.WithTimeout(ctx, s.opts.NodeTimeout)
+	defer cancel()
+	if err := s.bus.Call(nctx, protocol.SubjectToNode(c.Node), protocol.MonitorReq{Type: protocol.MAUMCUStartMonitorReq, E164: e164, IP: ip, Port: port}, nil); err != nil {
+		return nodeError(c.Node, err)
+	}
+	if err := s.store.AddMonitor(ctx, e164, addr, time.Now().UnixMilli()); err != nil {
+		s.tellNode(c.Node, protocol.MonitorReq{Type: protocol.MAUMCUStopMonitorCmd, E164: e164, IP: ip, Port: port})
+		return storeError(e164, err)
+	}
+	return nil
+}
+
+func (s *Scheduler) handleStopMonitor(ctx context.Context, m *bus.Msg) {
+	var req protocol.MonitorReq
+	if err := m.Decode(&req); err != nil {
+		_ = m.Nack(protocol.MAUStopMonitorNack, protocol.ErrBadRequest, err.Error())
+		return
+	}
+	err := s.stopMonitor(ctx, req.E164, req.IP, req.Port, "")
+	s.m.op("monitor-stop", err)
+	if err != nil {
+		respondErr(m, protocol.MAUStopMonitorNack, req.E164, err)
+		return
+	}
+	_ = m.Respond(protocol.Ack{Type: protocol.MAUStopMonitorAck, E164: req.E164})
+}
+
+// stopMonitor ends a session; with a reason, the CM is told it stopped.
+func (s *Scheduler) stopMonitor(ctx context.Context, e164, ip string, port int, reason string) error {
+	addr, err := monitorAddr(ip, port)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RemoveMonitor(ctx, e164, addr); err != nil {
+		return storeError(e164, err)
+	}
+	if c, err := s.store.Conference(ctx, e164); err == nil && c.Node != "" {
+		s.tellNode(c.Node, protocol.MonitorReq{Type: protocol.MAUMCUStopMonitorCmd, E164: e164, IP: ip, Port: port})
+	}
+	if reason != "" {
+		s.notifyCM(protocol.MonitorStoppedNtf{Type: protocol.MAUMonitorStoppedNtf, E164: e164, IP: ip, Port: port, Reason: reason})
+	}
+	return nil
+}
+
+// handleKeepAlive renews a monitoring session (CM_MAU_MONITORKEEPALIVE_NTF);
+// it is not passed on to the node (000 §6). Sent as a request, it is
+// answered.
+func (s *Scheduler) handleKeepAlive(ctx context.Context, m *bus.Msg) {
+	var req protocol.MonitorReq
+	if err := m.Decode(&req); err != nil {
+		_ = m.Nack(protocol.GenericNackType, protocol.ErrBadRequest, err.Error())
+		return
+	}
+	addr, err := monitorAddr(req.IP, req.Port)
+	if err == nil {
+		if serr := s.store.KeepMonitorAlive(ctx, req.E164, addr, time.Now().UnixMilli()); serr != nil {
+			err = storeError(req.E164, serr)
+		}
+	}
+	s.m.op("monitor-keepalive", err)
+	if err != nil {
+		respondErr(m, protocol.GenericNackType, req.E164, err)
+		return
+	}
+	_ = m.Respond(protocol.Ack{Type: protocol.GenericAckType, E164: req.E164})
+}

@@ -1,0 +1,222 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/license"
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
+)
+
+func (s *Scheduler) handleCreate(ctx context.Context, m *bus.Msg) {
+	var req protocol.CreateConfReq
+	if err := m.Decode(&req); err != nil {
+		_ = m.Nack(protocol.MAUCreateConfNack, protocol.ErrBadRequest, err.Error())
+		return
+	}
+	conf, err := s.Create(ctx, req)
+	if err != nil {
+		e := asError(err)
+		_ = m.Respond(protocol.Nack{Type: protocol.MAUCreateConfNack, E164: req.E164, ErrCode: e.Code, ErrMsg: e.Message})
+		return
+	}
+	_ = m.Respond(protocol.CreateConfAck{Type: protocol.MAUCreateConfAck, Conf: conf})
+}
+
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return fail(protocol.ErrInternal, err, "%v", err)
+}
+
+// Create books a conference now (SPEC §3): platform check, licence checked
+// and counted with the number taken and the conference written as creating
+// (one atomic store step), RMS for nodes, the node with the fewest
+// conferences, the node's ACK, then running. Every refusal gives back what
+// the create took.
+func (s *Scheduler) Create(ctx context.Context, req protocol.CreateConfReq) (protocol.Conference, error) {
+	start := time.Now()
+	conf, err := s.create(ctx, req)
+	s.m.createTime.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.m.creates.WithLabelValues(Code(err)).Inc()
+		s.log.Debug("create refused", "domain", req.Domain, "e164", req.E164, "err", err)
+		return protocol.Conference{}, err
+	}
+	s.m.creates.WithLabelValues("ok").Inc()
+	return conf, nil
+}
+
+func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (protocol.Conference, error) {
+	class, err := s.validateCreate(&req)
+	if err != nil {
+		return protocol.Conference{}, err
+	}
+	dom, ok := s.cfg.DomainByMoid(req.Domain)
+	if !ok {
+		return protocol.Conference{}, fail(protocol.ErrDomainNotFound, nil, "no user domain %q; list domains in the topology configuration", req.Domain)
+	}
+	if !s.serves(dom.Platform) {
+		return protocol.Conference{}, fail(protocol.ErrPlatformNotServed, nil, "domain %q belongs to platform %q, which this scheduler (platform %q) does not serve now", dom.Moid, dom.Platform, s.opts.Platform)
+	}
+	src, _ := s.cfg.PlatformByMoid(dom.Platform)
+	now := time.Now()
+	conf := protocol.Conference{
+		E164: req.E164, Name: req.Name, Domain: req.Domain, Platform: dom.Platform, RealPlatform: s.opts.Platform,
+		Scale: req.Scale, Resolution: req.Resolution, Password: req.Password, Public: req.Public,
+		Invited: req.Invited, Recording: req.Recording, BookTime: req.BookTime, DurationMinutes: req.DurationMinutes,
+		EndTime: now.Add(time.Duration(req.DurationMinutes) * time.Minute).UnixMilli(),
+	}
+	e164, err := s.store.Reserve(ctx, store.Reservation{
+		Conf: conf, Class: class,
+		Numbering: store.Numbering{Platform: src.Moid, Segment: src.NumberSegment, Digits: src.E164Digits},
+	})
+	if err != nil {
+		return protocol.Conference{}, storeError(req.E164, err)
+	}
+	conf.E164 = e164
+	conf.CreateTime = now.UnixMilli()
+	conf.State = protocol.StateCreating
+
+	res, err := s.resources(ctx, req)
+	if err != nil {
+		s.undoReserve(e164)
+		return protocol.Conference{}, err
+	}
+	node, ok := s.loads.pick(res.MCU)
+	if !ok {
+		s.undoReserve(e164)
+		return protocol.Conference{}, fail(protocol.ErrNoResources, nil, "RMS offered no media node for domain %q", req.Domain)
+	}
+	conf.Room = node.Room
+	conf.Node = node.Node
+	var ack protocol.NodeConfAck
+	nctx, cancel := context.WithTimeout(ctx, s.opts.NodeTimeout)
+	err = s.bus.Call(nctx, protocol.SubjectToNode(node.Node),
+		protocol.NodeConfReq{Type: protocol.MAUMCUCreateConfReq, Conf: conf, VRS: first(res.VRS, req.Recording), MPS: res.MPS}, &ack)
+	cancel()
+	if err != nil {
+		s.loads.add(node.Node, -1)
+		if !isNack(err) {
+			// It may have created it after all: tell it to let go.
+			s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
+		}
+		s.undoReserve(e164)
+		return protocol.Conference{}, nodeError(node.Node, err)
+	}
+	if _, err := s.store.Commit(ctx, store.Placement{
+		E164: e164, Node: node.Node, IP: ack.IP, PID: ack.PID, Room: node.Room, RealPlatform: s.opts.Platform,
+	}); err != nil {
+		s.loads.add(node.Node, -1)
+		s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
+		s.undoReserve(e164)
+		return protocol.Conference{}, storeError(e164, err)
+	}
+	if err := s.subscribeControl(e164); err != nil {
+		s.log.Error("control subscription failed; the conference runs but CM control reaches it only through the platform queue", "e164", e164, "err", err)
+	}
+	conf.State = protocol.StateRunning
+	conf.NodeIP, conf.NodePID = ack.IP, ack.PID
+	conf.RealStartTime = conf.CreateTime
+	s.reportRunning(&conf)
+	return conf, nil
+}
+
+func (s *Scheduler) validateCreate(req *protocol.CreateConfReq) (license.Class, error) {
+	bad := func(format string, args ...any) (license.Class, error) {
+		return license.Class{}, fail(protocol.ErrBadRequest, nil, format, args...)
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	switch {
+	case req.Name == "":
+		return bad("field \"confname\" is required")
+	case utf8.RuneCountInString(req.Name) > 128:
+		return bad("field \"confname\" is longer than 128 characters")
+	case req.Domain == "":
+		return bad("field \"moid\" (the user domain) is required")
+	case !protocol.ValidToken(req.Domain):
+		return bad("field \"moid\" %q is not a valid domain moid", req.Domain)
+	case req.E164 != "" && !protocol.ValidE164(req.E164):
+		return bad("field \"e164\" must be 3 to 32 digits")
+	case req.DurationMinutes < 1 || req.DurationMinutes > s.opts.MaxDurationMinutes:
+		return bad("field \"duration\" must be between 1 and %d minutes", s.opts.MaxDurationMinutes)
+	case len(req.Password) > 32:
+		return bad("field \"password\" is longer than 32 characters")
+	case len(req.Invited) > 1000:
+		return bad("field \"invited\" lists more than 1000 terminals")
+	}
+	class, err := license.ClassOf(req.Scale, req.Resolution)
+	if err != nil {
+		if !license.ValidScale(req.Scale) {
+			return bad("field \"scale\" must be one of 8, 32, 64, 192")
+		}
+		return bad("field \"resolution\" must be \"720p\" or \"1080p\"")
+	}
+	return class, nil
+}
+
+// resources asks RMS which nodes may take the conference (GET_RES_REQ).
+func (s *Scheduler) resources(ctx context.Context, req protocol.CreateConfReq) (protocol.GetResAck, error) {
+	var ack protocol.GetResAck
+	rctx, cancel := context.WithTimeout(ctx, s.opts.RMSTimeout)
+	defer cancel()
+	err := s.bus.Call(rctx, protocol.SubjectRMS(s.opts.Platform), protocol.GetResReq{
+		Type: protocol.RMSGetResReq, Domain: req.Domain, Scale: req.Scale, Resolution: req.Resolution, Recording: req.Recording,
+	}, &ack)
+	var ne *bus.NackError
+	switch {
+	case errors.As(err, &ne) && ne.Code == protocol.ErrNoResources:
+		return ack, fail(protocol.ErrNoResources, err, "no media node can take it: %s", ne.Message)
+	case errors.As(err, &ne):
+		return ack, fail(protocol.ErrRMSError, err, "RMS refused: %s %s", ne.Code, ne.Message)
+	case errors.Is(err, bus.ErrTimeout), errors.Is(err, bus.ErrNoResponders):
+		return ack, fail(protocol.ErrRMSTimeout, err, "the resource manager of platform %q did not answer", s.opts.Platform)
+	case err != nil:
+		return ack, fail(protocol.ErrRMSError, err, "asking RMS failed: %v", err)
+	}
+	if len(ack.MCU) == 0 {
+		return ack, fail(protocol.ErrNoResources, nil, "RMS offered no media node")
+	}
+	return ack, nil
+}
+
+// undoReserve gives back what Reserve took, with a context of its own: the
+// caller's may be the reason for the undo.
+func (s *Scheduler) undoReserve(e164 string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.store.Release(ctx, e164, store.ReleaseCond{State: protocol.StateCreating}); err != nil && !errors.Is(err, store.ErrConfNotFound) {
+		s.log.Error("could not give back a refused create; the end-time check will", "e164", e164, "err", err)
+	}
+}
+
+// tellNode sends a node a message that needs no answer.
+func (s *Scheduler) tellNode(node string, v any) {
+	if err := s.bus.Publish(protocol.SubjectToNode(node), v); err != nil {
+		s.log.Warn("could not reach node", "node", node, "err", err)
+	}
+}
+
+func isNack(err error) bool {
+	var ne *bus.NackError
+	return errors.As(err, &ne)
+}
+
+// first keeps the first server of a list (the seed: "多个则取第一个"), or
+// none when not wanted.
+func first(l []protocol.Server, want bool) []protocol.Server {
+	if !want || len(l) == 0 {
+		return nil
+	}
+	return l[:1]
+}
+
+// serves reports whether a platform is in this scheduler's service list.
+func (s *Scheduler) serves(platform string) bool { return platform == s.opts.Platform }

@@ -1,0 +1,250 @@
+// Package stack runs one platform's services in one process: bus, store,
+// RMS, scheduler, registry, simulated media nodes and the REST API, wired
+// the way `convene serve` runs them. The benchmark, the drill and the
+// end-to-end tests start the same stack.
+//
+// It sits above every service package and below the command line.
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/medianode"
+	"github.com/convene/convene/internal/registry"
+	"github.com/convene/convene/internal/resources"
+	"github.com/convene/convene/internal/scheduler"
+	"github.com/convene/convene/internal/store"
+)
+
+// Options say how to run one platform in this process.
+type Options struct {
+	Config *config.Config
+	// NATS is an external bus; empty embeds one listening on NATSListen
+	// ("" or "none": in-process only).
+	NATS       string
+	NATSListen string
+	// Redis is an external store; empty embeds one.
+	Redis string
+	// Listen is the API address; Token the API token (generated when
+	// empty and the configuration has none).
+	Listen string
+	Token  string
+	// SimNodes simulated media nodes, spread over the platform's rooms.
+	SimNodes    int
+	SimCapacity int
+	Log         *slog.Logger
+}
+
+// Stack is one platform's services running in this process. Its fields are
+// for the commands and tests that drive it.
+type Stack struct {
+	Config    *config.Config
+	Bus       *bus.Bus
+	Store     *store.Store
+	RMS       *resources.Service
+	Scheduler *scheduler.Scheduler
+	Registry  *registry.Service
+	Nodes     []*medianode.Node
+	API       *api.Server
+	// Token is the API token this stack made or was given ("" when the
+	// configuration's tokens are used).
+	Token   string
+	Metrics *prometheus.Registry
+
+	embBus    *bus.Embedded
+	natsURL   string
+	embStore  *store.Embedded
+	nodeBuses []*bus.Bus
+	log       *slog.Logger
+	stops     []func(context.Context)
+}
+
+// BusURL is where other processes reach the bus ("" if only in-process).
+func (s *Stack) BusURL() string {
+	if s.embBus != nil {
+		return s.embBus.URL()
+	}
+	return ""
+}
+
+func Start(ctx context.Context, o Options) (st *Stack, err error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := o.Config
+	st = &Stack{Config: cfg, log: log, Metrics: prometheus.NewRegistry()}
+	st.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			st.Stop(context.Background())
+		}
+	}()
+	local := cfg.Local()
+
+	busOpts := bus.Options{Name: "convene-" + local.Moid}
+	if o.NATS == "" {
+		eo := bus.EmbeddedOptions{NoListen: o.NATSListen == "" || o.NATSListen == "none"}
+		if !eo.NoListen {
+			host, port, err := net.SplitHostPort(o.NATSListen)
+			if err != nil {
+				return st, fmt.Errorf("--nats-listen %q: %w", o.NATSListen, err)
+			}
+			eo.Host = host
+			eo.Port, _ = strconv.Atoi(port)
+		}
+		if st.embBus, err = bus.StartEmbedded(eo); err != nil {
+			return st, err
+		}
+		st.defer_(func(context.Context) { st.embBus.Shutdown() })
+		busOpts.Embedded = st.embBus
+	} else {
+		busOpts.URL = o.NATS
+		st.natsURL = o.NATS
+	}
+	if st.Bus, err = bus.Connect(busOpts, log); err != nil {
+		return st, err
+	}
+	st.defer_(func(context.Context) { st.Bus.Close() })
+
+	storeURL := o.Redis
+	if storeURL == "" {
+		if st.embStore, err = store.StartEmbedded("127.0.0.1:0"); err != nil {
+			return st, err
+		}
+		st.defer_(func(context.Context) { st.embStore.Close() })
+		storeURL = st.embStore.URL()
+	}
+	if st.Store, err = store.Open(ctx, store.Options{URL: storeURL}, log); err != nil {
+		return st, err
+	}
+	st.defer_(func(context.Context) { st.Store.Close() })
+
+	rooms := make([]resources.Room, 0, len(local.Rooms))
+	for _, r := range local.Rooms {
+		rooms = append(rooms, resources.Room{Moid: r.Moid, Name: r.Name, Type: r.RoomType()})
+	}
+	if st.RMS, err = resources.New(resources.Options{
+		Platform: local.Moid, Rooms: rooms, HeartbeatInterval: cfg.RMS.HeartbeatInterval,
+		MissedHeartbeats: cfg.RMS.MissedHeartbeats, ConfListInterval: cfg.RMS.ConfListInterval,
+	}, st.Bus, log); err != nil {
+		return st, err
+	}
+	if err = st.RMS.Start(ctx); err != nil {
+		return st, err
+	}
+	st.defer_(func(c context.Context) { _ = st.RMS.Shutdown(c) })
+
+	if st.Scheduler, err = scheduler.New(scheduler.OptionsFrom(cfg), scheduler.Deps{
+		Bus: st.Bus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics,
+	}); err != nil {
+		return st, err
+	}
+	if err = st.Scheduler.Start(ctx); err != nil {
+		return st, err
+	}
+	st.defer_(func(c context.Context) { _ = st.Scheduler.Shutdown(c) })
+
+	if st.Registry, err = registry.New(registry.Options{Platform: local.Moid}, st.Bus, log); err != nil {
+		return st, err
+	}
+	if err = st.Registry.Start(ctx); err != nil {
+		return st, err
+	}
+	st.defer_(func(c context.Context) { _ = st.Registry.Shutdown(c) })
+
+	for i := range o.SimNodes {
+		if err = st.AddSimNode(ctx, i+1, o.SimCapacity); err != nil {
+			return st, err
+		}
+	}
+
+	tokens := map[string]string{}
+	for _, t := range cfg.API.Tokens {
+		tokens[t.Token] = t.Name
+	}
+	st.Token = o.Token
+	if st.Token == "" && len(tokens) == 0 {
+		st.Token = randomToken()
+	}
+	if st.Token != "" {
+		tokens[st.Token] = "operator"
+	}
+	listen := o.Listen
+	if listen == "" {
+		listen = cfg.API.Listen
+	}
+	if st.API, err = api.New(api.Options{
+		Listen: listen, Tokens: tokens, Platform: local.Moid, MaxDurationMinutes: cfg.Scheduler.MaxDurationMinutes,
+	}, api.Deps{Bus: st.Bus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics, Gatherer: st.Metrics}); err != nil {
+		return st, err
+	}
+	if err = st.API.Start(ctx); err != nil {
+		return st, err
+	}
+	st.defer_(func(c context.Context) { _ = st.API.Shutdown(c) })
+	return st, nil
+}
+
+// AddSimNode starts simulated node number n on its own bus connection (so
+// that closing it is a lost connection), in the platform's rooms in turn.
+func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
+	local := s.Config.Local()
+	room := local.Rooms[(n-1)%len(local.Rooms)]
+	b, err := s.Connect(fmt.Sprintf("sim-%d", n))
+	if err != nil {
+		return err
+	}
+	node, err := medianode.New(medianode.Options{
+		ID: fmt.Sprintf("sim-%d", n), IP: fmt.Sprintf("127.0.1.%d", n), Room: room.Moid, Platform: local.Moid,
+		Capacity: capacity, HeartbeatInterval: s.Config.RMS.HeartbeatInterval, ConfListInterval: s.Config.RMS.ConfListInterval,
+	}, b, s.log)
+	if err != nil {
+		b.Close()
+		return err
+	}
+	if err := node.Start(ctx); err != nil {
+		b.Close()
+		return err
+	}
+	s.Nodes = append(s.Nodes, node)
+	s.nodeBuses = append(s.nodeBuses, b)
+	s.defer_(func(c context.Context) { _ = node.Shutdown(c); b.Close() })
+	return nil
+}
+
+// Connect opens another connection to the stack's bus.
+func (s *Stack) Connect(name string) (*bus.Bus, error) {
+	if s.embBus != nil {
+		return bus.Connect(bus.Options{Embedded: s.embBus, Name: name}, s.log)
+	}
+	return bus.Connect(bus.Options{URL: s.natsURL, Name: name}, s.log)
+}
+
+func (s *Stack) defer_(f func(context.Context)) { s.stops = append(s.stops, f) }
+
+// Stop shuts everything down, last started first.
+func (s *Stack) Stop(ctx context.Context) {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i](ctx)
+	}
+	s.stops = nil
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
