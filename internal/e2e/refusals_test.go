@@ -18,7 +18,9 @@ import (
 	"github.com/convene/convene/internal/protocol"
 )
 
-func redisZ(score int64, member string) redis.Z { return redis.Z{Score: float64(score), Member: member} }
+func redisZ(score int64, member string) redis.Z {
+	return redis.Z{Score: float64(score), Member: member}
+}
 
 // nodeFault refuses messages of the given types (create and restore when
 // none are given).

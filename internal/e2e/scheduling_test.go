@@ -388,4 +388,3 @@ func TestLeastLoadedPlacement(t *testing.T) {
 		}
 	}
 }
-
