@@ -74,6 +74,18 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 		Invited: req.Invited, Recording: req.Recording, BookTime: req.BookTime, DurationMinutes: req.DurationMinutes,
 		EndTime: now.Add(time.Duration(req.DurationMinutes) * time.Minute).UnixMilli(),
 	}
+	// RMS is asked while the licence is reserved: its offer changes
+	// nothing, and it is used only once the reservation holds. A licence
+	// refusal wins over an RMS one, as if asked in turn.
+	type offer struct {
+		ack protocol.GetResAck
+		err error
+	}
+	offered := make(chan offer, 1)
+	go func() {
+		ack, err := s.resources(ctx, req)
+		offered <- offer{ack, err}
+	}()
 	e164, err := s.store.Reserve(ctx, store.Reservation{
 		Conf: conf, Class: class,
 		Numbering: store.Numbering{Platform: src.Moid, Segment: src.NumberSegment, Digits: src.E164Digits},
@@ -85,10 +97,11 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	conf.CreateTime = now.UnixMilli()
 	conf.State = protocol.StateCreating
 
-	res, err := s.resources(ctx, req)
-	if err != nil {
+	o := <-offered
+	res := o.ack
+	if o.err != nil {
 		s.undoReserve(e164)
-		return protocol.Conference{}, err
+		return protocol.Conference{}, o.err
 	}
 	node, ok := s.loads.pick(res.MCU)
 	if !ok {

@@ -119,15 +119,16 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}
 	st.defer_(func(context.Context) { st.Bus.Close() })
 
-	storeURL := o.Redis
+	storeURL, workers := o.Redis, 2
 	if storeURL == "" {
+		workers = 1
 		if st.embStore, err = store.StartEmbedded("127.0.0.1:0"); err != nil {
 			return st, err
 		}
 		st.defer_(func(context.Context) { st.embStore.Close() })
 		storeURL = st.embStore.URL()
 	}
-	if st.Store, err = store.Open(ctx, store.Options{URL: storeURL}, log); err != nil {
+	if st.Store, err = store.Open(ctx, store.Options{URL: storeURL, BatchWorkers: workers}, log); err != nil {
 		return st, err
 	}
 	st.defer_(func(context.Context) { st.Store.Close() })

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,8 +14,8 @@ import (
 
 // batcher is a group commit: items queued by concurrent callers are handed
 // to one run of a script that takes "now, n, item args..." and answers one
-// result per item. Two workers keep one batch in flight while the next one
-// gathers, so at low load an item waits for nobody.
+// result per item. With two workers one batch is in flight while the next
+// gathers; at low load an item waits for nobody.
 type batcher struct {
 	rdb     *redis.Client
 	script  *redis.Script
@@ -37,11 +38,9 @@ type batchResult struct {
 	err error
 }
 
-const batchWorkers = 2
-
-func newBatcher(rdb *redis.Client, sc *redis.Script, max int, timeout time.Duration) *batcher {
+func newBatcher(rdb *redis.Client, sc *redis.Script, max, workers int, timeout time.Duration) *batcher {
 	b := &batcher{rdb: rdb, script: sc, max: max, timeout: timeout, in: make(chan *batchItem, 4*max)}
-	for range batchWorkers {
+	for range workers {
 		b.wg.Add(1)
 		go b.loop()
 	}
@@ -71,6 +70,9 @@ func (b *batcher) loop() {
 	items := make([]*batchItem, 0, b.max)
 	for first := range b.in {
 		items = append(items[:0], first)
+		// Yield once so that creates about to arrive join this run: twice
+		// the creates per script run under load, nothing at low load.
+		runtime.Gosched()
 	gather:
 		for len(items) < b.max {
 			select {

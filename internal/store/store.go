@@ -47,6 +47,10 @@ type Options struct {
 	// MaxBatch is the most items one group-commit script run takes;
 	// default 64.
 	MaxBatch int
+	// BatchWorkers run group-commit scripts at once; default 2, so one
+	// batch gathers while the other is on the wire. A server that runs
+	// scripts one at a time anyway (the embedded one) does best with 1.
+	BatchWorkers int
 	// Timeout of one store call; default 3 s.
 	Timeout time.Duration
 }
@@ -75,6 +79,9 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 3 * time.Second
 	}
+	if opts.BatchWorkers == 0 {
+		opts.BatchWorkers = 2
+	}
 	ropts, err := parseURL(opts.URL)
 	if err != nil {
 		return nil, err
@@ -96,7 +103,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("store: %s does not answer: %w", opts.URL, err)
 	}
 	s := &Store{rdb: rdb, url: opts.URL, timeout: opts.Timeout, log: log, hook: hook}
-	s.creates = newBatcher(rdb, createScript, opts.MaxBatch, opts.Timeout)
+	s.creates = newBatcher(rdb, createScript, opts.MaxBatch, opts.BatchWorkers, opts.Timeout)
 	return s, nil
 }
 
