@@ -1,0 +1,30 @@
+package scheduler
+
+import (
+	"testing"
+
+	"github.com/convene/convene/internal/protocol"
+)
+
+func TestLoadsPickSpreadsEvenly(t *testing.T) {
+	l := newLoads()
+	cands := []protocol.Server{{Node: "a"}, {Node: "b"}, {Node: "c"}}
+	for range 10 {
+		if _, ok := l.pick(cands); !ok {
+			t.Fatal("no pick")
+		}
+	}
+	if a, b, c := l.get("a"), l.get("b"), l.get("c"); a != 4 || b != 3 || c != 3 {
+		t.Fatalf("loads a=%d b=%d c=%d; want 4 3 3 (ties go to the earliest)", a, b, c)
+	}
+	l.add("b", -3)
+	if got, _ := l.pick(cands); got.Node != "b" {
+		t.Fatalf("picked %s, want the emptied b", got.Node)
+	}
+	if l.total() != 8 {
+		t.Fatalf("total = %d", l.total())
+	}
+	if _, ok := l.pick(nil); ok {
+		t.Fatal("picked from no candidates")
+	}
+}
