@@ -18,6 +18,10 @@ type Options struct {
 	URL string
 	// Embedded, when set, connects in-process to that server.
 	Embedded *Embedded
+	// System connects to the embedded server's system account, whose
+	// connection events (ConnEventsSubject) say when a client's connection
+	// ends. Only with Embedded.
+	System bool
 	// Name identifies the connection in the server's monitoring.
 	Name string
 	// RequestTimeout applies to requests whose context has no deadline;
@@ -71,7 +75,12 @@ func Connect(opts Options, log *slog.Logger) (*Bus, error) {
 	url := opts.URL
 	if opts.Embedded != nil {
 		nopts = append(nopts, nats.InProcessServer(opts.Embedded.srv))
+		if opts.System {
+			nopts = append(nopts, nats.UserInfo(systemUser, opts.Embedded.sysPass))
+		}
 		url = ""
+	} else if opts.System {
+		return nil, errors.New("bus: a system connection needs the embedded server")
 	} else if url == "" {
 		return nil, errors.New("bus: no server: give a URL or an embedded server")
 	}

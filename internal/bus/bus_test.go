@@ -133,3 +133,58 @@ func TestGroupKeepsOrderPerSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestSystemConnectionHearsDisconnects(t *testing.T) {
+	e, err := StartEmbedded(EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	sys, err := Connect(Options{Embedded: e, System: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	got := make(chan ConnEvent, 4)
+	if _, err := sys.Subscribe(ConnEventsSubject(AppAccount, "DISCONNECT"), HandlerFunc(func(_ context.Context, m *Msg) {
+		var ev ConnEvent
+		if err := m.Decode(&ev); err == nil {
+			got <- ev
+		}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// An application client over TCP, without credentials.
+	app, err := Connect(Options{URL: e.URL(), Name: "mcu:n7"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It can talk to other application clients.
+	inproc, err := Connect(Options{Embedded: e, Name: "peer"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inproc.Close()
+	if _, err := inproc.Subscribe("echo", HandlerFunc(func(_ context.Context, m *Msg) { _ = m.Respond(ping{Type: "PONG"}) })); err != nil {
+		t.Fatal(err)
+	}
+	_ = inproc.Flush(context.Background())
+	if err := app.Call(context.Background(), "echo", ping{Type: "PING"}, nil); err != nil {
+		t.Fatalf("application clients cannot talk: %v", err)
+	}
+	app.Close()
+	select {
+	case ev := <-got:
+		if ev.Client.Name != "mcu:n7" {
+			t.Fatalf("disconnect of %q, want mcu:n7", ev.Client.Name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no disconnect event")
+	}
+	if _, err := Connect(Options{URL: e.URL(), System: true}, nil); err == nil {
+		t.Fatal("a system connection without the embedded server was allowed")
+	}
+}

@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -19,10 +21,21 @@ type EmbeddedOptions struct {
 	MaxPayload int32
 }
 
-// Embedded is a NATS server running inside this process.
+// Embedded is a NATS server running inside this process. Clients without
+// credentials land in the application account; a system user, known only
+// to this process, can watch connections come and go (SystemEvents).
 type Embedded struct {
-	srv *server.Server
+	srv     *server.Server
+	sysPass string
 }
+
+// Accounts of the embedded server.
+const (
+	AppAccount    = "APP"
+	systemAccount = "SYS"
+	appUser       = "app"
+	systemUser    = "sys"
+)
 
 // StartEmbedded starts a NATS server in this process and waits until it
 // accepts connections.
@@ -37,13 +50,22 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 8 << 20
 	}
+	app, sys := server.NewAccount(AppAccount), server.NewAccount(systemAccount)
+	pass := randomPassword()
 	srv, err := server.NewServer(&server.Options{
-		Host:       opts.Host,
-		Port:       port,
-		DontListen: opts.NoListen,
-		NoSigs:     true,
-		NoLog:      true,
-		MaxPayload: opts.MaxPayload,
+		Host:          opts.Host,
+		Port:          port,
+		DontListen:    opts.NoListen,
+		NoSigs:        true,
+		NoLog:         true,
+		MaxPayload:    opts.MaxPayload,
+		Accounts:      []*server.Account{app, sys},
+		SystemAccount: systemAccount,
+		Users: []*server.User{
+			{Username: appUser, Account: app},
+			{Username: systemUser, Password: pass, Account: sys},
+		},
+		NoAuthUser: appUser,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
@@ -53,7 +75,13 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("bus: embedded server did not become ready")
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, sysPass: pass}, nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // URL is the nats:// address clients in other processes use; empty when the

@@ -164,7 +164,7 @@ type NodeListAck struct {
 	Nodes []NodeInfo `json:"nodes"`
 }
 
-// RoomInfo is one server room with its state, as RMS sees it.
+// RoomInfo is one server room with its state.
 type RoomInfo struct {
 	Room      string `json:"roommoid"`
 	Name      string `json:"name"`
@@ -172,6 +172,11 @@ type RoomInfo struct {
 	RoomType  int    `json:"roomtype"` // 0 main, 1 secondary
 	State     string `json:"state"`    // "normal" or "abnormal"
 	LiveNodes int    `json:"livenodes"`
+	// Reason says why the room is abnormal; Manual that an operator failed
+	// it (only an operator recovers it then); SinceMs when it last changed.
+	Reason  string `json:"reason,omitempty"`
+	Manual  bool   `json:"manual,omitempty"`
+	SinceMs int64  `json:"since,omitempty"`
 }
 
 // RoomListAck is RMS_ROOMLIST_ACK.
@@ -186,9 +191,34 @@ const (
 	RoomAbnormal = "abnormal"
 )
 
-// ServerRoomStateNtf is SERVER_ROOM_STATE_NOTIFY from PMS.
+// ServerRoomStateNtf is SERVER_ROOM_STATE_NOTIFY from PMS: every room of
+// the platform with its state, broadcast on every change and sent in answer
+// to SERVER_ROOM_STATE_REQ.
 type ServerRoomStateNtf struct {
 	Type     string     `json:"type"`
 	Platform string     `json:"platformmoid"`
 	Rooms    []RoomInfo `json:"rooms"`
+}
+
+// ServerRoomStateReq is SERVER_ROOM_STATE_REQ: the room states of a
+// platform, on monitor.req.<platform>.
+type ServerRoomStateReq struct {
+	Type     string `json:"type"`
+	Platform string `json:"platformmoid"`
+}
+
+// ServerRoomSetReq is SERVER_ROOM_SET_REQ: an operator fails (State
+// abnormal) or recovers (State normal) a room by hand. The answer is
+// SERVER_ROOM_SET_ACK (a ServerRoomStateNtf) or SERVER_ROOM_SET_NACK.
+type ServerRoomSetReq struct {
+	Type   string `json:"type"`
+	Room   string `json:"roommoid"`
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// GetConfListCmd is MAU_MCU_GETCONFLIST_CMD: report your conference list
+// now (a scheduler that just started wants it).
+type GetConfListCmd struct {
+	Type string `json:"type"`
 }

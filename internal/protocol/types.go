@@ -90,6 +90,10 @@ const (
 	RMSGetResAck      = "GET_RES_ACK"
 	RMSGetResNack     = "GET_RES_NACK"
 	ServerRoomStateNt = "SERVER_ROOM_STATE_NOTIFY"
+	ServerRoomStateRq = "SERVER_ROOM_STATE_REQ"
+	ServerRoomSetRq   = "SERVER_ROOM_SET_REQ"
+	ServerRoomSetAck  = "SERVER_ROOM_SET_ACK"
+	ServerRoomSetNack = "SERVER_ROOM_SET_NACK"
 
 	// Scheduler -> registry (UPU).
 	UPUConfAddNtf   = "UPU_CONF_ADD_NTF"
