@@ -104,6 +104,20 @@ type Scheduler struct {
 	MonitorTTL time.Duration `yaml:"monitor_ttl"`
 	// MaxDurationMinutes caps a conference's booked length and delays.
 	MaxDurationMinutes int `yaml:"max_duration_minutes"`
+	// LeaseTTL and LeaseRenew: the active scheduler holds the platform's
+	// lease; a standby takes over within LeaseTTL + LeaseRenew of its death.
+	LeaseTTL   time.Duration `yaml:"lease_ttl"`
+	LeaseRenew time.Duration `yaml:"lease_renew"`
+	// RestoreInterval is the period of the restore pass; RestoreBackoff the
+	// first wait after a failed restore (doubling up to 30 s).
+	RestoreInterval time.Duration `yaml:"restore_interval"`
+	RestoreBackoff  time.Duration `yaml:"restore_backoff"`
+	// StartGrace bounds how long a scheduler that became active waits for
+	// the nodes' conference lists before restoring what none reports.
+	StartGrace time.Duration `yaml:"start_grace"`
+	// SweepInterval is the period of the check for creates and restores
+	// abandoned halfway.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
 }
 
 // RMS tunes the resource manager.
@@ -187,6 +201,12 @@ func (c *Config) Defaults() {
 	if s.MaxDurationMinutes == 0 {
 		s.MaxDurationMinutes = 7 * 24 * 60
 	}
+	setDur(&s.LeaseTTL, 1500*time.Millisecond)
+	setDur(&s.LeaseRenew, 200*time.Millisecond)
+	setDur(&s.RestoreInterval, time.Second)
+	setDur(&s.RestoreBackoff, 250*time.Millisecond)
+	setDur(&s.StartGrace, 3*time.Second)
+	setDur(&s.SweepInterval, 5*time.Second)
 	r := &c.RMS
 	setDur(&r.HeartbeatInterval, 500*time.Millisecond)
 	if r.MissedHeartbeats == 0 {
@@ -270,6 +290,9 @@ func (c *Config) Validate() error {
 		if len(t.Token) < 16 {
 			return fmt.Errorf("api token %q is shorter than 16 characters", t.Name)
 		}
+	}
+	if c.Scheduler.LeaseRenew >= c.Scheduler.LeaseTTL {
+		return fmt.Errorf("scheduler.lease_renew %v must be shorter than scheduler.lease_ttl %v", c.Scheduler.LeaseRenew, c.Scheduler.LeaseTTL)
 	}
 	if c.RMS.MissedHeartbeats < 1 {
 		return fmt.Errorf("rms.missed_heartbeats %d must be at least 1", c.RMS.MissedHeartbeats)

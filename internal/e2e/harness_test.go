@@ -26,6 +26,10 @@ type setup struct {
 	limit int
 	// tune adjusts the configuration before start.
 	tune func(*config.Config)
+	// schedulers running (one active); default 1.
+	schedulers int
+	// aof runs redis-server with an append-only file.
+	aof bool
 }
 
 // env is one platform running in the test process against a real
@@ -63,6 +67,9 @@ func testConfig(limit int) *config.Config {
 		Scheduler: config.Scheduler{
 			NodeTimeout: 1500 * time.Millisecond, RMSTimeout: 3 * time.Second,
 			EndCheckInterval: 50 * time.Millisecond, MonitorTTL: 400 * time.Millisecond,
+			LeaseTTL: 600 * time.Millisecond, LeaseRenew: 100 * time.Millisecond,
+			RestoreInterval: 200 * time.Millisecond, RestoreBackoff: 50 * time.Millisecond,
+			StartGrace: 2 * time.Second, SweepInterval: time.Second,
 		},
 		RMS: config.RMS{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 4, ConfListInterval: 500 * time.Millisecond},
 	}
@@ -85,10 +92,11 @@ func start(t *testing.T, s setup) *env {
 	if s.tune != nil {
 		s.tune(cfg)
 	}
-	r := redistest.Start(t, redistest.Options{})
+	r := redistest.Start(t, redistest.Options{AOF: s.aof})
 	ctx := context.Background()
 	st, err := stack.Start(ctx, stack.Options{
 		Config: cfg, Redis: r.URL(), Listen: "127.0.0.1:0", SimNodes: s.nodes, SimCapacity: s.capacity,
+		Schedulers: s.schedulers,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -206,3 +214,63 @@ func (e *env) events(e164, typ string) []api.Event {
 	}
 	return out
 }
+
+// settled waits until every invariant holds and nothing is creating or
+// pending-restore, then returns the report.
+func (e *env) settled(what string) {
+	e.t.Helper()
+	var last string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := e.st.Audit(context.Background())
+		if err == nil && r.OK() && r.Creating == 0 && r.Pending == 0 {
+			return
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = r.String()
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not settled after 15s: %s", what, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// placement maps each running conference to its node.
+func (e *env) placement() map[string]string {
+	e.t.Helper()
+	confs, err := e.st.Store.AllConferences(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, c := range confs {
+		out[c.E164] = c.Node
+	}
+	return out
+}
+
+// createN creates n conferences and returns their numbers.
+func (e *env) createN(n int) []string {
+	e.t.Helper()
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, e.mustCreate(fmt.Sprintf("conf %d", i)).E164)
+	}
+	return out
+}
+
+// nodeIndex finds the stack's index of a simulated node.
+func (e *env) nodeIndex(id string) int {
+	for i, n := range e.st.Nodes {
+		if n.ID() == id {
+			return i
+		}
+	}
+	e.t.Fatalf("no node %s", id)
+	return -1
+}
+
+var listAll = api.ListOptions{}

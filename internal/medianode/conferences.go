@@ -94,6 +94,10 @@ func (n *Node) End(e164 string) error {
 	return s.publishReleased(e164, "ended-on-node")
 }
 
+// Forget drops a conference without telling anyone, as a node that lost
+// it in a fault would; only its next conference list shows it is gone.
+func (n *Node) Forget(e164 string) bool { return n.release(e164) }
+
 // ReportConfList sends the conference list (MCU_MAU_CONFLIST_NTF) now,
 // besides the periodic ones.
 func (n *Node) ReportConfList() error {

@@ -50,7 +50,17 @@ func (s *session) newMux() *bus.Mux {
 	handle(protocol.MAUMCUStopMonitorCmd, s.handleStopMonitor)
 	handle(protocol.CMMCUModifyConfNameAck, s.handleRenameAnswer)
 	handle(protocol.CMMCUModifyConfNameNak, s.handleRenameAnswer)
+	handle(protocol.MAUMCUGetConfListCmd, s.handleGetConfList)
 	return mux
+}
+
+// handleGetConfList reports the conference list now (a scheduler that just
+// became active asks for it).
+func (s *session) handleGetConfList(_ context.Context, m *bus.Msg) {
+	s.n.recv.add(m.Type, "")
+	if err := s.sendConfList(); err != nil {
+		s.n.log.Warn("could not send the conference list", "node", s.n.opts.ID, "err", err)
+	}
 }
 
 // admit logs a received message and returns the fault that applies to it;

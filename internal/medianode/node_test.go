@@ -266,3 +266,22 @@ func TestReceivedLogIsBounded(t *testing.T) {
 		t.Fatalf("log = %+v, want 3, 4, 5", got)
 	}
 }
+
+func TestGetConfListCmdSendsTheListNow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.rms(0, protocol.RegisterAck{})
+	lists := h.listen(protocol.SubjectFromNodes(h.platform))
+	n, _ := h.node(Options{ConfListInterval: time.Hour})
+	waitFor(t, "the list sent on registering", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 1 })
+	n.Inject("5551", 0)
+	if err := h.sched.Publish(protocol.SubjectToNode("sim-1"), protocol.GetConfListCmd{Type: protocol.MAUMCUGetConfListCmd}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a list sent on request", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 2 })
+	var got protocol.ConfListNtf
+	lists.last(t, protocol.MCUConfListNtf, &got)
+	if len(got.Confs) != 1 || got.Confs[0].E164 != "5551" {
+		t.Fatalf("list on request = %+v", got.Confs)
+	}
+}

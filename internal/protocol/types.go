@@ -69,6 +69,7 @@ const (
 	MCUStartMonitorNack     = "MCU_MAU_STARTMONITOR_NACK"
 	MAUMCUStopMonitorCmd    = "MAU_MCU_STOPMONITOR_CMD"
 	MCUConfListNtf          = "MCU_MAU_CONFLIST_NTF"
+	MAUMCUGetConfListCmd    = "MAU_MCU_GETCONFLIST_CMD"
 	MCUConfStateChangeNtf   = "MCU_MAU_CONFSTATECHANGE_NTF"
 	MCUReleaseConfNtf       = "MCU_MAU_RELEASECONF_NTF"
 	MCUDelayConfReq         = "MCU_MAU_DELAYCONF_REQ"

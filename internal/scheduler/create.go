@@ -96,6 +96,8 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	conf.E164 = e164
 	conf.CreateTime = now.UnixMilli()
 	conf.State = protocol.StateCreating
+	s.setInflight(e164, true)
+	defer s.setInflight(e164, false)
 
 	o := <-offered
 	res := o.ack
@@ -115,6 +117,9 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	err = s.bus.Call(nctx, protocol.SubjectToNode(node.Node),
 		protocol.NodeConfReq{Type: protocol.MAUMCUCreateConfReq, Conf: conf, VRS: first(res.VRS, req.Recording), MPS: res.MPS}, &ack)
 	cancel()
+	if s.dead.Load() {
+		return protocol.Conference{}, fail(protocol.ErrSchedulerDown, nil, "the scheduler stopped")
+	}
 	if err != nil {
 		s.loads.add(node.Node, -1)
 		if !isNack(err) {

@@ -17,15 +17,32 @@ type loads struct {
 func newLoads() *loads { return &loads{n: make(map[string]int)} }
 
 // pick takes the candidate with the fewest conferences (the earliest of
-// equals, so RMS's room preference breaks ties) and counts one more on it.
+// equals, so RMS's room preference breaks ties) that has room left, and
+// counts one more on it.
 func (l *loads) pick(cands []protocol.Server) (protocol.Server, bool) {
+	return l.pickAvoiding(cands, "")
+}
+
+// pickAvoiding is pick, passing over the node avoid unless it is the only
+// one with room.
+func (l *loads) pickAvoiding(cands []protocol.Server, avoid string) (protocol.Server, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	best := -1
+	best, fallback := -1, -1
 	for i, c := range cands {
+		if c.Capacity > 0 && l.n[c.Node] >= c.Capacity {
+			continue
+		}
+		if c.Node == avoid {
+			fallback = i
+			continue
+		}
 		if best < 0 || l.n[c.Node] < l.n[cands[best].Node] {
 			best = i
 		}
+	}
+	if best < 0 {
+		best = fallback
 	}
 	if best < 0 {
 		return protocol.Server{}, false

@@ -28,3 +28,26 @@ func TestLoadsPickSpreadsEvenly(t *testing.T) {
 		t.Fatal("picked from no candidates")
 	}
 }
+
+func TestLoadsRespectCapacityAndAvoid(t *testing.T) {
+	l := newLoads()
+	cands := []protocol.Server{{Node: "a", Capacity: 1}, {Node: "b", Capacity: 5}}
+	if got, _ := l.pick(cands); got.Node != "a" {
+		t.Fatalf("first pick %s", got.Node)
+	}
+	if got, _ := l.pick(cands); got.Node != "b" {
+		t.Fatalf("a is full, picked %s", got.Node)
+	}
+	if got, _ := l.pickAvoiding(cands, "b"); got.Node != "b" {
+		t.Fatalf("b is the only one with room, picked %s", got.Node)
+	}
+	l.add("a", -1)
+	if got, _ := l.pickAvoiding(cands, "a"); got.Node != "b" {
+		t.Fatalf("avoiding a, picked %s", got.Node)
+	}
+	full := []protocol.Server{{Node: "c", Capacity: 1}}
+	l.pick(full)
+	if _, ok := l.pick(full); ok {
+		t.Fatal("picked a full node")
+	}
+}

@@ -19,16 +19,6 @@ func (s *Scheduler) nodeRoutes(x *bus.Mux) {
 	x.HandleFunc(protocol.MCUDelayConfReq, s.handleNodeDelay)
 }
 
-// handleConfList receives a node's periodic conference list.
-func (s *Scheduler) handleConfList(_ context.Context, m *bus.Msg) {
-	var ntf protocol.ConfListNtf
-	if err := m.Decode(&ntf); err != nil {
-		s.log.Warn("bad conference list", "err", err)
-		return
-	}
-	s.log.Debug("conference list", "node", ntf.Node, "conferences", len(ntf.Confs))
-}
-
 // handleStateChange records a name or password a node applied
 // (MCU_MAU_CONFSTATECHANGE_NTF, 000 §5.1, §5.2).
 func (s *Scheduler) handleStateChange(ctx context.Context, m *bus.Msg) {

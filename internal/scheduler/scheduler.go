@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +15,6 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
-	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
 )
 
@@ -33,6 +34,24 @@ type Options struct {
 	ReleaseTimeout time.Duration
 	// Concurrency bounds the CM requests handled at once.
 	Concurrency int
+	// ID names this instance in the platform's lease; default random.
+	ID string
+	// LeaseTTL is how long the lease outlives its holder; a standby takes
+	// over at most LeaseTTL + LeaseRenew after the active one dies.
+	LeaseTTL   time.Duration
+	LeaseRenew time.Duration
+	// RestoreInterval is the period of the restore pass; failed restores
+	// back off from RestoreBackoff up to 30 s.
+	RestoreInterval time.Duration
+	RestoreBackoff  time.Duration
+	// RestoreConcurrency bounds the restores under way at once.
+	RestoreConcurrency int
+	// StartGrace is how long a scheduler that just became active waits for
+	// the live nodes' conference lists before restoring what none reports.
+	StartGrace time.Duration
+	// SweepInterval is the period of the check for creates and restores
+	// abandoned halfway (a scheduler died between two steps).
+	SweepInterval time.Duration
 }
 
 // OptionsFrom takes the tuning of a configuration.
@@ -46,6 +65,12 @@ func OptionsFrom(c *config.Config) Options {
 		WillEndNotice:      s.WillEndNotice,
 		MonitorTTL:         s.MonitorTTL,
 		MaxDurationMinutes: s.MaxDurationMinutes,
+		LeaseTTL:           s.LeaseTTL,
+		LeaseRenew:         s.LeaseRenew,
+		RestoreInterval:    s.RestoreInterval,
+		RestoreBackoff:     s.RestoreBackoff,
+		StartGrace:         s.StartGrace,
+		SweepInterval:      s.SweepInterval,
 	}
 }
 
@@ -75,6 +100,36 @@ func (o *Options) defaults() {
 	if o.Concurrency == 0 {
 		o.Concurrency = 4096
 	}
+	if o.ID == "" {
+		o.ID = "css-" + randomID()
+	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = 1500 * time.Millisecond
+	}
+	if o.LeaseRenew == 0 {
+		o.LeaseRenew = 200 * time.Millisecond
+	}
+	if o.RestoreInterval == 0 {
+		o.RestoreInterval = time.Second
+	}
+	if o.RestoreBackoff == 0 {
+		o.RestoreBackoff = 250 * time.Millisecond
+	}
+	if o.RestoreConcurrency == 0 {
+		o.RestoreConcurrency = 1024
+	}
+	if o.StartGrace == 0 {
+		o.StartGrace = 3 * time.Second
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = 5 * time.Second
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Deps are what a scheduler works with.
@@ -87,26 +142,43 @@ type Deps struct {
 	Metrics prometheus.Registerer
 }
 
-// Scheduler is CSS for one platform.
+// Scheduler is CSS for one platform. Several may run for one platform: the
+// one holding the platform's lease in the store is active, the others stand
+// by and take over when it dies (HA).
 type Scheduler struct {
-	opts   Options
-	bus    *bus.Bus
-	store  *store.Store
-	cfg    *config.Config
-	log    *slog.Logger
-	m      *metrics
-	plat   config.Platform
-	loads  *loads
-	ready  atomic.Bool
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	opts  Options
+	bus   *bus.Bus
+	store *store.Store
+	cfg   *config.Config
+	log   *slog.Logger
+	m     *metrics
+	plat  config.Platform
+	loads *loads
+	ready atomic.Bool
+	// dead is set by Kill: a crashed scheduler writes nothing more.
+	dead atomic.Bool
+
+	electCancel context.CancelFunc
+	electDone   chan struct{}
+
+	// termMu serializes activate and deactivate; readers use cur. Lock
+	// order: termMu, then mu, then a nodeMu entry.
+	termMu sync.Mutex
+	term   *term
+	cur    atomic.Pointer[term]
 
 	mu       sync.Mutex
 	subs     []*bus.Subscription
 	controls map[string]*bus.Subscription // e164 -> its mau.cmcmu subscription
 	group    *bus.Group
 	ctl      *bus.Mux
-	willEnd  map[string]int64 // e164 -> end time it was told about
+	willEnd  map[string]int64  // e164 -> end time it was told about
+	abnormal map[string]string // failed rooms -> reason
+	rooms    map[string]string // node -> room, as RMS last said
+	inflight map[string]bool   // creates and restores under way here
+	lists    map[string]nodeList
+	restore  *restorer
+	nodeMu   map[string]*sync.Mutex
 }
 
 // New builds a scheduler; Start runs it.
@@ -131,88 +203,117 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		bus:      deps.Bus,
 		store:    deps.Store,
 		cfg:      deps.Config,
-		log:      log.With("service", "scheduler", "platform", opts.Platform),
+		log:      log.With("service", "scheduler", "platform", opts.Platform, "instance", opts.ID),
 		m:        newMetrics(deps.Metrics),
 		plat:     plat,
 		loads:    newLoads(),
 		controls: make(map[string]*bus.Subscription),
 		willEnd:  make(map[string]int64),
+		abnormal: make(map[string]string),
+		rooms:    make(map[string]string),
+		inflight: make(map[string]bool),
+		lists:    make(map[string]nodeList),
+		nodeMu:   make(map[string]*sync.Mutex),
 	}
 	return s, nil
 }
 
-// Start publishes the domains, adopts the conferences the store says run
-// here, subscribes and starts the timers. It returns once the scheduler
-// accepts requests.
+// ID names this instance in the lease.
+func (s *Scheduler) ID() string { return s.opts.ID }
+
+// Start publishes the domains and joins the election for the platform's
+// lease: if the lease is free, the scheduler is active when Start returns;
+// otherwise it stands by and takes over when the active one dies.
 func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.publishDomains(ctx); err != nil {
 		return err
 	}
-	s.ctl = bus.NewMux(s.logUnknown)
-	s.controlRoutes(s.ctl)
-	s.group = s.bus.NewGroup(bus.HandlerFunc(s.serveControl), 8, 1<<14)
-	if err := s.adopt(ctx); err != nil {
-		return err
-	}
-	cm := bus.NewMux(s.logUnknown)
-	cm.HandleFunc(protocol.CMCreateConfReq, s.handleCreate)
-	cm.HandleFunc(protocol.CMCreateTemplateReq, s.handleTemplate)
-	cm.HandleFunc(protocol.CMModifyTemplateReq, s.handleTemplate)
-	cm.HandleFunc(protocol.CMDeleteTemplateReq, s.handleTemplate)
-	s.controlRoutes(cm)
-	nodes := bus.NewMux(s.logUnknown)
-	s.nodeRoutes(nodes)
-	for _, sub := range []struct {
-		subject string
-		h       bus.Handler
-		opts    []bus.SubOption
-	}{
-		{protocol.SubjectCMMAU(s.opts.Platform), cm, []bus.SubOption{bus.Queue("scheduler"), bus.Concurrent(s.opts.Concurrency)}},
-		{protocol.SubjectFromNodes(s.opts.Platform), nodes, []bus.SubOption{bus.Concurrent(64)}},
-		{protocol.SubjectRegistryResync(s.opts.Platform), bus.HandlerFunc(s.handleResync), nil},
-	} {
-		sb, err := s.bus.Subscribe(sub.subject, sub.h, sub.opts...)
-		if err != nil {
-			s.unsubscribeAll()
-			return fmt.Errorf("scheduler: %w", err)
+	if err := s.store.AcquireLease(ctx, s.opts.Platform, s.opts.ID, s.opts.LeaseTTL); err == nil {
+		if err := s.activate(ctx); err != nil {
+			_ = s.store.ReleaseLease(context.Background(), s.opts.Platform, s.opts.ID)
+			return err
 		}
-		s.subs = append(s.subs, sb)
-	}
-	if err := s.bus.Flush(ctx); err != nil {
-		s.unsubscribeAll()
+	} else if !errors.Is(err, store.ErrLeaseHeld) {
 		return fmt.Errorf("scheduler: %w", err)
+	} else {
+		s.log.Info("standing by: another scheduler holds the lease", "err", err)
 	}
-	loopCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.every(loopCtx, s.opts.EndCheckInterval, s.checkEndTimes)
-	s.every(loopCtx, monitorCheckInterval(s.opts.MonitorTTL), s.expireMonitors)
-	s.ready.Store(true)
-	s.log.Info("scheduler ready", "conferences", s.loads.total())
+	ectx, cancel := context.WithCancel(context.Background())
+	s.electCancel = cancel
+	s.electDone = make(chan struct{})
+	go s.elect(ectx)
 	return nil
 }
 
-// Ready reports whether the scheduler accepts requests.
+// Ready reports whether this scheduler is the active one and accepts
+// requests.
 func (s *Scheduler) Ready() bool { return s.ready.Load() }
 
-// Shutdown stops the timers and unsubscribes. Conferences keep running on
-// their nodes; another scheduler adopts them from the store.
+// elect renews the lease while active and takes it when it is free. An
+// active scheduler that cannot renew for a whole lease term stops acting:
+// another may hold it by then.
+func (s *Scheduler) elect(ctx context.Context) {
+	defer close(s.electDone)
+	t := time.NewTicker(s.opts.LeaseRenew)
+	defer t.Stop()
+	lastHeld := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.opts.LeaseRenew)
+		err := s.store.AcquireLease(rctx, s.opts.Platform, s.opts.ID, s.opts.LeaseTTL)
+		cancel()
+		active := s.Ready()
+		switch {
+		case err == nil:
+			lastHeld = time.Now()
+			if !active {
+				s.log.Info("lease taken: becoming the active scheduler")
+				if err := s.activate(ctx); err != nil {
+					s.log.Error("could not become active", "err", err)
+					_ = s.store.ReleaseLease(context.Background(), s.opts.Platform, s.opts.ID)
+				}
+			}
+		case errors.Is(err, store.ErrLeaseHeld):
+			if active {
+				s.log.Warn("lease lost to another scheduler: standing down", "err", err)
+				s.deactivate()
+			}
+		default:
+			if active && time.Since(lastHeld) > s.opts.LeaseTTL {
+				s.log.Warn("lease not renewed for a whole term: standing down", "err", err)
+				s.deactivate()
+			}
+		}
+	}
+}
+
+// Shutdown stands down and frees the lease, so a standby takes over at once.
+// Conferences keep running on their nodes; the next active scheduler adopts
+// them from the store.
 func (s *Scheduler) Shutdown(ctx context.Context) error {
-	s.ready.Store(false)
-	if s.cancel != nil {
-		s.cancel()
+	s.stopElection()
+	s.deactivate()
+	return s.store.ReleaseLease(ctx, s.opts.Platform, s.opts.ID)
+}
+
+// Kill stops the scheduler as a crash would: no more writes, no goodbye,
+// the lease left to expire.
+func (s *Scheduler) Kill() {
+	s.dead.Store(true)
+	s.stopElection()
+	s.deactivate()
+}
+
+func (s *Scheduler) stopElection() {
+	if s.electCancel != nil {
+		s.electCancel()
+		<-s.electDone
+		s.electCancel = nil
 	}
-	s.unsubscribeAll()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if s.group != nil {
-		s.group.Close()
-	}
-	return nil
 }
 
 func (s *Scheduler) unsubscribeAll() {
@@ -230,11 +331,12 @@ func (s *Scheduler) unsubscribeAll() {
 	}
 }
 
-// every runs f every d until ctx ends.
-func (s *Scheduler) every(ctx context.Context, d time.Duration, f func(context.Context)) {
-	s.wg.Add(1)
+// every runs f every d until the term ends.
+func (s *Scheduler) every(t *term, d time.Duration, f func(context.Context)) {
+	ctx := t.ctx
+	t.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer t.wg.Done()
 		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
@@ -267,29 +369,6 @@ func (s *Scheduler) publishDomains(ctx context.Context) error {
 		}
 		if changed {
 			s.log.Info("licence loaded from configuration", "domain", d.Moid, "limits", d.License.Canonical())
-		}
-	}
-	return nil
-}
-
-// adopt takes over the conferences the store says run on this platform:
-// their control subscriptions and their nodes' loads.
-func (s *Scheduler) adopt(ctx context.Context) error {
-	confs, err := s.store.AllConferences(ctx)
-	if err != nil {
-		return fmt.Errorf("scheduler: read conferences: %w", err)
-	}
-	for _, c := range confs {
-		if c.RealPlatform != s.opts.Platform {
-			continue
-		}
-		if c.Node != "" && c.State != protocol.StateCreating {
-			s.loads.add(c.Node, 1)
-		}
-		if c.State != protocol.StateCreating {
-			if err := s.subscribeControl(c.E164); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -19,9 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/audit"
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
+	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/registry"
 	"github.com/convene/convene/internal/resources"
 	"github.com/convene/convene/internal/scheduler"
@@ -44,20 +46,25 @@ type Options struct {
 	// SimNodes simulated media nodes, spread over the platform's rooms.
 	SimNodes    int
 	SimCapacity int
-	Log         *slog.Logger
+	// Schedulers is how many scheduler instances run (one active, the
+	// others standing by); default 1.
+	Schedulers int
+	Log        *slog.Logger
 }
 
 // Stack is one platform's services running in this process. Its fields are
 // for the commands and tests that drive it.
 type Stack struct {
-	Config    *config.Config
-	Bus       *bus.Bus
-	Store     *store.Store
-	RMS       *resources.Service
-	Scheduler *scheduler.Scheduler
-	Registry  *registry.Service
-	Nodes     []*medianode.Node
-	API       *api.Server
+	Config *config.Config
+	Bus    *bus.Bus
+	Store  *store.Store
+	RMS    *resources.Service
+	// Scheduler is the first scheduler instance; Schedulers all of them.
+	Scheduler  *scheduler.Scheduler
+	Schedulers []*scheduler.Scheduler
+	Registry   *registry.Service
+	Nodes      []*medianode.Node
+	API        *api.Server
 	// Token is the API token this stack made or was given ("" when the
 	// configuration's tokens are used).
 	Token   string
@@ -148,15 +155,12 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}
 	st.defer_(func(c context.Context) { _ = st.RMS.Shutdown(c) })
 
-	if st.Scheduler, err = scheduler.New(scheduler.OptionsFrom(cfg), scheduler.Deps{
-		Bus: st.Bus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics,
-	}); err != nil {
-		return st, err
+	for range max(1, o.Schedulers) {
+		if _, err = st.AddScheduler(ctx); err != nil {
+			return st, err
+		}
 	}
-	if err = st.Scheduler.Start(ctx); err != nil {
-		return st, err
-	}
-	st.defer_(func(c context.Context) { _ = st.Scheduler.Shutdown(c) })
+	st.Scheduler = st.Schedulers[0]
 
 	if st.Registry, err = registry.New(registry.Options{Platform: local.Moid}, st.Bus, log); err != nil {
 		return st, err
@@ -199,12 +203,84 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	return st, nil
 }
 
+// AddScheduler starts one more scheduler instance: active if none is,
+// standing by otherwise.
+func (s *Stack) AddScheduler(ctx context.Context) (*scheduler.Scheduler, error) {
+	opts := scheduler.OptionsFrom(s.Config)
+	opts.ID = fmt.Sprintf("css-%d", len(s.Schedulers)+1)
+	sc, err := scheduler.New(opts, scheduler.Deps{Bus: s.Bus, Store: s.Store, Config: s.Config, Log: s.log, Metrics: s.schedMetrics()})
+	if err != nil {
+		return nil, err
+	}
+	if err := sc.Start(ctx); err != nil {
+		return nil, err
+	}
+	s.Schedulers = append(s.Schedulers, sc)
+	s.defer_(func(c context.Context) { _ = sc.Shutdown(c) })
+	return sc, nil
+}
+
+// schedMetrics registers only the first scheduler's metrics: instances
+// share the names.
+func (s *Stack) schedMetrics() prometheus.Registerer {
+	if len(s.Schedulers) == 0 {
+		return s.Metrics
+	}
+	return nil
+}
+
+// ActiveScheduler is the scheduler instance holding the lease, or nil.
+func (s *Stack) ActiveScheduler() *scheduler.Scheduler {
+	for _, sc := range s.Schedulers {
+		if sc.Ready() {
+			return sc
+		}
+	}
+	return nil
+}
+
+// KillNode crashes simulated node i (0-based): it stops and its bus
+// connection closes, as when its process dies.
+func (s *Stack) KillNode(i int) {
+	s.Nodes[i].Kill()
+	s.nodeBuses[i].Close()
+}
+
+// FreezeNode makes simulated node i hang: it keeps its connection but
+// stops beating and answering, as a hung process or a cut network does.
+func (s *Stack) FreezeNode(i int) {
+	s.Nodes[i].SetFault(medianode.Fault{NoHeartbeat: true, Silent: true})
+}
+
+// Audit checks the platform's invariants against what the simulated nodes
+// really host and what RMS says is live.
+func (s *Stack) Audit(ctx context.Context) (audit.Report, error) {
+	in := audit.Input{Platform: s.Config.Platform, Live: map[string]bool{}, Hosted: map[string][]string{}}
+	for _, n := range s.RMS.Nodes() {
+		in.Live[n.Node] = n.State == protocol.NodeUp
+	}
+	for _, n := range s.Nodes {
+		if !n.Running() {
+			continue
+		}
+		for _, c := range n.Conferences() {
+			in.Hosted[n.ID()] = append(in.Hosted[n.ID()], c.E164)
+		}
+	}
+	for _, d := range s.Config.Domains {
+		if d.Platform == s.Config.Platform {
+			in.Domains = append(in.Domains, d.Moid)
+		}
+	}
+	return audit.Check(ctx, s.Store, in)
+}
+
 // AddSimNode starts simulated node number n on its own bus connection (so
 // that closing it is a lost connection), in the platform's rooms in turn.
 func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
 	local := s.Config.Local()
 	room := local.Rooms[(n-1)%len(local.Rooms)]
-	b, err := s.Connect(fmt.Sprintf("sim-%d", n))
+	b, err := s.Connect(NodeConnName(fmt.Sprintf("sim-%d", n)))
 	if err != nil {
 		return err
 	}
@@ -243,6 +319,10 @@ func (s *Stack) Stop(ctx context.Context) {
 	}
 	s.stops = nil
 }
+
+// NodeConnName is the bus connection name of a media node: RMS knows a
+// node's connection by it.
+func NodeConnName(id string) string { return "mcu:" + id }
 
 func randomToken() string {
 	b := make([]byte, 16)

@@ -375,3 +375,48 @@ func (s *Store) AllConferences(ctx context.Context) ([]protocol.Conference, erro
 	}
 	return out, nil
 }
+
+// Brief reads the fields reconciliation needs (state, node, ip, pid, room,
+// create time, real platform, legacy, domain) of many conferences in one
+// round trip; numbers that do not exist are left out of the map.
+func (s *Store) Brief(ctx context.Context, e164s []string) (map[string]protocol.Conference, error) {
+	out := make(map[string]protocol.Conference, len(e164s))
+	if len(e164s) == 0 {
+		return out, nil
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	fields := []string{"state", "cmu", "mcuip", "mcupid", "roommoid", "createtime", "realplatformmoid", "legacy", "moid"}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]interface{ Result() ([]any, error) }, len(e164s))
+	for i, e := range e164s {
+		cmds[i] = pipe.HMGet(ctx, confKey(e), fields...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for i, c := range cmds {
+		v, err := c.Result()
+		if err != nil || len(v) != len(fields) || v[0] == nil {
+			continue
+		}
+		m := make(map[string]string, len(fields))
+		for j, f := range fields {
+			m[f] = str(v[j])
+		}
+		m["e164"] = e164s[i]
+		out[e164s[i]] = parseConf(m)
+	}
+	return out, nil
+}
+
+// DomainStates reads a user domain's conference list: number → state.
+func (s *Store) DomainStates(ctx context.Context, moid string) (map[string]string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	v, err := s.rdb.HGetAll(ctx, domainConfsKey(moid)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return v, nil
+}

@@ -2,14 +2,18 @@ package store
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 )
 
 // Embedded is a Redis-protocol server inside this process. Its data lives in
-// memory only: it is gone when the process ends.
+// memory only: it is gone when the process ends. Its keys expire with real
+// time, as on redis-server.
 type Embedded struct {
-	m *miniredis.Miniredis
+	m    *miniredis.Miniredis
+	stop chan struct{}
+	done chan struct{}
 }
 
 // StartEmbedded starts an in-process Redis-protocol server on addr
@@ -22,7 +26,27 @@ func StartEmbedded(addr string) (*Embedded, error) {
 	if err := m.StartAddr(addr); err != nil {
 		return nil, fmt.Errorf("store: embedded server on %s: %w", addr, err)
 	}
-	return &Embedded{m: m}, nil
+	e := &Embedded{m: m, stop: make(chan struct{}), done: make(chan struct{})}
+	go e.clock()
+	return e, nil
+}
+
+// clock moves the server's TTLs with the wall clock: on its own the server
+// only expires keys when told to.
+func (e *Embedded) clock() {
+	defer close(e.done)
+	t := time.NewTicker(25 * time.Millisecond)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case now := <-t.C:
+			e.m.FastForward(now.Sub(last))
+			last = now
+		}
+	}
 }
 
 // Addr is host:port of the server.
@@ -32,4 +56,12 @@ func (e *Embedded) Addr() string { return e.m.Addr() }
 func (e *Embedded) URL() string { return "redis://" + e.m.Addr() }
 
 // Close stops the server.
-func (e *Embedded) Close() { e.m.Close() }
+func (e *Embedded) Close() {
+	select {
+	case <-e.stop:
+	default:
+		close(e.stop)
+		<-e.done
+	}
+	e.m.Close()
+}

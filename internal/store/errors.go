@@ -17,6 +17,8 @@ var (
 	ErrTemplateNotFound = errors.New("store: template not found")
 	ErrMonitorNotFound  = errors.New("store: monitoring session not found")
 	ErrClosed           = errors.New("store: closed")
+	ErrLegacy           = errors.New("store: a legacy node's conference is never moved")
+	ErrLeaseHeld        = errors.New("store: the lease is held by another")
 )
 
 // LicenseError details ErrLicenseExhausted.

@@ -10,6 +10,7 @@ func monitorKey(e164 string) string       { return "conf/" + e164 + "/monitor" }
 func nodeConfsKey(node string) string     { return "node/" + node + "/confs" }
 func templateKey(e164 string) string      { return "template/" + e164 + "/" }
 func e164SeqKey(platform string) string   { return "platform/" + platform + "/e164seq" }
+func leaseKey(platform string) string     { return "platform/" + platform + "/scheduler-lease" }
 
 const (
 	// endTimesKey orders conferences by end time (Unix ms) for expiry.
@@ -17,6 +18,8 @@ const (
 	// monitorsKey orders monitoring sessions "<e164>|<ip:port>" by last
 	// keep-alive (Unix ms) for expiry.
 	monitorsKey = "confs/monitors"
+	// pendingKey holds the conferences waiting for a restore.
+	pendingKey = "confs/pending"
 	// legacyNodesKey is the seed's cmus set of legacy media nodes.
 	legacyNodesKey = "cmus"
 )

@@ -29,7 +29,8 @@ func script(name string) *redis.Script {
 }
 
 var (
-	createScript   = script("create")
+	createScript   = script("transition")
+	leaseScript    = script("lease")
 	releaseScript  = script("release")
 	delayScript    = script("delay")
 	updateScript   = script("update")
@@ -189,6 +190,10 @@ func (r result) err(e164 string) error {
 		return fmt.Errorf("%w: %s is on %q", ErrNodeMismatch, e164, detail)
 	case "TEMPLATE_NOT_FOUND":
 		return fmt.Errorf("%w: %s", ErrTemplateNotFound, detail)
+	case "LEGACY":
+		return fmt.Errorf("%w: %s", ErrLegacy, e164)
+	case "HELD":
+		return fmt.Errorf("%w: %s", ErrLeaseHeld, detail)
 	case "MONITOR_NOT_FOUND":
 		return fmt.Errorf("%w: %s", ErrMonitorNotFound, detail)
 	}

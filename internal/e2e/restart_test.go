@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/convene/convene/internal/medianode"
+	"github.com/convene/convene/internal/protocol"
+)
+
+func TestSchedulerRestartMovesNothing(t *testing.T) {
+	e := start(t, setup{nodes: 3})
+	nums := e.createN(20)
+	before := e.placement()
+	e.st.Scheduler.Kill()
+	sc, err := e.st.AddScheduler(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new scheduler active", sc.Ready)
+	e.settled("after the scheduler restarted")
+	if after := e.placement(); !equalMaps(before, after) {
+		t.Fatalf("a restart moved conferences:\nbefore %v\nafter  %v", before, after)
+	}
+	for _, n := range e.st.Nodes {
+		for _, r := range n.Received() {
+			if r.Type == protocol.MAUMCURestoreConfReq || r.Type == protocol.MAUMCUReleaseConfCmd {
+				t.Fatalf("node %s was sent %s %s after a restart", n.ID(), r.Type, r.E164)
+			}
+		}
+	}
+	// The new scheduler controls them.
+	if _, err := e.client.DelayConference(context.Background(), nums[3], 10); err != nil {
+		t.Fatal(err)
+	}
+	if !sc.Controlled(nums[3]) {
+		t.Fatal("the new scheduler holds no control subscription")
+	}
+}
+
+func TestStandbyTakesOverWithoutMovingAnything(t *testing.T) {
+	e := start(t, setup{nodes: 2, schedulers: 2})
+	active, standby := e.st.Schedulers[0], e.st.Schedulers[1]
+	if !active.Ready() || standby.Ready() {
+		t.Fatalf("ready: first %v, second %v; want one active, one standing by", active.Ready(), standby.Ready())
+	}
+	e.createN(10)
+	before := e.placement()
+	active.Kill()
+	eventually(t, "the standby to take over", standby.Ready)
+	// Creates work again through the new active scheduler.
+	eventually(t, "a create through the new active scheduler", func() bool {
+		_, err := e.create("after takeover")
+		return err == nil
+	})
+	e.settled("after the takeover")
+	after := e.placement()
+	for num, node := range before {
+		if after[num] != node {
+			t.Fatalf("%s moved from %s to %s in the takeover", num, node, after[num])
+		}
+	}
+}
+
+func TestSchedulerKilledMidRestore(t *testing.T) {
+	e := start(t, setup{nodes: 3})
+	e.createN(30)
+	slow := e.st.Nodes[1]
+	slow.SetFault(medianode.Fault{AckDelay: 300 * time.Millisecond, Only: []string{protocol.MAUMCURestoreConfReq}})
+	e.st.KillNode(0)
+	eventually(t, "restores under way", func() bool {
+		for _, r := range slow.Received() {
+			if r.Type == protocol.MAUMCURestoreConfReq {
+				return true
+			}
+		}
+		return false
+	})
+	e.st.Scheduler.Kill()
+	slow.SetFault(medianode.Fault{})
+	if _, err := e.st.AddScheduler(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.settled("after the scheduler died mid-restore and another took over")
+}
+
+func TestNodeKilledMidCreate(t *testing.T) {
+	e := start(t, setup{nodes: 2})
+	slow := e.st.Nodes[0]
+	slow.SetFault(medianode.Fault{AckDelay: 400 * time.Millisecond})
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.create(fmt.Sprintf("mid %d", i)); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	eventually(t, "a create reaching the slow node", func() bool {
+		for _, r := range slow.Received() {
+			if r.Type == protocol.MAUMCUCreateConfReq {
+				return true
+			}
+		}
+		return false
+	})
+	e.st.KillNode(0)
+	wg.Wait()
+	e.settled("after a node died with creates in flight")
+	confs, _ := e.client.DomainConferences(context.Background(), "acme", listAll)
+	if len(confs)+int(failed.Load()) != 6 {
+		t.Fatalf("%d conferences and %d refusals for 6 creates", len(confs), failed.Load())
+	}
+	if n := e.inUse("acme", "8_720p"); n != len(confs) {
+		t.Fatalf("licence count %d for %d conferences", n, len(confs))
+	}
+}
+
+func TestStoreRestartUnderLoad(t *testing.T) {
+	e := start(t, setup{nodes: 2, aof: true})
+	e.createN(10)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int32
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := e.create(fmt.Sprintf("load %d-%d", w, i)); err != nil {
+					refused.Add(1)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	eventually(t, "load under way", func() bool { return ok.Load() > 20 })
+	e.redis.Restart()
+	before := ok.Load()
+	eventually(t, "creates succeeding after the restart", func() bool { return ok.Load() > before+20 })
+	close(stop)
+	wg.Wait()
+	e.settled("after redis-server restarted under load")
+	t.Logf("%d creates succeeded, %d refused around the restart", ok.Load(), refused.Load())
+}

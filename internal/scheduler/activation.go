@@ -1,0 +1,200 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/protocol"
+)
+
+// term is one stretch of being the active scheduler: everything it started
+// stops with it.
+type term struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// started is when the term began; graceDone closes when the start-up
+	// grace is over (every live node reported, or StartGrace passed).
+	started   time.Time
+	graceDone chan struct{}
+	graceOnce sync.Once
+	// expect lists the nodes whose conference lists the grace waits for.
+	expect map[string]bool
+	// adopted is what the store held when the term began.
+	adopted []protocol.Conference
+}
+
+// activate makes this instance the active scheduler: adopt what the store
+// says runs here, subscribe, learn the room states, start the timers and
+// the start-up grace (000 §9.5).
+func (s *Scheduler) activate(ctx context.Context) error {
+	s.termMu.Lock()
+	defer s.termMu.Unlock()
+	if s.term != nil {
+		return nil
+	}
+	tctx, cancel := context.WithCancel(context.Background())
+	t := &term{ctx: tctx, cancel: cancel, started: time.Now(), graceDone: make(chan struct{}), expect: map[string]bool{}}
+	s.loads = newLoads()
+	s.mu.Lock()
+	s.ctl = bus.NewMux(s.logUnknown)
+	s.controlRoutes(s.ctl)
+	s.group = s.bus.NewGroup(bus.HandlerFunc(s.serveControl), 8, 1<<14)
+	s.lists = make(map[string]nodeList)
+	s.restore = newRestorer(s.opts)
+	s.mu.Unlock()
+	fail := func(err error) error {
+		cancel()
+		s.unsubscribeAll()
+		s.group.Close()
+		return err
+	}
+	if err := s.adopt(ctx, t); err != nil {
+		return fail(err)
+	}
+	cm := bus.NewMux(s.logUnknown)
+	cm.HandleFunc(protocol.CMCreateConfReq, s.handleCreate)
+	cm.HandleFunc(protocol.CMCreateTemplateReq, s.handleTemplate)
+	cm.HandleFunc(protocol.CMModifyTemplateReq, s.handleTemplate)
+	cm.HandleFunc(protocol.CMDeleteTemplateReq, s.handleTemplate)
+	s.controlRoutes(cm)
+	nodes := bus.NewMux(s.logUnknown)
+	s.nodeRoutes(nodes)
+	for _, sub := range []struct {
+		subject string
+		h       bus.Handler
+		opts    []bus.SubOption
+	}{
+		{protocol.SubjectCMMAU(s.opts.Platform), cm, []bus.SubOption{bus.Queue("scheduler"), bus.Concurrent(s.opts.Concurrency)}},
+		{protocol.SubjectFromNodes(s.opts.Platform), nodes, []bus.SubOption{bus.Concurrent(64)}},
+		{protocol.SubjectRegistryResync(s.opts.Platform), bus.HandlerFunc(s.handleResync), nil},
+		{protocol.SubjectRMSNotify(s.opts.Platform), bus.HandlerFunc(s.handleNodeState), nil},
+		{protocol.SubjectServerRoomNotify, bus.HandlerFunc(s.handleRoomStates), nil},
+	} {
+		sb, err := s.bus.Subscribe(sub.subject, sub.h, sub.opts...)
+		if err != nil {
+			return fail(fmt.Errorf("scheduler: %w", err))
+		}
+		s.mu.Lock()
+		s.subs = append(s.subs, sb)
+		s.mu.Unlock()
+	}
+	if err := s.bus.Flush(ctx); err != nil {
+		return fail(fmt.Errorf("scheduler: %w", err))
+	}
+	s.term = t
+	s.cur.Store(t)
+	s.askRoomStates(ctx)
+	s.askNodeLists(ctx, t)
+	s.every(t, s.opts.EndCheckInterval, s.checkEndTimes)
+	s.every(t, monitorCheckInterval(s.opts.MonitorTTL), s.expireMonitors)
+	s.every(t, s.opts.SweepInterval, s.sweep)
+	t.wg.Add(2)
+	go s.graceTimer(t)
+	go s.restoreLoop(t)
+	s.ready.Store(true)
+	s.log.Info("scheduler active", "conferences", s.loads.total(), "grace", s.opts.StartGrace)
+	return nil
+}
+
+// deactivate stands down: stop the timers and loops, drop every
+// subscription. Conferences keep running; nothing in the store changes.
+func (s *Scheduler) deactivate() {
+	s.termMu.Lock()
+	defer s.termMu.Unlock()
+	t := s.term
+	if t == nil {
+		return
+	}
+	s.term = nil
+	s.cur.Store(nil)
+	s.ready.Store(false)
+	t.cancel()
+	s.unsubscribeAll()
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.log.Warn("timers did not stop within 5s")
+	}
+	s.mu.Lock()
+	g := s.group
+	s.mu.Unlock()
+	g.Close()
+	s.log.Info("scheduler standing by")
+}
+
+// currentTerm is the term under way, or nil when standing by.
+func (s *Scheduler) currentTerm() *term { return s.cur.Load() }
+
+// adopt takes over the conferences the store says run on this platform:
+// their control subscriptions and their nodes' loads.
+func (s *Scheduler) adopt(ctx context.Context, t *term) error {
+	confs, err := s.store.AllConferences(ctx)
+	if err != nil {
+		return fmt.Errorf("scheduler: read conferences: %w", err)
+	}
+	for _, c := range confs {
+		if c.RealPlatform != s.opts.Platform {
+			continue
+		}
+		t.adopted = append(t.adopted, c)
+		if c.Node != "" {
+			s.loads.add(c.Node, 1)
+		}
+		if c.State != protocol.StateCreating || c.Node != "" {
+			if err := s.subscribeControl(c.E164); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// askRoomStates learns which rooms are abnormal now (SERVER_ROOM_STATE_REQ
+// to PMS, 000 §2.2); without a PMS, every room counts as normal.
+func (s *Scheduler) askRoomStates(ctx context.Context) {
+	var ntf protocol.ServerRoomStateNtf
+	rctx, cancel := context.WithTimeout(ctx, s.opts.RMSTimeout)
+	defer cancel()
+	err := s.bus.Call(rctx, protocol.SubjectPMS(s.opts.Platform), protocol.ServerRoomStateReq{Type: protocol.ServerRoomStateRq, Platform: s.opts.Platform}, &ntf)
+	if err != nil {
+		s.log.Info("no room states from PMS; every room counts as normal until it says otherwise", "err", err)
+		return
+	}
+	s.applyRoomStates(ctx, ntf)
+}
+
+// askNodeLists asks every live node for its conference list now, so that
+// the start-up grace ends as soon as they all answered.
+func (s *Scheduler) askNodeLists(ctx context.Context, t *term) {
+	var ack protocol.NodeListAck
+	rctx, cancel := context.WithTimeout(ctx, s.opts.RMSTimeout)
+	defer cancel()
+	if err := s.bus.Call(rctx, protocol.SubjectRMS(s.opts.Platform), protocol.Header{Type: protocol.RMSNodeListReq}, &ack); err != nil {
+		s.log.Warn("no node list from RMS; the start-up grace runs its full length", "err", err)
+		return
+	}
+	s.mu.Lock()
+	for _, n := range ack.Nodes {
+		s.rooms[n.Node] = n.Room
+		if n.State == protocol.NodeUp && n.Kind != "vrs" && n.Kind != "mps" {
+			t.expect[n.Node] = true
+		}
+	}
+	expect := len(t.expect)
+	s.mu.Unlock()
+	if expect == 0 {
+		t.graceOnce.Do(func() { close(t.graceDone) })
+		return
+	}
+	for _, n := range ack.Nodes {
+		if n.State == protocol.NodeUp {
+			s.tellNode(n.Node, protocol.GetConfListCmd{Type: protocol.MAUMCUGetConfListCmd})
+		}
+	}
+}

@@ -1,0 +1,195 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
+)
+
+// nodeList is the last conference list a node sent.
+type nodeList struct {
+	at      time.Time
+	ip, pid string
+	room    string
+	confs   map[string]int64 // e164 -> the node's create time
+}
+
+// listMargin is how much older than a node's list a conference must be for
+// its absence from the list to count: a create acknowledged after the list
+// was taken is not missing.
+const listMargin = time.Second
+
+// handleConfList reconciles the store with what a node really hosts
+// (MCU_MAU_CONFLIST_NTF, 000 §9.2):
+//   - the store attributes a conference to this node but the node lacks it:
+//     creating → leave it; same ip and pid → it ended there, clear it;
+//     otherwise (the node restarted) → pending-restore;
+//   - the node reports a conference the store does not know → end it there;
+//   - the store attributes it to another node → end it on this one (the
+//     copy the store does not count), unless a restore is under way;
+//   - pending-restore and reported by its node → running again, unless its
+//     room failed: then the node is told to release it.
+func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
+	var ntf protocol.ConfListNtf
+	if err := m.Decode(&ntf); err != nil {
+		s.log.Warn("bad conference list", "err", err)
+		return
+	}
+	if s.dead.Load() || !protocol.ValidToken(ntf.Node) {
+		return
+	}
+	t := s.currentTerm()
+	if t == nil {
+		return
+	}
+	mu := s.nodeLock(ntf.Node)
+	mu.Lock()
+	defer mu.Unlock()
+	list := nodeList{at: time.Now(), ip: ntf.IP, pid: ntf.PID, room: ntf.Room, confs: make(map[string]int64, len(ntf.Confs))}
+	for _, c := range ntf.Confs {
+		list.confs[c.E164] = c.CreateTime
+	}
+	s.mu.Lock()
+	s.lists[ntf.Node] = list
+	s.rooms[ntf.Node] = ntf.Room
+	if t.expect[ntf.Node] {
+		delete(t.expect, ntf.Node)
+		if len(t.expect) == 0 {
+			t.graceOnce.Do(func() { close(t.graceDone) })
+		}
+	}
+	s.mu.Unlock()
+
+	attributed, err := s.store.NodeConferences(ctx, ntf.Node)
+	if err != nil {
+		s.log.Warn("reconcile: could not read the node's conferences", "node", ntf.Node, "err", err)
+		return
+	}
+	var missing []string
+	for _, e := range attributed {
+		if _, ok := list.confs[e]; !ok {
+			missing = append(missing, e)
+		}
+	}
+	if len(missing) > 0 {
+		s.reconcileMissing(ctx, ntf, missing)
+	}
+	reported := make([]string, 0, len(ntf.Confs))
+	for _, c := range ntf.Confs {
+		reported = append(reported, c.E164)
+	}
+	s.reconcileReported(ctx, ntf, reported)
+}
+
+func (s *Scheduler) nodeLock(node string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mu := s.nodeMu[node]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		s.nodeMu[node] = mu
+	}
+	return mu
+}
+
+// reconcileMissing handles conferences the store attributes to the node
+// that its list lacks.
+func (s *Scheduler) reconcileMissing(ctx context.Context, ntf protocol.ConfListNtf, missing []string) {
+	briefs, err := s.store.Brief(ctx, missing)
+	if err != nil {
+		s.log.Warn("reconcile: could not read conferences", "node", ntf.Node, "err", err)
+		return
+	}
+	fresh := ntf.SentAtMs - (s.opts.NodeTimeout + listMargin).Milliseconds()
+	for e, c := range briefs {
+		if c.Node != ntf.Node || c.State == protocol.StateCreating || c.CreateTime > fresh || s.isInflight(e) {
+			continue
+		}
+		if c.NodeIP == ntf.IP && c.NodePID == ntf.PID {
+			// The very process that had it does not: it ended there.
+			old, err := s.store.Release(ctx, e, store.ReleaseCond{Node: ntf.Node})
+			if err == nil {
+				s.log.Info("conference gone from its node: cleared", "e164", e, "node", ntf.Node)
+				s.ended(old, ReasonOnNode, false)
+			}
+			continue
+		}
+		if c.State != protocol.StateRunning || c.Legacy {
+			continue
+		}
+		reason := fmt.Sprintf("media node %s restarted (pid %s, now %s) without it", ntf.Node, c.NodePID, ntf.PID)
+		if err := s.store.PendOne(ctx, e, ntf.Node, reason); err == nil {
+			s.loads.add(ntf.Node, -1)
+			s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, Domain: c.Domain, State: protocol.StatePendingRestore, Node: ntf.Node, Reason: reason})
+			s.kickRestore()
+		}
+	}
+}
+
+// reconcileReported handles what the node says it hosts.
+func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfListNtf, reported []string) {
+	briefs, err := s.store.Brief(ctx, reported)
+	if err != nil {
+		s.log.Warn("reconcile: could not read conferences", "node", ntf.Node, "err", err)
+		return
+	}
+	abnormal := s.roomAbnormal(ntf.Room)
+	release := func(e, why string) {
+		s.log.Info("conference released on a node that must not host it", "e164", e, "node", ntf.Node, "why", why)
+		s.tellNode(ntf.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e})
+		s.m.op("reconcile-release", nil)
+	}
+	for _, e := range reported {
+		c, known := briefs[e]
+		switch {
+		case s.isInflight(e):
+		case !known:
+			release(e, "the store does not know it")
+		case c.Node != ntf.Node:
+			if c.State != protocol.StateCreating {
+				release(e, "the store counts the copy on "+c.Node)
+			}
+		case c.State == protocol.StatePendingRestore && abnormal:
+			release(e, "its room failed; it is restored elsewhere")
+		case c.State == protocol.StatePendingRestore:
+			s.adoptReported(ctx, ntf, c)
+		case c.State == protocol.StateRunning && abnormal && !c.Legacy:
+			if err := s.store.PendOne(ctx, e, ntf.Node, "server room "+ntf.Room+" failed"); err == nil {
+				s.loads.add(ntf.Node, -1)
+				release(e, "its room failed")
+				s.kickRestore()
+			}
+		}
+	}
+}
+
+// adoptReported: a pending-restore conference its node still hosts runs
+// there again (a short disconnect, a scheduler restart).
+func (s *Scheduler) adoptReported(ctx context.Context, ntf protocol.ConfListNtf, c protocol.Conference) {
+	err := s.store.Adopt(ctx, c.E164, ntf.Node)
+	if err != nil {
+		if !errors.Is(err, store.ErrStateConflict) {
+			s.log.Warn("could not adopt a reported conference", "e164", c.E164, "err", err)
+		}
+		return
+	}
+	s.loads.add(ntf.Node, 1)
+	s.mu.Lock()
+	r := s.restore
+	s.mu.Unlock()
+	if r != nil {
+		r.done(c.E164)
+	}
+	_ = s.subscribeControl(c.E164)
+	c.State = protocol.StateRunning
+	s.reportRunning(&c)
+	s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: c.E164, Domain: c.Domain, State: protocol.StateRunning, Node: ntf.Node, Reason: "reported by its node"})
+	s.log.Info("conference adopted back from its node's report", "e164", c.E164, "node", ntf.Node)
+	s.m.op("adopt", nil)
+}

@@ -1,0 +1,149 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
+)
+
+// graceTimer ends the start-up grace when every live node reported or
+// StartGrace passed, then settles what no node reported.
+func (s *Scheduler) graceTimer(t *term) {
+	defer t.wg.Done()
+	select {
+	case <-t.graceDone:
+	case <-time.After(s.opts.StartGrace):
+		t.graceOnce.Do(func() { close(t.graceDone) })
+	case <-t.ctx.Done():
+		return
+	}
+	s.afterGrace(t)
+}
+
+// afterGrace settles the conferences the store held when this term began
+// (000 §9.5, without moving what runs): running ones no live node reported
+// become pending-restore; creates a dead scheduler left halfway are given
+// back; restores it left halfway are finished if their node reported them,
+// else retried.
+func (s *Scheduler) afterGrace(t *term) {
+	if s.dead.Load() {
+		return
+	}
+	ctx := t.ctx
+	s.mu.Lock()
+	lists := make(map[string]nodeList, len(s.lists))
+	for k, v := range s.lists {
+		lists[k] = v
+	}
+	s.mu.Unlock()
+	pended, settled := 0, 0
+	for _, c := range t.adopted {
+		switch c.State {
+		case protocol.StateRunning:
+			if c.Legacy {
+				continue
+			}
+			if l, heard := lists[c.Node]; heard && l.at.After(t.started) {
+				continue // its node reported since: reconciliation had its say
+			}
+			reason := "not reported by media node " + c.Node + " after the scheduler started"
+			if err := s.store.PendOne(ctx, c.E164, c.Node, reason); err == nil {
+				s.loads.add(c.Node, -1)
+				s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: c.E164, Domain: c.Domain, State: protocol.StatePendingRestore, Node: c.Node, Reason: reason})
+				pended++
+			}
+		case protocol.StateCreating:
+			if s.settleCreating(ctx, c, lists) {
+				settled++
+			}
+		}
+	}
+	s.log.Info("start-up grace over", "pended", pended, "settled", settled, "nodes-reported", len(lists), "took", time.Since(t.started))
+	s.kickRestore()
+}
+
+// settleCreating finishes or undoes a conference left creating by a
+// scheduler that is gone. It reports whether it changed anything.
+func (s *Scheduler) settleCreating(ctx context.Context, c protocol.Conference, lists map[string]nodeList) bool {
+	if s.isInflight(c.E164) {
+		return false
+	}
+	if c.Node == "" {
+		// A create that never reached a node: give back what it took.
+		old, err := s.store.Release(ctx, c.E164, store.ReleaseCond{State: protocol.StateCreating})
+		if err != nil {
+			return false
+		}
+		s.log.Info("abandoned create given back", "e164", c.E164)
+		s.ended(old, "create abandoned", false)
+		return true
+	}
+	if l, ok := lists[c.Node]; ok {
+		if _, hosts := l.confs[c.E164]; hosts {
+			if _, err := s.store.Commit(ctx, store.Placement{E164: c.E164, Node: c.Node, IP: l.ip, PID: l.pid, Room: l.room, RealPlatform: s.opts.Platform}); err == nil {
+				_ = s.subscribeControl(c.E164)
+				c.State, c.NodeIP, c.NodePID = protocol.StateRunning, l.ip, l.pid
+				s.reportRunning(&c)
+				s.log.Info("abandoned restore finished: its node hosts it", "e164", c.E164, "node", c.Node)
+				return true
+			}
+			return false
+		}
+	}
+	if err := s.store.FailRestore(ctx, c.E164, c.Node, "restore abandoned by a scheduler that stopped"); err != nil {
+		return false
+	}
+	s.loads.add(c.Node, -1)
+	s.tellNode(c.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: c.E164})
+	return true
+}
+
+// sweep settles conferences left creating for longer than a create or a
+// restore can take (a scheduler died between two steps, a store reply was
+// lost), reading only the domain lists the scheduler serves.
+func (s *Scheduler) sweep(ctx context.Context) {
+	if s.dead.Load() {
+		return
+	}
+	stale := time.Now().Add(-(2*s.opts.NodeTimeout + 2*time.Second)).UnixMilli()
+	var creating []string
+	for _, d := range s.cfg.Domains {
+		if !s.serves(d.Platform) {
+			continue
+		}
+		states, err := s.store.DomainStates(ctx, d.Moid)
+		if err != nil {
+			s.log.Warn("sweep: could not read a domain's conferences", "domain", d.Moid, "err", err)
+			return
+		}
+		for e, st := range states {
+			if st == protocol.StateCreating && !s.isInflight(e) {
+				creating = append(creating, e)
+			}
+		}
+	}
+	if len(creating) == 0 {
+		return
+	}
+	briefs, err := s.store.Brief(ctx, creating)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	lists := make(map[string]nodeList, len(s.lists))
+	for k, v := range s.lists {
+		lists[k] = v
+	}
+	s.mu.Unlock()
+	for _, c := range briefs {
+		if c.CreateTime > stale || c.RealPlatform != s.opts.Platform {
+			continue
+		}
+		if s.settleCreating(ctx, c, lists) {
+			s.m.op("sweep", nil)
+		}
+	}
+	s.kickRestore()
+}
