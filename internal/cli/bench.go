@@ -23,12 +23,17 @@ import (
 
 func init() { register(benchCmd) }
 
+// benchCommands are the benchmarks other files add.
+var benchCommands = []func() *cobra.Command{benchCreateCmd}
+
 func benchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure Convene on this machine",
 	}
-	cmd.AddCommand(benchCreateCmd())
+	for _, f := range benchCommands {
+		cmd.AddCommand(f())
+	}
 	return cmd
 }
 

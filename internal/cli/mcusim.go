@@ -13,6 +13,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/medianode"
+	"github.com/convene/convene/internal/resources"
 )
 
 func init() { register(newMCUSimCommand) }
@@ -70,7 +71,7 @@ is used as given.`,
 			}
 			for _, nodeID := range ids {
 				// One connection per node, as separate processes would have.
-				b, err := bus.Connect(bus.Options{URL: natsURL, Name: "mcu-sim-" + nodeID}, log)
+				b, err := bus.Connect(bus.Options{URL: natsURL, Name: resources.NodeConnName(nodeID)}, log)
 				if err != nil {
 					return errors.Join(err, stop())
 				}

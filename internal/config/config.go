@@ -129,6 +129,10 @@ type RMS struct {
 	// ConfListInterval is how often nodes report their conference list;
 	// default 5 s.
 	ConfListInterval time.Duration `yaml:"conflist_interval"`
+	// DisconnectGrace: a node whose bus connection ends and is not back
+	// within it is down, before its heartbeats are missed; default the
+	// heartbeat interval.
+	DisconnectGrace time.Duration `yaml:"disconnect_grace"`
 }
 
 // Load reads and validates a configuration file.
@@ -213,6 +217,7 @@ func (c *Config) Defaults() {
 		r.MissedHeartbeats = 3
 	}
 	setDur(&r.ConfListInterval, 5*time.Second)
+	setDur(&r.DisconnectGrace, r.HeartbeatInterval)
 }
 
 func setDur(d *time.Duration, def time.Duration) {

@@ -6,8 +6,13 @@
 //
 // It announces every node coming up or going down (RMS_NODE_STATE_NTF)
 // exactly once and in order; the scheduler restores conferences from those
-// notices. A failed room does not take its nodes down: RMS only stops
-// offering them until the platform monitor reports the room normal again.
+// notices. A node is down when it missed its heartbeats or, when RMS hears
+// the bus's connection events, soon after its bus connection ended and did
+// not come back. RMS's own lost connection, or a pause of its process,
+// takes nobody down: every node gets a fresh heartbeat window.
+//
+// A failed room does not take its nodes down: RMS only stops offering them
+// until the platform monitor reports the room normal again.
 //
 // RMS keeps no durable state. After a restart it relearns every node from
 // its next heartbeat, which repeats the registration.

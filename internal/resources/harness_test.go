@@ -34,6 +34,7 @@ type harness struct {
 
 	mu      sync.Mutex
 	notices []protocol.NodeStateNtf // every RMS_NODE_STATE_NTF seen on the bus
+	arrived []time.Time             // when each notice was seen
 }
 
 // fast liveness: down 90 ms after the last beat.
@@ -43,6 +44,18 @@ var fast = resources.Options{HeartbeatInterval: 30 * time.Millisecond, MissedHea
 var slow = resources.Options{HeartbeatInterval: time.Minute}
 
 func newHarness(t testing.TB, opts resources.Options) *harness {
+	t.Helper()
+	return startHarness(t, opts, false)
+}
+
+// newWatchingHarness is newHarness with an RMS that hears connection
+// events on a system connection.
+func newWatchingHarness(t testing.TB, opts resources.Options) *harness {
+	t.Helper()
+	return startHarness(t, opts, true)
+}
+
+func startHarness(t testing.TB, opts resources.Options, events bool) *harness {
 	t.Helper()
 	if opts.Platform == "" {
 		opts.Platform = platform
@@ -56,6 +69,14 @@ func newHarness(t testing.TB, opts resources.Options) *harness {
 	}
 	t.Cleanup(emb.Shutdown)
 	h := &harness{t: t, emb: emb, opts: opts}
+	if events {
+		sys, err := bus.Connect(bus.Options{Embedded: emb, System: true, Name: "rms-events"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sys.Close)
+		h.opts.Events = sys
+	}
 	h.bus = h.connect("test")
 	sub, err := h.bus.Subscribe(protocol.SubjectRMSNotify(platform), bus.HandlerFunc(func(_ context.Context, m *bus.Msg) {
 		var ntf protocol.NodeStateNtf
@@ -65,6 +86,7 @@ func newHarness(t testing.TB, opts resources.Options) *harness {
 		}
 		h.mu.Lock()
 		h.notices = append(h.notices, ntf)
+		h.arrived = append(h.arrived, time.Now())
 		h.mu.Unlock()
 	}))
 	if err != nil {
@@ -134,6 +156,23 @@ func (h *harness) noticesFor(node string) []protocol.NodeStateNtf {
 	return out
 }
 
+// arrivedAt is when the i-th notice about node was seen.
+func (h *harness) arrivedAt(node string, i int) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for j, n := range h.notices {
+		if n.Node != node {
+			continue
+		}
+		if i == 0 {
+			return h.arrived[j]
+		}
+		i--
+	}
+	h.t.Fatalf("no notice %d about %s", i, node)
+	return time.Time{}
+}
+
 // waitNotices waits until n notices about node were seen and returns all
 // of them.
 func (h *harness) waitNotices(node string, n int) []protocol.NodeStateNtf {
@@ -160,7 +199,7 @@ func transitions(ntfs []protocol.NodeStateNtf) []transition {
 // barrier lets a throw-away node in room-1 register and expire. Notices
 // are delivered in the order RMS found them, so once its down notice is
 // seen, every transition RMS found before it was delivered too, and the
-// sweeper has run many times since. Needs fast liveness.
+// watcher has run many times since. Needs fast liveness.
 func (h *harness) barrier() {
 	h.t.Helper()
 	id := fmt.Sprintf("barrier-%d", time.Now().UnixNano())
@@ -194,6 +233,7 @@ func (h *harness) unregister(req protocol.RegisterReq) {
 // beater sends a node's heartbeats until stopped.
 type beater struct {
 	sent atomic.Int64
+	last atomic.Int64 // when the last beat was about to be sent, Unix ns
 	stop chan struct{}
 	done chan struct{}
 }
@@ -206,6 +246,7 @@ func (h *harness) keepBeating(hb protocol.HeartbeatNtf) *beater {
 		t := time.NewTicker(h.opts.HeartbeatInterval / 3)
 		defer t.Stop()
 		for {
+			bt.last.Store(time.Now().UnixNano())
 			if err := h.bus.Publish(protocol.SubjectRMSNodes(platform), hb); err != nil {
 				return
 			}

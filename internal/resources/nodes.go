@@ -26,6 +26,9 @@ const (
 	ReasonResumed      = "heartbeat resumed"
 	ReasonRestarted    = "restarted"
 	ReasonUnregistered = "unregistered"
+	// ReasonConnLost: the node's bus connection ended and neither came
+	// back nor carried a beat within Options.DisconnectGrace.
+	ReasonConnLost = "bus connection lost"
 	// A down notice after silence says "missed N heartbeats".
 )
 
@@ -37,6 +40,9 @@ type node struct {
 	capacity, confs         int
 	up                      bool
 	lastBeat, registered    time.Time
+	// graceUntil, when set, is when the node is down unless it reconnects
+	// or beats first: its bus connection ended.
+	graceUntil time.Time
 }
 
 func (n *node) free() int { return n.capacity - n.confs }
@@ -208,7 +214,8 @@ func (s *Service) learn(r registration, now time.Time) {
 	default:
 		s.apply(n, r)
 	}
-	n.up, n.lastBeat = true, now
+	// A beat or a registration is proof of a working connection.
+	n.up, n.lastBeat, n.graceUntil = true, now, time.Time{}
 }
 
 // apply copies a registration into n. A known node that changed rooms
@@ -242,49 +249,6 @@ func (s *Service) sortOrder() {
 	slices.SortFunc(s.order, func(a, b *node) int {
 		return cmp.Or(cmp.Compare(a.roomIdx, b.roomIdx), strings.Compare(a.id, b.id))
 	})
-}
-
-// sweepLoop takes down nodes that stopped beating. It checks four times per
-// heartbeat interval, so a node is found down at most a quarter interval
-// after its deadline.
-func (s *Service) sweepLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(max(s.opts.HeartbeatInterval/4, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.sweep(time.Now())
-		}
-	}
-}
-
-func (s *Service) sweep(now time.Time) {
-	// Most sweeps find nothing: look under the read lock first, so that
-	// offers are not held up.
-	s.mu.RLock()
-	expired := false
-	for _, n := range s.order {
-		if n.up && now.Sub(n.lastBeat) >= s.deadline {
-			expired = true
-			break
-		}
-	}
-	s.mu.RUnlock()
-	if !expired {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, n := range s.order {
-		if since := now.Sub(n.lastBeat); n.up && since >= s.deadline {
-			n.up = false
-			missed := int(since / s.opts.HeartbeatInterval)
-			s.enqueue(n.notice(protocol.NodeDown, fmt.Sprintf("missed %d heartbeats", missed)))
-		}
-	}
 }
 
 // Nodes lists every known node, up and down, sorted by id.

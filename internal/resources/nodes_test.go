@@ -215,7 +215,7 @@ func TestUnregister(t *testing.T) {
 	if _, ok := h.node("mcu-1"); ok {
 		t.Fatal("unregistered node is still listed")
 	}
-	// The sweeper must not announce it again.
+	// The watcher must not announce it again.
 	h.barrier()
 	if got := h.noticesFor("mcu-1"); len(got) != 2 {
 		t.Fatalf("notices after unregister = %+v", transitions(got))

@@ -39,11 +39,26 @@ type Options struct {
 	// Concurrency bounds the GET_RES_REQ and list requests handled at
 	// once. Default 64.
 	Concurrency int
+	// Events, when set, is a system connection to the same bus (bus.Options
+	// System) on which RMS hears application connections end and start.
+	// A node whose connection (named NodeConnName(id)) ends goes down after
+	// DisconnectGrace unless it reconnects or beats meanwhile, long before
+	// its heartbeat deadline. The connection's client IDs must come from
+	// one server (the embedded one), as they are compared.
+	Events *bus.Bus
+	// DisconnectGrace is how long a node whose bus connection ended may
+	// take to reconnect or beat before it is down. It should be at least
+	// one HeartbeatInterval, so that a beat covers a reconnection RMS did
+	// not hear of. Default HeartbeatInterval.
+	DisconnectGrace time.Duration
 }
 
 func (o *Options) defaults() {
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = 500 * time.Millisecond
+	}
+	if o.DisconnectGrace == 0 {
+		o.DisconnectGrace = o.HeartbeatInterval
 	}
 	if o.MissedHeartbeats == 0 {
 		o.MissedHeartbeats = 3
@@ -83,6 +98,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: missed heartbeats %d must be at least 1", ErrBadOptions, o.MissedHeartbeats)
 	case o.ConfListInterval < 0:
 		return fmt.Errorf("%w: conference-list interval %s is negative", ErrBadOptions, o.ConfListInterval)
+	case o.DisconnectGrace < 0:
+		return fmt.Errorf("%w: disconnect grace %s is negative", ErrBadOptions, o.DisconnectGrace)
 	case o.Concurrency < 1:
 		return fmt.Errorf("%w: concurrency %d must be at least 1", ErrBadOptions, o.Concurrency)
 	}
@@ -99,19 +116,24 @@ type Service struct {
 	bus      *bus.Bus
 	log      *slog.Logger
 	deadline time.Duration  // HeartbeatInterval × MissedHeartbeats
+	period   time.Duration  // longest the watcher sleeps
+	slack    time.Duration  // a watcher this late was paused
+	rearm    chan struct{}  // capacity 1: a deadline earlier than the watcher's came up
 	roomIdx  map[string]int // room moid → index in rooms; fixed after New
 	started  atomic.Bool    // Start was called
 	ready    atomic.Bool    // serving
 	stop     chan struct{}  // closed by Shutdown
 	stopOnce sync.Once      // closes stop
-	wg       sync.WaitGroup // sweeper and notifier
+	wg       sync.WaitGroup // watcher and notifier
 	life     sync.Mutex     // guards subs
 	subs     []*bus.Subscription
 
-	mu    sync.RWMutex
-	rooms []roomState      // configured order
-	nodes map[string]*node // by node id
-	order []*node          // every node, sorted by room index then id
+	mu      sync.RWMutex
+	rooms   []roomState       // configured order
+	nodes   map[string]*node  // by node id
+	order   []*node           // every node, sorted by room index then id
+	resetAt time.Time         // heartbeat deadlines run from no earlier than this
+	conns   map[string]uint64 // node id → newest client ID of its bus connection
 
 	qmu   sync.Mutex
 	queue []protocol.NodeStateNtf       // transitions not yet delivered
@@ -138,9 +160,12 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 		deadline: opts.HeartbeatInterval * time.Duration(opts.MissedHeartbeats),
 		roomIdx:  make(map[string]int, len(opts.Rooms)),
 		stop:     make(chan struct{}),
+		rearm:    make(chan struct{}, 1),
 		nodes:    make(map[string]*node),
+		conns:    make(map[string]uint64),
 		wake:     make(chan struct{}, 1),
 	}
+	s.period, s.slack = watchTimes(opts.HeartbeatInterval, s.deadline)
 	s.opts.Rooms = append([]Room(nil), opts.Rooms...)
 	for i, r := range s.opts.Rooms {
 		if r.Name == "" {
@@ -161,9 +186,10 @@ func (s *Service) OnNodeState(f func(protocol.NodeStateNtf)) {
 	s.qmu.Unlock()
 }
 
-// Start subscribes to the platform's RMS subjects and starts the liveness
-// sweeper. It returns once the bus confirmed the subscriptions; ctx bounds
-// that wait only. The service runs until Shutdown.
+// Start subscribes to the platform's RMS subjects (and to connection
+// events, with Options.Events) and starts the liveness watcher. It returns
+// once the bus confirmed the subscriptions; ctx bounds that wait only. The
+// service runs until Shutdown.
 func (s *Service) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrStarted
@@ -183,34 +209,48 @@ func (s *Service) Start(ctx context.Context) error {
 	monitor := bus.NewMux(s.log.Debug)
 	monitor.HandleFunc(protocol.ServerRoomStateNt, s.handleServerRoomState)
 
-	subs := []struct {
+	type subscription struct {
+		on      *bus.Bus
 		subject string
 		h       bus.Handler
 		opts    []bus.SubOption
-	}{
+	}
+	subs := []subscription{
 		// Serial: a node's register, beats and unregister apply in order.
-		{protocol.SubjectRMSNodes(s.opts.Platform), nodes, nil},
-		{protocol.SubjectRMS(s.opts.Platform), requests, []bus.SubOption{bus.Concurrent(s.opts.Concurrency)}},
-		{protocol.SubjectServerRoomNotify, monitor, nil},
+		{s.bus, protocol.SubjectRMSNodes(s.opts.Platform), nodes, nil},
+		{s.bus, protocol.SubjectRMS(s.opts.Platform), requests, []bus.SubOption{bus.Concurrent(s.opts.Concurrency)}},
+		{s.bus, protocol.SubjectServerRoomNotify, monitor, nil},
+	}
+	if s.opts.Events != nil {
+		// One serial subscription for both kinds: a connection's CONNECT
+		// and DISCONNECT are handled in the order the server sent them.
+		subs = append(subs, subscription{s.opts.Events, bus.ConnEventsSubject(bus.AppAccount, "*"),
+			bus.HandlerFunc(s.handleConnEvent), nil})
 	}
 	for _, sub := range subs {
-		h, err := s.bus.Subscribe(sub.subject, sub.h, sub.opts...)
+		h, err := sub.on.Subscribe(sub.subject, sub.h, sub.opts...)
 		if err != nil {
 			s.unsubscribe()
 			return fmt.Errorf("rms %s: %w", s.opts.Platform, err)
 		}
 		s.subs = append(s.subs, h)
 	}
-	if err := s.bus.Flush(ctx); err != nil {
-		s.unsubscribe()
-		return fmt.Errorf("rms %s: confirm subscriptions: %w", s.opts.Platform, err)
+	for _, b := range []*bus.Bus{s.bus, s.opts.Events} {
+		if b == nil {
+			continue
+		}
+		if err := b.Flush(ctx); err != nil {
+			s.unsubscribe()
+			return fmt.Errorf("rms %s: confirm subscriptions: %w", s.opts.Platform, err)
+		}
 	}
 	s.wg.Add(2)
-	go s.sweepLoop()
+	go s.watchLoop()
 	go s.notifyLoop()
 	s.ready.Store(true)
 	s.log.Info("rms ready", "rooms", len(s.rooms),
-		"heartbeat", s.opts.HeartbeatInterval, "missed", s.opts.MissedHeartbeats)
+		"heartbeat", s.opts.HeartbeatInterval, "missed", s.opts.MissedHeartbeats,
+		"connection_events", s.opts.Events != nil, "disconnect_grace", s.opts.DisconnectGrace)
 	return nil
 }
 

@@ -44,7 +44,7 @@ func (s *Scheduler) nodeLost(ctx context.Context, node, reason string) int {
 	if len(e164s) == 0 {
 		return 0
 	}
-	moved, skipped, err := s.store.Pend(ctx, node, reason, e164s)
+	moved, skipped, err := s.store.Pend(ctx, node, reason, e164s, func(int) { s.kickRestore() })
 	if err != nil {
 		s.log.Error("could not mark a lost node's conferences pending-restore", "node", node, "err", err)
 	}

@@ -121,10 +121,25 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		busOpts.URL = o.NATS
 		st.natsURL = o.NATS
 	}
+	// RMS must not count its own cut-off against the nodes.
+	busOpts.OnReconnect = func() {
+		if st.RMS != nil {
+			st.RMS.BusReconnected()
+		}
+	}
 	if st.Bus, err = bus.Connect(busOpts, log); err != nil {
 		return st, err
 	}
 	st.defer_(func(context.Context) { st.Bus.Close() })
+	// With the embedded server, RMS also hears node connections end.
+	var events *bus.Bus
+	if st.embBus != nil {
+		events, err = bus.Connect(bus.Options{Embedded: st.embBus, System: true, Name: "rms-events", OnReconnect: busOpts.OnReconnect}, log)
+		if err != nil {
+			return st, err
+		}
+		st.defer_(func(context.Context) { events.Close() })
+	}
 
 	storeURL, workers := o.Redis, 2
 	if storeURL == "" {
@@ -147,6 +162,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	if st.RMS, err = resources.New(resources.Options{
 		Platform: local.Moid, Rooms: rooms, HeartbeatInterval: cfg.RMS.HeartbeatInterval,
 		MissedHeartbeats: cfg.RMS.MissedHeartbeats, ConfListInterval: cfg.RMS.ConfListInterval,
+		Events: events, DisconnectGrace: cfg.RMS.DisconnectGrace,
 	}, st.Bus, log); err != nil {
 		return st, err
 	}
@@ -280,7 +296,7 @@ func (s *Stack) Audit(ctx context.Context) (audit.Report, error) {
 func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
 	local := s.Config.Local()
 	room := local.Rooms[(n-1)%len(local.Rooms)]
-	b, err := s.Connect(NodeConnName(fmt.Sprintf("sim-%d", n)))
+	b, err := s.Connect(resources.NodeConnName(fmt.Sprintf("sim-%d", n)))
 	if err != nil {
 		return err
 	}
@@ -312,17 +328,18 @@ func (s *Stack) Connect(name string) (*bus.Bus, error) {
 
 func (s *Stack) defer_(f func(context.Context)) { s.stops = append(s.stops, f) }
 
-// Stop shuts everything down, last started first.
+// Stop shuts everything down: the schedulers first (a node leaving at
+// shutdown is no reason to move its conferences), then the rest, last
+// started first.
 func (s *Stack) Stop(ctx context.Context) {
+	for _, sc := range s.Schedulers {
+		_ = sc.Shutdown(ctx)
+	}
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i](ctx)
 	}
 	s.stops = nil
 }
-
-// NodeConnName is the bus connection name of a media node: RMS knows a
-// node's connection by it.
-func NodeConnName(id string) string { return "mcu:" + id }
 
 func randomToken() string {
 	b := make([]byte, 16)

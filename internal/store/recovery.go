@@ -12,11 +12,15 @@ import (
 // Pend marks the given conferences of a node pending-restore, atomically in
 // chunks: those running on that node move, the others (another node, not
 // running, legacy) are left and reported in skipped. It answers the numbers
-// that moved.
-func (s *Store) Pend(ctx context.Context, node, reason string, e164s []string) (moved []string, skipped map[string]error, err error) {
+// that moved. After each chunk, progress (when set) hears how many moved so
+// far, so that restores can start before the last chunk.
+func (s *Store) Pend(ctx context.Context, node, reason string, e164s []string, progress func(moved int)) (moved []string, skipped map[string]error, err error) {
 	skipped = map[string]error{}
 	const chunk = 1000
 	for i := 0; i < len(e164s); i += chunk {
+		if i > 0 && progress != nil {
+			progress(len(moved))
+		}
 		part := e164s[i:min(i+chunk, len(e164s))]
 		args := make([]any, 0, 2+4*len(part))
 		args = append(args, strconv.FormatInt(time.Now().UnixMilli(), 10), strconv.Itoa(len(part)))

@@ -41,7 +41,7 @@ func TestRestoreTransitions(t *testing.T) {
 		if err := s.Update(ctx, "702", "legacy", "1"); err != nil {
 			t.Fatal(err)
 		}
-		moved, skipped, err := s.Pend(ctx, "n1", "node lost", []string{"701", "702", "703", "799"})
+		moved, skipped, err := s.Pend(ctx, "n1", "node lost", []string{"701", "702", "703", "799"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

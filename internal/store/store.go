@@ -46,7 +46,7 @@ type Options struct {
 	// PoolSize of connections; default 64.
 	PoolSize int
 	// MaxBatch is the most items one group-commit script run takes;
-	// default 64.
+	// default 256 (a restore wave fills it).
 	MaxBatch int
 	// BatchWorkers run group-commit scripts at once; default 2, so one
 	// batch gathers while the other is on the wire. A server that runs
@@ -75,7 +75,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		opts.PoolSize = 64
 	}
 	if opts.MaxBatch == 0 {
-		opts.MaxBatch = 64
+		opts.MaxBatch = 256
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 3 * time.Second

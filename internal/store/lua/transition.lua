@@ -135,16 +135,19 @@ local function begin()
   local e164, node, room = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3
   local ckey = conf_key(e164)
-  local f = redis.call('HMGET', ckey, 'state', 'moid', 'cmu')
-  if not f[1] then return {'ERR', 'CONF_NOT_FOUND', e164} end
-  if f[1] ~= 'pending-restore' then return {'ERR', 'STATE', f[1]} end
-  if f[3] and f[3] ~= '' and f[3] ~= node then push(unnodes, f[3], e164) end
+  local all = redis.call('HGETALL', ckey)
+  if #all == 0 then return {'ERR', 'CONF_NOT_FOUND', e164} end
+  local f = {}
+  for k = 1, #all, 2 do f[all[k]] = all[k + 1] end
+  if f.state ~= 'pending-restore' then return {'ERR', 'STATE', f.state or ''} end
+  if f.cmu and f.cmu ~= '' and f.cmu ~= node then push(unnodes, f.cmu, e164) end
   redis.call('HSET', ckey, 'state', 'creating', 'cmu', node, 'roommoid', room, 'createtime', now)
-  push(dconfs, f[2], e164, 'creating')
+  f.state, f.cmu, f.roommoid, f.createtime = 'creating', node, room, now
+  push(dconfs, f.moid, e164, 'creating')
   push(nodes, node, e164)
   unpend[#unpend + 1] = e164
-  local r = {'OK', f[2]}
-  for _, v in ipairs(redis.call('HGETALL', ckey)) do r[#r + 1] = v end
+  local r = {'OK', f.moid}
+  for k, v in pairs(f) do r[#r + 1] = k; r[#r + 1] = v end
   return r
 end
 

@@ -1,0 +1,309 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/license"
+	"github.com/convene/convene/internal/medianode"
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/redisserver"
+	"github.com/convene/convene/internal/stack"
+)
+
+type failoverBench struct {
+	sizes    []int
+	targets  int
+	modes    []string
+	store    string
+	logLevel string
+}
+
+func init() { benchCommands = append(benchCommands, benchFailoverCmd) }
+
+func benchFailoverCmd() *cobra.Command {
+	var b failoverBench
+	cmd := &cobra.Command{
+		Use:   "failover",
+		Short: "Kill a media node hosting many conferences; time detection and restore",
+		Long: `Loads one simulated media node with N conferences, adds empty nodes,
+then takes the loaded node away and measures, on the embedded defaults
+(heartbeat 500 ms, 3 missed beats):
+
+  detection   from the node's death to RMS's down notice
+  recovered   from detection until every conference runs again
+  per conf    from detection to each conference's running notice (p50, p99)
+
+A node can die two ways: "crash" (its process dies: its bus connection
+closes) and "freeze" (it hangs: heartbeats stop, the connection stays).
+Every run ends with an audit of the platform's invariants.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
+			failed := false
+			for _, mode := range b.modes {
+				for _, n := range b.sizes {
+					ok, err := b.run(cmd.Context(), cmd.OutOrStdout(), mode, n)
+					if err != nil {
+						return err
+					}
+					failed = failed || !ok
+				}
+			}
+			if failed {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntSliceVar(&b.sizes, "conferences", []int{1000, 10000}, "conferences on the node that dies (one run each)")
+	f.IntVar(&b.targets, "targets", 3, "empty nodes that take the conferences")
+	f.StringSliceVar(&b.modes, "mode", []string{"crash", "freeze"}, "how the node dies: crash, freeze")
+	f.StringVar(&b.store, "store", "embedded", "embedded or redis (a redis-server this command starts)")
+	f.StringVar(&b.logLevel, "log-level", "error", "log level of the services")
+	return cmd
+}
+
+func (b *failoverBench) config(n int) *config.Config {
+	limits := license.Limits{}
+	for _, c := range license.All() {
+		limits[c.String()] = n
+	}
+	c := &config.Config{
+		Platforms: []config.Platform{{Moid: "bench", NumberSegment: "7", E164Digits: 7, Rooms: []config.Room{
+			{Moid: "bench-r1", Type: "main"}, {Moid: "bench-r2", Type: "secondary"},
+		}}},
+		Domains: []config.Domain{{Moid: "bench", License: limits}},
+		API:     config.API{Tokens: []config.Token{{Name: "bench", Token: "bench-token-0123456789"}}},
+	}
+	c.Defaults()
+	c.Scheduler.EndCheckInterval = 10 * time.Second
+	c.Scheduler.SweepInterval = time.Minute
+	return c
+}
+
+func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n int) (bool, error) {
+	if mode != "crash" && mode != "freeze" {
+		return false, fmt.Errorf("--mode %q: use crash or freeze", mode)
+	}
+	opts := stack.Options{
+		Config: b.config(n), Listen: "127.0.0.1:0", NATSListen: "none",
+		SimNodes: 1, SimCapacity: n, Log: newLogger(os.Stderr, b.logLevel),
+	}
+	if b.store == "redis" {
+		dir, err := os.MkdirTemp("", "convene-bench-redis-")
+		if err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(dir)
+		srv, err := redisserver.Start(redisserver.Options{Dir: dir})
+		if err != nil {
+			return false, err
+		}
+		defer srv.Kill()
+		opts.Redis = srv.URL()
+	}
+	st, err := stack.Start(ctx, opts)
+	if err != nil {
+		return false, err
+	}
+	defer st.Stop(context.Background())
+	if err := waitNodes(ctx, st, 1); err != nil {
+		return false, err
+	}
+	client := api.NewClient("http://"+st.API.Addr(), "bench-token-0123456789")
+	loader := createBench{concurrency: 32}
+	errs, err := loader.drive(ctx, client, n, nil)
+	if err != nil {
+		return false, err
+	}
+	if len(errs) > 0 {
+		return false, fmt.Errorf("loading the node: %d creates refused, first: %w", len(errs), errs[0])
+	}
+	for i := range b.targets {
+		if err := st.AddSimNode(ctx, i+2, n); err != nil {
+			return false, err
+		}
+	}
+	if err := waitNodes(ctx, st, 1+b.targets); err != nil {
+		return false, err
+	}
+	w, err := watch(st)
+	if err != nil {
+		return false, err
+	}
+	defer w.close()
+
+	victim := st.Nodes[0].ID()
+	killed := time.Now()
+	if mode == "crash" {
+		st.KillNode(0)
+	} else {
+		st.FreezeNode(0)
+	}
+	detected, err := w.waitDown(ctx, victim, 30*time.Second)
+	if err != nil {
+		return false, err
+	}
+	recovered, lat, err := w.waitRunning(ctx, n, 60*time.Second)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(out, "bench failover: %s of a node hosting %d conferences, %d target nodes, store %s\n", mode, n, b.targets, b.store)
+	fmt.Fprintf(out, "  detection        %s\n", ms(detected.Sub(killed)))
+	fmt.Fprintf(out, "  all running      %s after detection (%s after the %s)\n", ms(recovered.Sub(detected)), ms(recovered.Sub(killed)), mode)
+	for i := range lat {
+		lat[i] = w.start.Add(lat[i]).Sub(detected)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	fmt.Fprintf(out, "  per conference   p50 %s  p99 %s after detection\n", ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]))
+	return b.check(ctx, out, st, mode, n)
+}
+
+// check waits for the platform to settle (a frozen node's copies ended)
+// and audits it.
+func (b *failoverBench) check(ctx context.Context, out io.Writer, st *stack.Stack, mode string, n int) (bool, error) {
+	if mode == "freeze" {
+		// Wake the frozen node: its stale copies must be ended.
+		st.Nodes[0].SetFault(medianode.Fault{})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := st.Audit(ctx)
+		if err != nil {
+			return false, err
+		}
+		settled := r.OK() && r.Creating == 0 && r.Pending == 0 && r.Running == n
+		if settled || time.Now().After(deadline) {
+			fmt.Fprintf(out, "  audit            %s\n", r)
+			return settled, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// watcher hears RMS's node notices and the scheduler's running notices.
+type watcher struct {
+	subs    []*bus.Subscription
+	start   time.Time
+	mu      sync.Mutex
+	down    map[string]time.Time
+	running map[string]time.Duration
+	wake    chan struct{}
+}
+
+func watch(st *stack.Stack) (*watcher, error) {
+	w := &watcher{start: time.Now(), down: map[string]time.Time{}, running: map[string]time.Duration{}, wake: make(chan struct{}, 1)}
+	poke := func() {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	s1, err := st.Bus.Subscribe(protocol.SubjectRMSNotify(st.Config.Platform), bus.HandlerFunc(func(_ context.Context, m *bus.Msg) {
+		var ntf protocol.NodeStateNtf
+		if m.Decode(&ntf) == nil && ntf.State == protocol.NodeDown {
+			w.mu.Lock()
+			if _, ok := w.down[ntf.Node]; !ok {
+				w.down[ntf.Node] = time.Now()
+			}
+			w.mu.Unlock()
+			poke()
+		}
+	}))
+	if err != nil {
+		return nil, err
+	}
+	s2, err := st.Bus.Subscribe(protocol.SubjectCMNotifications, bus.HandlerFunc(func(_ context.Context, m *bus.Msg) {
+		if m.Type != protocol.MAUConfStateNtf {
+			return
+		}
+		var ntf protocol.ConfStateNtf
+		if m.Decode(&ntf) == nil && ntf.State == protocol.StateRunning {
+			now := time.Now()
+			w.mu.Lock()
+			if _, ok := w.running[ntf.E164]; !ok {
+				w.running[ntf.E164] = now.Sub(w.start)
+			}
+			w.mu.Unlock()
+			poke()
+		}
+	}))
+	if err != nil {
+		_ = s1.Unsubscribe()
+		return nil, err
+	}
+	w.subs = []*bus.Subscription{s1, s2}
+	if err := st.Bus.Flush(context.Background()); err != nil {
+		w.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *watcher) close() {
+	for _, s := range w.subs {
+		_ = s.Unsubscribe()
+	}
+}
+
+func (w *watcher) waitDown(ctx context.Context, node string, limit time.Duration) (time.Time, error) {
+	deadline := time.After(limit)
+	for {
+		w.mu.Lock()
+		t, ok := w.down[node]
+		w.mu.Unlock()
+		if ok {
+			return t, nil
+		}
+		select {
+		case <-w.wake:
+		case <-deadline:
+			return time.Time{}, fmt.Errorf("node %s was not declared down within %s", node, limit)
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
+
+// waitRunning waits for n running notices; it answers when the last came
+// and each one's time since the watch began (callers rebase it).
+func (w *watcher) waitRunning(ctx context.Context, n int, limit time.Duration) (time.Time, []time.Duration, error) {
+	deadline := time.After(limit)
+	for {
+		w.mu.Lock()
+		got := len(w.running)
+		w.mu.Unlock()
+		if got >= n {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			lat := make([]time.Duration, 0, len(w.running))
+			var last time.Duration
+			for _, d := range w.running {
+				lat = append(lat, d)
+				last = max(last, d)
+			}
+			return w.start.Add(last), lat, nil
+		}
+		select {
+		case <-w.wake:
+		case <-deadline:
+			return time.Time{}, nil, fmt.Errorf("only %d of %d conferences running again after %s", got, n, limit)
+		case <-ctx.Done():
+			return time.Time{}, nil, ctx.Err()
+		}
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
