@@ -301,3 +301,21 @@ func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 1<<20))
 	_ = body.Close()
 }
+
+// FailRoom fails a server room by hand: its conferences move to other
+// rooms, and it stays failed until RecoverRoom. It returns every room of
+// the platform as the platform monitor now sees them.
+func (c *Client) FailRoom(ctx context.Context, moid, reason string) ([]Room, error) {
+	var out roomList
+	err := c.do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(moid)+"/fail", FailRoomRequest{Reason: reason}, &out)
+	return out.Rooms, err
+}
+
+// RecoverRoom recovers a server room by hand, however it failed. It
+// returns every room of the platform as the platform monitor now sees
+// them.
+func (c *Client) RecoverRoom(ctx context.Context, moid string) ([]Room, error) {
+	var out roomList
+	err := c.do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(moid)+"/recover", nil, &out)
+	return out.Rooms, err
+}

@@ -17,6 +17,8 @@ const (
 	ErrRMSUnavailable      = "RMS_UNAVAILABLE"
 	ErrRegistryUnavailable = "REGISTRY_UNAVAILABLE"
 	ErrRegistryTimeout     = "REGISTRY_TIMEOUT"
+	ErrPMSUnavailable      = "PMS_UNAVAILABLE"
+	ErrPMSTimeout          = "PMS_TIMEOUT"
 	ErrMethodNotAllowed    = "METHOD_NOT_ALLOWED"
 )
 
@@ -30,6 +32,7 @@ var statusOf = map[string]int{
 	protocol.ErrDomainNotFound:    http.StatusNotFound,
 	protocol.ErrMonitorNotFound:   http.StatusNotFound,
 	protocol.ErrTemplateNotFound:  http.StatusNotFound,
+	protocol.ErrUnknownRoom:       http.StatusNotFound,
 	ErrMethodNotAllowed:           http.StatusMethodNotAllowed,
 	protocol.ErrLicenseExhausted:  http.StatusConflict,
 	protocol.ErrE164InUse:         http.StatusConflict,
@@ -38,16 +41,17 @@ var statusOf = map[string]int{
 	protocol.ErrRenameRejected:    http.StatusConflict,
 	protocol.ErrNodeRejected:      http.StatusBadGateway,
 	protocol.ErrRMSError:          http.StatusBadGateway,
-	protocol.ErrUnknownRoom:       http.StatusBadGateway,
 	protocol.ErrNoResources:       http.StatusServiceUnavailable,
 	protocol.ErrPlatformNotServed: http.StatusServiceUnavailable,
 	protocol.ErrSchedulerDown:     http.StatusServiceUnavailable,
 	ErrRMSUnavailable:             http.StatusServiceUnavailable,
 	ErrRegistryUnavailable:        http.StatusServiceUnavailable,
+	ErrPMSUnavailable:             http.StatusServiceUnavailable,
 	protocol.ErrNodeTimeout:       http.StatusGatewayTimeout,
 	protocol.ErrRMSTimeout:        http.StatusGatewayTimeout,
 	protocol.ErrSchedulerTimeout:  http.StatusGatewayTimeout,
 	ErrRegistryTimeout:            http.StatusGatewayTimeout,
+	ErrPMSTimeout:                 http.StatusGatewayTimeout,
 	protocol.ErrStoreError:        http.StatusInternalServerError,
 	protocol.ErrInternal:          http.StatusInternalServerError,
 }

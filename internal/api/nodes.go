@@ -39,28 +39,6 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) *apiError {
-	ctx, cancel := s.busCtx(r)
-	defer cancel()
-	subject := protocol.SubjectRMS(s.opts.Platform)
-	var ack protocol.RoomListAck
-	if err := s.bus.Call(ctx, subject, protocol.Header{Type: protocol.RMSRoomListReq}, &ack); err != nil {
-		return fromBus(err, rms, subject)
-	}
-	out := roomList{Rooms: make([]Room, 0, len(ack.Rooms))}
-	for _, rm := range ack.Rooms {
-		typ := "main"
-		if rm.RoomType == 1 {
-			typ = "secondary"
-		}
-		out.Rooms = append(out.Rooms, Room{
-			Moid: rm.Room, Name: rm.Name, Platform: rm.Platform, Type: typ, State: rm.State, LiveNodes: rm.LiveNodes,
-		})
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
 // listPlatforms shows the configured platforms. Their live state comes
 // from the platform monitor, which is not there yet: every platform reads
 // "normal".

@@ -150,14 +150,20 @@ type Node struct {
 	Legacy      bool   `json:"legacy"`
 }
 
-// Room is a server room as RMS sees it.
+// Room is a server room as RMS sees it, with the platform monitor's
+// account of its state when the monitor answers: why it is abnormal
+// (Reason), whether an operator failed it (Manual, and then only an
+// operator recovers it), and since when it is in its state.
 type Room struct {
-	Moid      string `json:"moid"`
-	Name      string `json:"name"`
-	Platform  string `json:"platform"`
-	Type      string `json:"type"` // main or secondary
-	State     string `json:"state"`
-	LiveNodes int    `json:"live_nodes"`
+	Moid      string    `json:"moid"`
+	Name      string    `json:"name"`
+	Platform  string    `json:"platform"`
+	Type      string    `json:"type"` // main or secondary
+	State     string    `json:"state"`
+	LiveNodes int       `json:"live_nodes"`
+	Reason    string    `json:"reason,omitempty"`
+	Manual    bool      `json:"manual,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
 }
 
 // Platform is a configured platform.
@@ -306,4 +312,10 @@ func registryView(e *protocol.RegistryEntry) RegistryEntry {
 		RealPlatform: e.RealPlatform, Room: e.Room, Node: e.Node, NodeIP: e.NodeIP,
 		UpdatedAt: msTime(e.UpdatedMs),
 	}
+}
+
+// FailRoomRequest is the optional body of POST /v1/rooms/{moid}/fail.
+type FailRoomRequest struct {
+	// Reason says why; default "failed by an operator".
+	Reason string `json:"reason,omitempty"`
 }

@@ -20,7 +20,8 @@ type Options struct {
 	Embedded *Embedded
 	// System connects to the embedded server's system account, whose
 	// connection events (ConnEventsSubject) say when a client's connection
-	// ends. Only with Embedded.
+	// ends: in-process with Embedded, or over TCP with a URL carrying the
+	// system credentials (Embedded.SystemURL).
 	System bool
 	// Name identifies the connection in the server's monitoring.
 	Name string
@@ -79,8 +80,6 @@ func Connect(opts Options, log *slog.Logger) (*Bus, error) {
 			nopts = append(nopts, nats.UserInfo(systemUser, opts.Embedded.sysPass))
 		}
 		url = ""
-	} else if opts.System {
-		return nil, errors.New("bus: a system connection needs the embedded server")
 	} else if url == "" {
 		return nil, errors.New("bus: no server: give a URL or an embedded server")
 	}
@@ -269,4 +268,13 @@ type errReply struct {
 
 func errorReply(code, msg string) errReply {
 	return errReply{Type: "ERROR", ErrCode: code, ErrMsg: msg}
+}
+
+// Status says how the connection is, for diagnostics.
+func (b *Bus) Status() string {
+	s := b.nc.Status().String()
+	if err := b.nc.LastError(); err != nil {
+		s += " (last error: " + err.Error() + ")"
+	}
+	return s + " to " + b.nc.ConnectedUrl()
 }

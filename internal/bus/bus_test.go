@@ -184,7 +184,45 @@ func TestSystemConnectionHearsDisconnects(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no disconnect event")
 	}
-	if _, err := Connect(Options{URL: e.URL(), System: true}, nil); err == nil {
-		t.Fatal("a system connection without the embedded server was allowed")
+	// Over TCP, with the system credentials.
+	tcpSys, err := Connect(Options{URL: e.SystemURL(), System: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpSys.Close()
+}
+
+func TestKickAndRestart(t *testing.T) {
+	e, err := StartEmbedded(EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconnects := make(chan struct{}, 8)
+	c, err := Connect(Options{URL: e.URL(), Name: "mcu:k1", ReconnectWait: 20 * time.Millisecond, OnReconnect: func() { reconnects <- struct{}{} }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n := e.Kick("mcu:k1"); n != 1 {
+		t.Fatalf("kicked %d connections, want 1", n)
+	}
+	select {
+	case <-reconnects:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the kicked client did not reconnect")
+	}
+	url := e.URL()
+	e2, err := e.Restart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Shutdown()
+	select {
+	case <-reconnects:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client did not reconnect to the restarted server")
+	}
+	if e2.URL() != url {
+		t.Fatalf("restarted on %s, was %s", e2.URL(), url)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,6 +21,9 @@ type EmbeddedOptions struct {
 	NoListen bool
 	// MaxPayload in bytes; default 8 MiB (conference lists of busy nodes).
 	MaxPayload int32
+	// SystemPassword of the system user; default random. Give the old one
+	// to a server that replaces another, so system connections reconnect.
+	SystemPassword string
 }
 
 // Embedded is a NATS server running inside this process. Clients without
@@ -26,6 +31,7 @@ type EmbeddedOptions struct {
 // to this process, can watch connections come and go (SystemEvents).
 type Embedded struct {
 	srv     *server.Server
+	opts    EmbeddedOptions
 	sysPass string
 }
 
@@ -51,7 +57,10 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		opts.MaxPayload = 8 << 20
 	}
 	app, sys := server.NewAccount(AppAccount), server.NewAccount(systemAccount)
-	pass := randomPassword()
+	pass := opts.SystemPassword
+	if pass == "" {
+		pass = randomPassword()
+	}
 	srv, err := server.NewServer(&server.Options{
 		Host:          opts.Host,
 		Port:          port,
@@ -75,7 +84,45 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("bus: embedded server did not become ready")
 	}
-	return &Embedded{srv: srv, sysPass: pass}, nil
+	opts.SystemPassword = pass
+	return &Embedded{srv: srv, opts: opts, sysPass: pass}, nil
+}
+
+// Restart shuts the server down and starts a new one with the same
+// options on the same address; clients connected over TCP reconnect.
+func (e *Embedded) Restart() (*Embedded, error) {
+	opts := e.opts
+	if a, ok := e.srv.Addr().(*net.TCPAddr); ok {
+		opts.Port = a.Port
+	}
+	e.Shutdown()
+	return StartEmbedded(opts)
+}
+
+// SystemURL is URL with the system user's credentials, for a system
+// connection over TCP (Options.URL with System).
+func (e *Embedded) SystemURL() string {
+	u := e.URL()
+	if u == "" {
+		return ""
+	}
+	return strings.Replace(u, "nats://", "nats://"+systemUser+":"+e.sysPass+"@", 1)
+}
+
+// Kick cuts the connections named name, as a network blip does; their
+// clients reconnect by themselves. It reports how many it cut.
+func (e *Embedded) Kick(name string) int {
+	conns, err := e.srv.Connz(&server.ConnzOptions{Limit: 100000})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, c := range conns.Conns {
+		if c.Name == name && e.srv.DisconnectClientByID(c.Cid) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 func randomPassword() string {

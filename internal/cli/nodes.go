@@ -8,10 +8,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	register(nodesCmd)
-	register(roomsCmd)
-}
+func init() { register(nodesCmd) }
 
 // nodesCmd is `convene nodes`: the platform's media nodes and their load.
 func nodesCmd() *cobra.Command {
@@ -47,40 +44,6 @@ func nodesCmd() *cobra.Command {
 				confs += " (node says " + strconv.Itoa(n.Reported) + ")"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, dash(n.Room), state, confs, n.Capacity, dash(n.IP))
-		}
-		return tw.Flush()
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
-}
-
-// roomsCmd is `convene rooms`: the platform's server rooms as RMS sees
-// them.
-func roomsCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "rooms",
-		Short: "List the platform's server rooms and their state",
-		Args:  cobra.NoArgs,
-	}
-	conn := withAPIClient(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := conn.client()
-		if err != nil {
-			return err
-		}
-		rooms, err := c.Rooms(cmd.Context())
-		if err != nil {
-			return conn.fail(err)
-		}
-		out := cmd.OutOrStdout()
-		if asJSON {
-			return emitJSON(out, rooms)
-		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ROOM\tNAME\tTYPE\tSTATE\tLIVE NODES")
-		for _, r := range rooms {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", r.Moid, dash(r.Name), r.Type, r.State, r.LiveNodes)
 		}
 		return tw.Flush()
 	}

@@ -51,7 +51,7 @@ tenant "demo").`,
 				}
 				cfg.Platform = platform
 			}
-			o.Config, o.Log = cfg, log
+			o.Config, o.Log, o.DataDir = cfg, log, dataDir
 			ctx := cmd.Context()
 			st, err := stack.Start(ctx, o)
 			if err != nil {
@@ -100,7 +100,7 @@ tenant "demo").`,
 	f.StringVar(&o.Redis, "redis", "", "URL of the platform's Redis store (default: embedded, ephemeral)")
 	f.IntVar(&o.SimNodes, "sim-nodes", 0, "simulated media nodes to run in this process")
 	f.IntVar(&o.SimCapacity, "sim-capacity", 1000, "conferences each simulated node can host")
-	f.StringVar(&dataDir, "data-dir", ".convene", "where the CLI token is saved")
+	f.StringVar(&dataDir, "data-dir", ".convene", "where the CLI token and the rooms operators failed are kept")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

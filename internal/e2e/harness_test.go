@@ -30,6 +30,8 @@ type setup struct {
 	schedulers int
 	// aof runs redis-server with an append-only file.
 	aof bool
+	// tcpBus connects every service to the bus over TCP, so it can restart.
+	tcpBus bool
 }
 
 // env is one platform running in the test process against a real
@@ -71,7 +73,7 @@ func testConfig(limit int) *config.Config {
 			RestoreInterval: 200 * time.Millisecond, RestoreBackoff: 50 * time.Millisecond,
 			StartGrace: 2 * time.Second, SweepInterval: time.Second,
 		},
-		RMS: config.RMS{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 4, ConfListInterval: 500 * time.Millisecond},
+		RMS: config.RMS{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 4, ConfListInterval: 500 * time.Millisecond, DisconnectGrace: 250 * time.Millisecond},
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
@@ -96,7 +98,7 @@ func start(t *testing.T, s setup) *env {
 	ctx := context.Background()
 	st, err := stack.Start(ctx, stack.Options{
 		Config: cfg, Redis: r.URL(), Listen: "127.0.0.1:0", SimNodes: s.nodes, SimCapacity: s.capacity,
-		Schedulers: s.schedulers,
+		Schedulers: s.schedulers, BusOverTCP: s.tcpBus, NATSListen: natsListen(s.tcpBus),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -274,3 +276,10 @@ func (e *env) nodeIndex(id string) int {
 }
 
 var listAll = api.ListOptions{}
+
+func natsListen(tcp bool) string {
+	if tcp {
+		return "127.0.0.1:0"
+	}
+	return "none"
+}

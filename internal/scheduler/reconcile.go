@@ -33,8 +33,10 @@ const listMargin = time.Second
 //   - the node reports a conference the store does not know → end it there;
 //   - the store attributes it to another node → end it on this one (the
 //     copy the store does not count), unless a restore is under way;
-//   - pending-restore and reported by its node → running again, unless its
-//     room failed: then the node is told to release it.
+//   - pending-restore and reported by its node → running again, unless an
+//     operator failed its room: then the node is told to release it. A room
+//     that failed because all its nodes were lost is disproved by a node
+//     reporting from it, so there the conference is adopted.
 func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 	var ntf protocol.ConfListNtf
 	if err := m.Decode(&ntf); err != nil {
@@ -139,7 +141,7 @@ func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfList
 		s.log.Warn("reconcile: could not read conferences", "node", ntf.Node, "err", err)
 		return
 	}
-	abnormal := s.roomAbnormal(ntf.Room)
+	_, abnormal := s.roomAbnormal(ntf.Room) // failed by an operator
 	release := func(e, why string) {
 		s.log.Info("conference released on a node that must not host it", "e164", e, "node", ntf.Node, "why", why)
 		s.tellNode(ntf.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e})

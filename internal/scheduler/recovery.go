@@ -25,8 +25,10 @@ func (s *Scheduler) handleNodeState(ctx context.Context, m *bus.Msg) {
 	case protocol.NodeDown:
 		s.nodeLost(ctx, ntf.Node, "media node "+ntf.Node+" lost: "+ntf.Reason)
 	case protocol.NodeUp:
-		// A node back up may take the conferences waiting for one.
-		s.kickRestore()
+		// A node back up may still host conferences waiting for a restore:
+		// hear its list before the periodic restore pass offers it any, so
+		// they are adopted where they run rather than restored onto it.
+		s.tellNode(ntf.Node, protocol.GetConfListCmd{Type: protocol.MAUMCUGetConfListCmd})
 	}
 }
 
@@ -86,8 +88,10 @@ func (s *Scheduler) applyRoomStates(ctx context.Context, ntf protocol.ServerRoom
 	for _, r := range ntf.Rooms {
 		_, was := s.abnormal[r.Room]
 		switch {
+		case r.State == protocol.RoomAbnormal && was:
+			s.abnormal[r.Room] = r // an automatic failure an operator confirmed
 		case r.State == protocol.RoomAbnormal && !was:
-			s.abnormal[r.Room] = r.Reason
+			s.abnormal[r.Room] = r
 			failed = append(failed, r)
 		case r.State == protocol.RoomNormal && was:
 			delete(s.abnormal, r.Room)
@@ -139,12 +143,13 @@ func (s *Scheduler) nodesInRoom(ctx context.Context, room string) []string {
 	return out
 }
 
-// roomAbnormal reports whether a room is in the abnormal list.
-func (s *Scheduler) roomAbnormal(room string) bool {
+// roomAbnormal reports whether a room is in the abnormal list, and whether
+// an operator failed it (rather than the loss of all its nodes).
+func (s *Scheduler) roomAbnormal(room string) (abnormal, manual bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.abnormal[room]
-	return ok
+	r, ok := s.abnormal[room]
+	return ok, r.Manual
 }
 
 // abnormalRooms lists the failed rooms, for GET_RES_REQ's exclusions.

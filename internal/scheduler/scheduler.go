@@ -15,6 +15,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
 )
 
@@ -172,10 +173,10 @@ type Scheduler struct {
 	controls map[string]*bus.Subscription // e164 -> its mau.cmcmu subscription
 	group    *bus.Group
 	ctl      *bus.Mux
-	willEnd  map[string]int64  // e164 -> end time it was told about
-	abnormal map[string]string // failed rooms -> reason
-	rooms    map[string]string // node -> room, as RMS last said
-	inflight map[string]bool   // creates and restores under way here
+	willEnd  map[string]int64             // e164 -> end time it was told about
+	abnormal map[string]protocol.RoomInfo // failed rooms
+	rooms    map[string]string            // node -> room, as RMS last said
+	inflight map[string]bool              // creates and restores under way here
 	lists    map[string]nodeList
 	restore  *restorer
 	nodeMu   map[string]*sync.Mutex
@@ -209,7 +210,7 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		loads:    newLoads(),
 		controls: make(map[string]*bus.Subscription),
 		willEnd:  make(map[string]int64),
-		abnormal: make(map[string]string),
+		abnormal: make(map[string]protocol.RoomInfo),
 		rooms:    make(map[string]string),
 		inflight: make(map[string]bool),
 		lists:    make(map[string]nodeList),

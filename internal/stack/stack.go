@@ -10,9 +10,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +25,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
+	"github.com/convene/convene/internal/platform"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/registry"
 	"github.com/convene/convene/internal/resources"
@@ -49,7 +52,13 @@ type Options struct {
 	// Schedulers is how many scheduler instances run (one active, the
 	// others standing by); default 1.
 	Schedulers int
-	Log        *slog.Logger
+	// BusOverTCP connects every service to the embedded bus over loopback
+	// TCP instead of in-process, so that the bus can be restarted under
+	// them (RestartBus). Needs NATSListen.
+	BusOverTCP bool
+	// DataDir, when set, keeps PMS's record of rooms an operator failed.
+	DataDir string
+	Log     *slog.Logger
 }
 
 // Stack is one platform's services running in this process. Its fields are
@@ -59,6 +68,7 @@ type Stack struct {
 	Bus    *bus.Bus
 	Store  *store.Store
 	RMS    *resources.Service
+	PMS    *platform.Service
 	// Scheduler is the first scheduler instance; Schedulers all of them.
 	Scheduler  *scheduler.Scheduler
 	Schedulers []*scheduler.Scheduler
@@ -117,6 +127,12 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		}
 		st.defer_(func(context.Context) { st.embBus.Shutdown() })
 		busOpts.Embedded = st.embBus
+		if o.BusOverTCP {
+			if st.embBus.URL() == "" {
+				return st, errors.New("stack: BusOverTCP needs the embedded bus to listen (NATSListen)")
+			}
+			busOpts.Embedded, busOpts.URL, st.natsURL = nil, st.embBus.URL(), st.embBus.URL()
+		}
 	} else {
 		busOpts.URL = o.NATS
 		st.natsURL = o.NATS
@@ -134,7 +150,11 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	// With the embedded server, RMS also hears node connections end.
 	var events *bus.Bus
 	if st.embBus != nil {
-		events, err = bus.Connect(bus.Options{Embedded: st.embBus, System: true, Name: "rms-events", OnReconnect: busOpts.OnReconnect}, log)
+		eo := bus.Options{Embedded: st.embBus, System: true, Name: "rms-events", OnReconnect: busOpts.OnReconnect}
+		if o.BusOverTCP {
+			eo.Embedded, eo.URL = nil, st.embBus.SystemURL()
+		}
+		events, err = bus.Connect(eo, log)
 		if err != nil {
 			return st, err
 		}
@@ -170,6 +190,22 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		return st, err
 	}
 	st.defer_(func(c context.Context) { _ = st.RMS.Shutdown(c) })
+
+	pmsRooms := make([]platform.Room, 0, len(local.Rooms))
+	for _, r := range local.Rooms {
+		pmsRooms = append(pmsRooms, platform.Room{Moid: r.Moid, Name: r.Name, Type: r.RoomType()})
+	}
+	po := platform.Options{Platform: local.Moid, Rooms: pmsRooms}
+	if o.DataDir != "" {
+		po.State = platform.NewFileStore(filepath.Join(o.DataDir, "pms-"+local.Moid+".json"))
+	}
+	if st.PMS, err = platform.New(po, st.Bus, log); err != nil {
+		return st, err
+	}
+	if err = st.PMS.Start(ctx); err != nil {
+		return st, err
+	}
+	st.defer_(func(c context.Context) { _ = st.PMS.Shutdown(c) })
 
 	for range max(1, o.Schedulers) {
 		if _, err = st.AddScheduler(ctx); err != nil {
@@ -318,9 +354,33 @@ func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
 	return nil
 }
 
+// RestartBus shuts the embedded bus down and starts it again on the same
+// address; every service reconnects (BusOverTCP only).
+func (s *Stack) RestartBus() error {
+	if s.embBus == nil || s.natsURL == "" {
+		return errors.New("stack: RestartBus needs the embedded bus over TCP")
+	}
+	e, err := s.embBus.Restart()
+	if err != nil {
+		return err
+	}
+	s.embBus = e // the shutdown registered at Start stops whichever runs then
+	return nil
+}
+
+// KickNode cuts simulated node i's bus connection once; its client
+// reconnects at once, as after a network blip. It reports how many
+// connections it cut.
+func (s *Stack) KickNode(i int) int {
+	if s.embBus == nil {
+		return 0
+	}
+	return s.embBus.Kick(resources.NodeConnName(s.Nodes[i].ID()))
+}
+
 // Connect opens another connection to the stack's bus.
 func (s *Stack) Connect(name string) (*bus.Bus, error) {
-	if s.embBus != nil {
+	if s.embBus != nil && s.natsURL == "" {
 		return bus.Connect(bus.Options{Embedded: s.embBus, Name: name}, s.log)
 	}
 	return bus.Connect(bus.Options{URL: s.natsURL, Name: name}, s.log)

@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/protocol"
+)
+
+// roomOf maps nodes to rooms as the stack places them: sim-1, sim-3, ...
+// in r1; sim-2, sim-4, ... in r2.
+func (e *env) roomOf(node string) string {
+	for _, n := range e.st.RMS.Nodes() {
+		if n.Node == node {
+			return n.Room
+		}
+	}
+	return ""
+}
+
+func (e *env) roomState(room string) api.Room {
+	e.t.Helper()
+	rooms, err := e.client.Rooms(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range rooms {
+		if r.Moid == room {
+			return r
+		}
+	}
+	e.t.Fatalf("no room %s", room)
+	return api.Room{}
+}
+
+func TestRoomFailedByAnOperator(t *testing.T) {
+	e := start(t, setup{nodes: 4})
+	ctx := context.Background()
+	e.createN(20)
+	inR1 := 0
+	for _, n := range e.placement() {
+		if e.roomOf(n) == "r1" {
+			inR1++
+		}
+	}
+	if inR1 == 0 {
+		t.Fatal("nothing runs in r1: the test proves nothing")
+	}
+	if _, err := e.client.FailRoom(ctx, "r1", "flooded"); err != nil {
+		t.Fatal(err)
+	}
+	e.settled("after r1 failed")
+	for num, n := range e.placement() {
+		if e.roomOf(n) != "r2" {
+			t.Fatalf("%s still in %s after its room failed", num, e.roomOf(n))
+		}
+	}
+	// The old nodes were told to let their copies go.
+	for _, n := range e.st.Nodes {
+		if e.roomOf(n.ID()) == "r1" && len(n.Conferences()) != 0 {
+			t.Fatalf("node %s in the failed room still hosts %d conferences", n.ID(), len(n.Conferences()))
+		}
+	}
+	if r := e.roomState("r1"); r.State != protocol.RoomAbnormal || r.Reason != "flooded" || !r.Manual {
+		t.Fatalf("r1 shows %+v", r)
+	}
+	// New conferences avoid the failed room.
+	for range 4 {
+		if c := e.mustCreate("while r1 is down"); e.roomOf(c.Node) != "r2" {
+			t.Fatalf("created in %s while r1 is down", e.roomOf(c.Node))
+		}
+	}
+	before := e.placement()
+	if _, err := e.client.RecoverRoom(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "r1 normal again", func() bool { return e.roomState("r1").State == protocol.RoomNormal })
+	time.Sleep(300 * time.Millisecond) // a restore pass or two: recovery moves nothing back
+	if after := e.placement(); !equalMaps(before, after) {
+		t.Fatal("recovering the room moved conferences")
+	}
+	if c := e.mustCreate("after recovery"); e.roomOf(c.Node) != "r1" {
+		t.Fatalf("after recovery the least-loaded nodes are in r1, but it went to %s", e.roomOf(c.Node))
+	}
+	e.settled("after r1 recovered")
+}
+
+func TestRoomFailsWhenAllItsNodesDie(t *testing.T) {
+	e := start(t, setup{nodes: 4})
+	e.createN(16)
+	for i, n := range e.st.Nodes {
+		if e.roomOf(n.ID()) == "r1" {
+			e.st.KillNode(i)
+		}
+	}
+	eventually(t, "r1 failed by itself", func() bool {
+		r := e.roomState("r1")
+		return r.State == protocol.RoomAbnormal && !r.Manual
+	})
+	e.settled("after every node of r1 died")
+	for num, n := range e.placement() {
+		if e.roomOf(n) != "r2" {
+			t.Fatalf("%s in %s", num, e.roomOf(n))
+		}
+	}
+	// A node back in r1 recovers the room by itself.
+	if err := e.st.AddSimNode(context.Background(), 5, 100); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "r1 recovered by itself", func() bool { return e.roomState("r1").State == protocol.RoomNormal })
+	e.settled("after r1 recovered")
+}
+
+func TestBusRestartMovesNothing(t *testing.T) {
+	e := start(t, setup{nodes: 3, tcpBus: true})
+	e.createN(15)
+	before := e.placement()
+	restarted := time.Now()
+	if err := e.st.RestartBus(); err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, last = e.create("after the bus restart"); last == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no create through the restarted bus; last: %v", last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("first create %v after the restart", time.Since(restarted))
+	e.settled("after the bus restarted")
+	t.Logf("settled %v after the restart", time.Since(restarted))
+	after := e.placement()
+	for num, n := range before {
+		if after[num] != n {
+			t.Fatalf("%s moved from %s to %s when the bus restarted", num, n, after[num])
+		}
+	}
+}
+
+func TestNodeConnectionBlipMovesNothing(t *testing.T) {
+	e := start(t, setup{nodes: 2})
+	e.createN(10)
+	before := e.placement()
+	if n := e.st.KickNode(0); n != 1 {
+		t.Fatalf("kicked %d connections", n)
+	}
+	time.Sleep(500 * time.Millisecond) // past the disconnect grace: a move would have started
+	if after := e.placement(); !equalMaps(before, after) {
+		t.Fatal("a connection blip moved conferences")
+	}
+	for _, n := range e.st.RMS.Nodes() {
+		if n.State != protocol.NodeUp {
+			t.Fatalf("node %s is %s after a blip", n.Node, n.State)
+		}
+	}
+	e.settled("after the blip")
+}
