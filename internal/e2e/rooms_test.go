@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -51,6 +52,14 @@ func TestRoomFailedByAnOperator(t *testing.T) {
 	if _, err := e.client.FailRoom(ctx, "r1", "flooded"); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "every conference out of r1", func() bool {
+		for _, n := range e.placement() {
+			if e.roomOf(n) == "r1" {
+				return false
+			}
+		}
+		return true
+	})
 	e.settled("after r1 failed")
 	for num, n := range e.placement() {
 		if e.roomOf(n) != "r2" {
@@ -144,13 +153,17 @@ func TestBusRestartMovesNothing(t *testing.T) {
 }
 
 func TestNodeConnectionBlipMovesNothing(t *testing.T) {
-	e := start(t, setup{nodes: 2})
+	// Detection in the proportions of the defaults (500 ms x 3, grace one
+	// beat): a reconnect takes about 100 ms.
+	e := start(t, setup{nodes: 2, tune: func(c *config.Config) {
+		c.RMS.HeartbeatInterval, c.RMS.MissedHeartbeats, c.RMS.DisconnectGrace = 200*time.Millisecond, 3, 500*time.Millisecond
+	}})
 	e.createN(10)
 	before := e.placement()
 	if n := e.st.KickNode(0); n != 1 {
 		t.Fatalf("kicked %d connections", n)
 	}
-	time.Sleep(500 * time.Millisecond) // past the disconnect grace: a move would have started
+	time.Sleep(time.Second) // past the grace and the heartbeat deadline: a move would have started
 	if after := e.placement(); !equalMaps(before, after) {
 		t.Fatal("a connection blip moved conferences")
 	}
