@@ -196,9 +196,14 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 	return res, nil
 }
 
-// drive creates n conferences with b.concurrency workers, recording each
-// latency in lat when given.
+// drive creates n conferences of domain "bench" with b.concurrency
+// workers, recording each latency in lat when given.
 func (b *createBench) drive(ctx context.Context, client *api.Client, n int, lat []time.Duration) ([]error, error) {
+	return b.driveDomain(ctx, client, "bench", n, lat)
+}
+
+// driveDomain is drive for any domain.
+func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domain string, n int, lat []time.Duration) ([]error, error) {
 	var (
 		next atomic.Int64
 		mu   sync.Mutex
@@ -216,7 +221,7 @@ func (b *createBench) drive(ctx context.Context, client *api.Client, n int, lat 
 				}
 				t0 := time.Now()
 				_, err := client.CreateConference(ctx, api.CreateConferenceRequest{
-					Name: "bench", Domain: "bench", Scale: 8, Resolution: "720p", DurationMinutes: 120,
+					Name: "bench", Domain: domain, Scale: 8, Resolution: "720p", DurationMinutes: 120,
 				})
 				if lat != nil {
 					lat[i] = time.Since(t0)

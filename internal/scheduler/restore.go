@@ -169,7 +169,7 @@ func (s *Scheduler) restorePass(t *term, r *restorer) {
 // running meanwhile is left alone.
 func (s *Scheduler) restoreOne(t *term, r *restorer, e164 string, node protocol.Server) {
 	bg := context.Background()
-	conf, err := s.store.BeginRestore(bg, e164, node.Node, node.Room)
+	conf, prev, err := s.store.BeginRestore(bg, e164, node.Node, node.Room)
 	if err != nil {
 		s.loads.add(node.Node, -1)
 		if !errors.Is(err, store.ErrStateConflict) && !errors.Is(err, store.ErrConfNotFound) {
@@ -211,6 +211,11 @@ func (s *Scheduler) restoreOne(t *term, r *restorer, e164 string, node protocol.
 		return
 	}
 	r.done(e164)
+	if prev != "" && prev != node.Node {
+		// Make before break: the copy on the old node, if it still runs
+		// (a failed room, a node that froze), goes now that this one runs.
+		s.tellNode(prev, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
+	}
 	if err := s.subscribeControl(e164); err != nil {
 		s.log.Error("control subscription failed after restore", "e164", e164, "err", err)
 	}

@@ -60,21 +60,22 @@ func (s *Store) PendOne(ctx context.Context, e164, node, reason string) error {
 }
 
 // BeginRestore moves a pending-restore conference to creating on node, in
-// room, and answers the conference (group commit). Errors: ErrConfNotFound,
-// a *StateError (a node report synced it back meanwhile).
-func (s *Store) BeginRestore(ctx context.Context, e164, node, room string) (protocol.Conference, error) {
+// room, and answers the conference and the node it was on before (group
+// commit). Errors: ErrConfNotFound, a *StateError (a node report synced it
+// back meanwhile).
+func (s *Store) BeginRestore(ctx context.Context, e164, node, room string) (c protocol.Conference, prev string, err error) {
 	res, err := s.creates.do(ctx, []any{"B", e164, node, room})
 	if err != nil {
-		return protocol.Conference{}, err
+		return protocol.Conference{}, "", err
 	}
 	if !res.ok() {
-		return protocol.Conference{}, res.err(e164)
+		return protocol.Conference{}, "", res.err(e164)
 	}
 	m := make(map[string]string, (len(res)-2)/2)
 	for i := 2; i+1 < len(res); i += 2 {
 		m[res.str(i)] = res.str(i + 1)
 	}
-	return parseConf(m), nil
+	return parseConf(m), m["prevcmu"], nil
 }
 
 // FailRestore puts a conference whose restore onto node failed back to

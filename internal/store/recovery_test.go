@@ -58,11 +58,11 @@ func TestRestoreTransitions(t *testing.T) {
 			t.Fatalf("pending = %v", p)
 		}
 		// Restore onto n3: creating there, out of n1's set, answered whole.
-		c, err := s.BeginRestore(ctx, "701", "n3", "r2")
-		if err != nil || c.E164 != "701" || c.Name != "weekly" || c.State != protocol.StateCreating || c.Node != "n3" {
-			t.Fatalf("BeginRestore = %+v, %v", c, err)
+		c, prev, err := s.BeginRestore(ctx, "701", "n3", "r2")
+		if err != nil || c.E164 != "701" || c.Name != "weekly" || c.State != protocol.StateCreating || c.Node != "n3" || prev != "n1" {
+			t.Fatalf("BeginRestore = %+v, %q, %v", c, prev, err)
 		}
-		if _, err := s.BeginRestore(ctx, "701", "n4", "r2"); !errors.Is(err, store.ErrStateConflict) {
+		if _, _, err := s.BeginRestore(ctx, "701", "n4", "r2"); !errors.Is(err, store.ErrStateConflict) {
 			t.Fatalf("second begin: %v", err)
 		}
 		loads, _ := s.NodeLoads(ctx, []string{"n1", "n3"})
@@ -97,7 +97,7 @@ func TestRestoreTransitions(t *testing.T) {
 		if err := s.PendOne(ctx, "701", "n3", "room failed"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.BeginRestore(ctx, "701", "n4", "r3"); err != nil {
+		if _, _, err := s.BeginRestore(ctx, "701", "n4", "r3"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Commit(ctx, store.Placement{E164: "701", Node: "n4", Room: "r3"}); err != nil {

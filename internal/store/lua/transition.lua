@@ -142,6 +142,7 @@ local function begin()
   if f.state ~= 'pending-restore' then return {'ERR', 'STATE', f.state or ''} end
   if f.cmu and f.cmu ~= '' and f.cmu ~= node then push(unnodes, f.cmu, e164) end
   redis.call('HSET', ckey, 'state', 'creating', 'cmu', node, 'roommoid', room, 'createtime', now)
+  f.prevcmu = f.cmu or ''
   f.state, f.cmu, f.roommoid, f.createtime = 'creating', node, room, now
   push(dconfs, f.moid, e164, 'creating')
   push(nodes, node, e164)

@@ -1,0 +1,271 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/license"
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/stack"
+)
+
+func init() { register(drillCmd) }
+
+type drill struct {
+	conferences int
+	nodes       int
+	logLevel    string
+	out         io.Writer
+	start       time.Time
+	failed      []string
+}
+
+func drillCmd() *cobra.Command {
+	var d drill
+	cmd := &cobra.Command{
+		Use:   "drill",
+		Short: "Break a simulated platform on purpose and time how it recovers",
+		Long: `Runs a platform on the embedded defaults (two scheduler instances, media
+nodes in two server rooms), books conferences, then in turn: kills a media
+node, fails a server room, recovers it, and kills the active scheduler.
+Prints a timeline with detection and recovery times and audits the
+platform's invariants after each step. Exits non-zero if any conference was
+lost, doubled, or left pending.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
+			d.out = cmd.OutOrStdout()
+			if err := d.run(cmd.Context()); err != nil {
+				return err
+			}
+			if len(d.failed) > 0 {
+				fmt.Fprintf(d.out, "\nDRILL FAILED: %d steps broke an invariant\n", len(d.failed))
+				for _, f := range d.failed {
+					fmt.Fprintln(d.out, "  -", f)
+				}
+				return exitCode(1)
+			}
+			fmt.Fprintln(d.out, "\ndrill passed: no conference lost, doubled or left pending")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&d.conferences, "conferences", 500, "conferences to book")
+	f.IntVar(&d.nodes, "nodes", 6, "simulated media nodes, spread over two rooms")
+	f.StringVar(&d.logLevel, "log-level", "error", "log level of the services")
+	return cmd
+}
+
+func (d *drill) config() *config.Config {
+	limits := license.Limits{}
+	for _, c := range license.All() {
+		limits[c.String()] = d.conferences * 2
+	}
+	c := &config.Config{
+		Platforms: []config.Platform{{Moid: "plat-a", Name: "Drill platform", NumberSegment: "66", Rooms: []config.Room{
+			{Moid: "room-a1", Name: "Main hall", Type: "main"}, {Moid: "room-a2", Name: "Annex", Type: "secondary"},
+		}}},
+		Domains: []config.Domain{{Moid: "drill", License: limits}},
+		API:     config.API{Tokens: []config.Token{{Name: "drill", Token: "drill-token-0123456789"}}},
+	}
+	c.Defaults()
+	return c
+}
+
+func (d *drill) logf(format string, args ...any) {
+	fmt.Fprintf(d.out, "%8.3fs  %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (d *drill) run(ctx context.Context) error {
+	d.start = time.Now()
+	st, err := stack.Start(ctx, stack.Options{
+		Config: d.config(), Listen: "127.0.0.1:0", NATSListen: "none", Schedulers: 2,
+		SimNodes: d.nodes, SimCapacity: d.conferences, Log: newLogger(os.Stderr, d.logLevel),
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Stop(context.Background())
+	if err := waitNodes(ctx, st, d.nodes); err != nil {
+		return err
+	}
+	client := api.NewClient("http://"+st.API.Addr(), "drill-token-0123456789")
+	loader := createBench{concurrency: 16}
+	errs, err := loader.driveDomain(ctx, client, "drill", d.conferences, nil)
+	if err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("booking: %d creates refused, first: %w", len(errs), errs[0])
+	}
+	d.logf("platform up: %d conferences on %d media nodes in 2 rooms, 2 schedulers (1 active)", d.conferences, d.nodes)
+	d.settle(ctx, st, "booked")
+
+	w, err := watch(st)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+
+	// 1. A media node dies.
+	victim := busiest(st)
+	hosted := len(st.Nodes[victim].Conferences())
+	id := st.Nodes[victim].ID()
+	t0 := time.Now()
+	st.KillNode(victim)
+	d.logf("killed media node %s (%d conferences)", id, hosted)
+	if det, err := w.waitDown(ctx, id, 10*time.Second); err == nil {
+		d.logf("  detected after %s", ms(det.Sub(t0)))
+	} else {
+		d.fail("node loss not detected: %v", err)
+	}
+	d.settle(ctx, st, fmt.Sprintf("%d conferences restored on other nodes", hosted))
+	d.logf("  recovered %s after the kill", ms(time.Since(t0)))
+
+	// 2. A server room fails.
+	inRoom := countInRoom(st, "room-a1")
+	t0 = time.Now()
+	if err := st.PMS.SetRoom("room-a1", protocol.RoomAbnormal, "drill: room failed", true); err != nil {
+		return err
+	}
+	d.logf("failed server room room-a1 (%d conferences in it)", inRoom)
+	d.waitFor(ctx, "every conference out of room-a1", func() bool { return countInRoom(st, "room-a1") == 0 })
+	d.settle(ctx, st, "room-a1's conferences restored in room-a2")
+	d.logf("  recovered %s after the failure", ms(time.Since(t0)))
+
+	// 3. The room comes back: nothing moves.
+	before := placement(ctx, st)
+	if err := st.PMS.SetRoom("room-a1", protocol.RoomNormal, "", true); err != nil {
+		return err
+	}
+	d.logf("recovered server room room-a1")
+	time.Sleep(1500 * time.Millisecond)
+	if moved := diff(before, placement(ctx, st)); moved > 0 {
+		d.fail("recovering the room moved %d conferences", moved)
+	}
+	d.settle(ctx, st, "nothing moved back")
+
+	// 4. The active scheduler dies: the standby takes over, moves nothing.
+	active := st.ActiveScheduler()
+	before = placement(ctx, st)
+	t0 = time.Now()
+	active.Kill()
+	d.logf("killed the active scheduler %s", active.ID())
+	d.waitFor(ctx, "the standby to take over", func() bool { return st.ActiveScheduler() != nil })
+	d.logf("  standby %s active after %s", st.ActiveScheduler().ID(), ms(time.Since(t0)))
+	if _, err := client.CreateConference(ctx, api.CreateConferenceRequest{Name: "after takeover", Domain: "drill", Scale: 8, Resolution: "720p", DurationMinutes: 30}); err != nil {
+		d.fail("create through the new scheduler: %v", err)
+	} else {
+		d.logf("  booked a conference through the new scheduler")
+	}
+	time.Sleep(time.Second)
+	if moved := diff(before, placement(ctx, st)); moved > 0 {
+		d.fail("the takeover moved %d conferences", moved)
+	}
+	r := d.settle(ctx, st, "takeover moved nothing")
+	if r.Running != d.conferences+1 {
+		d.fail("%d conferences run at the end; %d were booked", r.Running, d.conferences+1)
+	}
+	return nil
+}
+
+func (d *drill) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	d.failed = append(d.failed, msg)
+	d.logf("  FAILED: %s", msg)
+}
+
+func (d *drill) waitFor(ctx context.Context, what string, cond func() bool) {
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			d.fail("timed out waiting for %s", what)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// settle waits until every invariant holds with nothing creating or
+// pending, and says so.
+func (d *drill) settle(ctx context.Context, st *stack.Stack, what string) auditReport {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := st.Audit(ctx)
+		ok := err == nil && r.OK() && r.Creating == 0 && r.Pending == 0
+		if ok {
+			d.logf("  audit: %s (%s)", r, what)
+			return auditReport{Running: r.Running}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				d.fail("%s: audit failed: %v", what, err)
+			} else {
+				d.fail("%s: %s", what, r)
+			}
+			return auditReport{Running: r.Running}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type auditReport struct{ Running int }
+
+// busiest is the index of the simulated node hosting the most conferences.
+func busiest(st *stack.Stack) int {
+	best, n := 0, -1
+	for i, node := range st.Nodes {
+		if c := len(node.Conferences()); node.Running() && c > n {
+			best, n = i, c
+		}
+	}
+	return best
+}
+
+func countInRoom(st *stack.Stack, room string) int {
+	n := 0
+	for _, node := range st.Nodes {
+		if node.Running() && roomOfNode(st, node.ID()) == room {
+			n += len(node.Conferences())
+		}
+	}
+	return n
+}
+
+func roomOfNode(st *stack.Stack, id string) string {
+	for _, n := range st.RMS.Nodes() {
+		if n.Node == id {
+			return n.Room
+		}
+	}
+	return ""
+}
+
+func placement(ctx context.Context, st *stack.Stack) map[string]string {
+	confs, err := st.Store.AllConferences(ctx)
+	out := map[string]string{}
+	if err != nil {
+		return out
+	}
+	for _, c := range confs {
+		out[c.E164] = c.Node
+	}
+	return out
+}
+
+func diff(a, b map[string]string) int {
+	n := 0
+	for k, v := range a {
+		if b[k] != v {
+			n++
+		}
+	}
+	return n
+}
