@@ -57,7 +57,9 @@ func (s *session) newMux() *bus.Mux {
 // handleGetConfList reports the conference list now (a scheduler that just
 // became active asks for it).
 func (s *session) handleGetConfList(_ context.Context, m *bus.Msg) {
-	s.n.recv.add(m.Type, "")
+	if _, ok := s.admit(m, ""); !ok {
+		return
+	}
 	if err := s.sendConfList(); err != nil {
 		s.n.log.Warn("could not send the conference list", "node", s.n.opts.ID, "err", err)
 	}

@@ -301,7 +301,12 @@ func (s *Stack) KillNode(i int) {
 // FreezeNode makes simulated node i hang: it keeps its connection but
 // stops beating and answering, as a hung process or a cut network does.
 func (s *Stack) FreezeNode(i int) {
-	s.Nodes[i].SetFault(medianode.Fault{NoHeartbeat: true, Silent: true})
+	s.Nodes[i].SetFault(medianode.Fault{NoHeartbeat: true, Silent: true, Only: []string{
+		protocol.MAUMCUCreateConfReq, protocol.MAUMCURestoreConfReq, protocol.MAUMCUReleaseConfCmd,
+		protocol.MAUMCUConfDurationNtf, protocol.MAUMCUConfWillEndNtf, protocol.MAUMCUModifyConfNameReq,
+		protocol.MAUMCUModifyPasswordReq, protocol.MAUMCUStartMonitorReq, protocol.MAUMCUStopMonitorCmd,
+		protocol.MAUMCUGetConfListCmd, protocol.CMMCUModifyConfNameAck, protocol.CMMCUModifyConfNameNak,
+	}})
 }
 
 // Audit checks the platform's invariants against what the simulated nodes
