@@ -23,8 +23,8 @@ type term struct {
 	graceOnce sync.Once
 	// expect lists the nodes whose conference lists the grace waits for.
 	expect map[string]bool
-	// adopted is what the store held when the term began.
-	adopted []protocol.Conference
+	// adopted is what the stores held when the term began.
+	adopted []located
 }
 
 // activate makes this instance the active scheduler: adopt what the store
@@ -52,6 +52,7 @@ func (s *Scheduler) activate(ctx context.Context) error {
 		s.group.Close()
 		return err
 	}
+	s.askPlatforms(ctx)
 	if err := s.adopt(ctx, t); err != nil {
 		return fail(err)
 	}
@@ -73,6 +74,7 @@ func (s *Scheduler) activate(ctx context.Context) error {
 		{protocol.SubjectRegistryResync(s.opts.Platform), bus.HandlerFunc(s.handleResync), nil},
 		{protocol.SubjectRMSNotify(s.opts.Platform), bus.HandlerFunc(s.handleNodeState), nil},
 		{protocol.SubjectServerRoomNotify, bus.HandlerFunc(s.handleRoomStates), nil},
+		{protocol.SubjectPlatformNotify, bus.HandlerFunc(s.handlePlatforms), nil},
 	} {
 		sb, err := s.bus.Subscribe(sub.subject, sub.h, sub.opts...)
 		if err != nil {
@@ -131,24 +133,30 @@ func (s *Scheduler) deactivate() {
 // currentTerm is the term under way, or nil when standing by.
 func (s *Scheduler) currentTerm() *term { return s.cur.Load() }
 
-// adopt takes over the conferences the store says run on this platform:
-// their control subscriptions and their nodes' loads.
+// adopt takes over the conferences the possible-service stores say run on
+// this platform: their control subscriptions and their nodes' loads.
 func (s *Scheduler) adopt(ctx context.Context, t *term) error {
-	confs, err := s.store.AllConferences(ctx)
-	if err != nil {
-		return fmt.Errorf("scheduler: read conferences: %w", err)
-	}
-	for _, c := range confs {
-		if c.RealPlatform != s.opts.Platform {
+	for _, w := range s.stores() {
+		confs, err := w.st.AllConferences(ctx)
+		if err != nil {
+			if w.platform == s.opts.Platform {
+				return fmt.Errorf("scheduler: read conferences: %w", err)
+			}
+			s.log.Warn("could not read a master platform's conferences", "platform", w.platform, "err", err)
 			continue
 		}
-		t.adopted = append(t.adopted, c)
-		if c.Node != "" {
-			s.loads.add(c.Node, 1)
-		}
-		if c.State != protocol.StateCreating || c.Node != "" {
-			if err := s.subscribeControl(c.E164); err != nil {
-				return err
+		for _, c := range confs {
+			if c.RealPlatform != s.opts.Platform {
+				continue
+			}
+			t.adopted = append(t.adopted, located{c, w})
+			if c.Node != "" {
+				s.loads.add(c.Node, 1)
+			}
+			if c.State != protocol.StateCreating || c.Node != "" {
+				if err := s.subscribeControl(c.E164, w.platform); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -38,29 +38,46 @@ func (s *Scheduler) controlRoutes(x *bus.Mux) {
 func (s *Scheduler) serveControl(ctx context.Context, m *bus.Msg) { s.ctl.ServeMsg(ctx, m) }
 
 // subscribeControl subscribes mau.cmcmu.<e164> (000 §2.3.6: kept in step
-// with the conference's state).
-func (s *Scheduler) subscribeControl(e164 string) error {
+// with the conference's state): on this platform's bus, and for a
+// conference of a master platform on the master's bus too, so its own CM
+// controls it once the master is back (000 §2.3.3).
+func (s *Scheduler) subscribeControl(e164, platform string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.controls[e164]; ok {
-		return nil
+	if platform != "" {
+		s.homes[e164] = platform
 	}
-	sub, err := s.group.Subscribe(protocol.SubjectConfControl(e164))
-	if err != nil {
-		return fmt.Errorf("scheduler: %w", err)
+	if _, ok := s.controls[e164]; !ok {
+		sub, err := s.group.Subscribe(protocol.SubjectConfControl(e164))
+		if err != nil {
+			return fmt.Errorf("scheduler: %w", err)
+		}
+		s.controls[e164] = sub
 	}
-	s.controls[e164] = sub
+	if g, ok := s.peerGroups[platform]; ok && platform != s.opts.Platform && len(s.peerCtls[e164]) == 0 {
+		sub, err := g.Subscribe(protocol.SubjectConfControl(e164))
+		if err != nil {
+			return fmt.Errorf("scheduler: on the bus of %s: %w", platform, err)
+		}
+		s.peerCtls[e164] = append(s.peerCtls[e164], sub)
+	}
 	return nil
 }
 
 func (s *Scheduler) unsubscribeControl(e164 string) {
 	s.mu.Lock()
 	sub := s.controls[e164]
+	peer := s.peerCtls[e164]
 	delete(s.controls, e164)
+	delete(s.peerCtls, e164)
 	delete(s.willEnd, e164)
+	delete(s.homes, e164)
 	s.mu.Unlock()
 	if sub != nil {
 		_ = sub.Unsubscribe()
+	}
+	for _, p := range peer {
+		_ = p.Unsubscribe()
 	}
 }
 
@@ -97,7 +114,11 @@ func (s *Scheduler) handleRelease(ctx context.Context, m *bus.Msg) {
 // finds nothing left to do), then its node, its control subscription, the
 // registry and the CM.
 func (s *Scheduler) Release(ctx context.Context, e164, reason string) error {
-	old, err := s.store.Release(ctx, e164, store.ReleaseCond{})
+	w, err := s.locate(ctx, e164)
+	if err != nil {
+		return err
+	}
+	old, err := w.st.Release(ctx, e164, store.ReleaseCond{})
 	if err != nil {
 		return storeError(e164, err)
 	}
@@ -121,7 +142,7 @@ func (s *Scheduler) ended(old protocol.Conference, reason string, tellNode bool)
 	s.unsubscribeControl(old.E164)
 	s.reportEnded(&old)
 	s.m.releases.WithLabelValues(reason).Inc()
-	s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUReleaseConfNtf, E164: old.E164, Domain: old.Domain, Node: old.Node, Reason: reason})
+	s.notifyCMOf(old.Platform, protocol.ConfStateNtf{Type: protocol.MAUReleaseConfNtf, E164: old.E164, Domain: old.Domain, Node: old.Node, Reason: reason})
 }
 
 // notifyCM publishes a notification for the CM (meeting.mccntf).
@@ -131,17 +152,20 @@ func (s *Scheduler) notifyCM(v any) {
 	}
 }
 
-// running reads a conference and checks it runs (or waits for a restore)
-// with a node to talk to.
-func (s *Scheduler) running(ctx context.Context, e164 string) (protocol.Conference, error) {
-	c, err := s.store.Conference(ctx, e164)
+// running reads a conference and checks it runs with a node to talk to.
+func (s *Scheduler) running(ctx context.Context, e164 string) (protocol.Conference, where, error) {
+	w, err := s.locate(ctx, e164)
 	if err != nil {
-		return c, storeError(e164, err)
+		return protocol.Conference{}, w, err
+	}
+	c, err := w.st.Conference(ctx, e164)
+	if err != nil {
+		return c, w, storeError(e164, err)
 	}
 	if c.State != protocol.StateRunning || c.Node == "" {
-		return c, fail(protocol.ErrConfNotRunning, nil, "conference %s is %s; try again once it runs", e164, c.State)
+		return c, w, fail(protocol.ErrConfNotRunning, nil, "conference %s is %s; try again once it runs", e164, c.State)
 	}
-	return c, nil
+	return c, w, nil
 }
 
 func (s *Scheduler) handleDelay(ctx context.Context, m *bus.Msg) {
@@ -170,7 +194,11 @@ func (s *Scheduler) delay(ctx context.Context, e164 string, minutes int, tellNod
 	if minutes < 1 || minutes > s.opts.MaxDurationMinutes {
 		return protocol.ConfDurationNtf{}, fail(protocol.ErrBadRequest, nil, "field \"delaytime\" must be between 1 and %d minutes", s.opts.MaxDurationMinutes)
 	}
-	end, dur, err := s.store.Delay(ctx, e164, minutes)
+	w, err := s.locate(ctx, e164)
+	if err != nil {
+		return protocol.ConfDurationNtf{}, err
+	}
+	end, dur, err := w.st.Delay(ctx, e164, minutes)
 	if err != nil {
 		return protocol.ConfDurationNtf{}, storeError(e164, err)
 	}
@@ -178,12 +206,13 @@ func (s *Scheduler) delay(ctx context.Context, e164 string, minutes int, tellNod
 	delete(s.willEnd, e164)
 	s.mu.Unlock()
 	ntf := protocol.ConfDurationNtf{E164: e164, DurationMinutes: dur, EndTime: end}
-	if c, err := s.store.Conference(ctx, e164); tellNode && err == nil && c.Node != "" {
+	c, err := w.st.Conference(ctx, e164)
+	if tellNode && err == nil && c.Node != "" {
 		ntf.Type = protocol.MAUMCUConfDurationNtf
 		s.tellNode(c.Node, ntf)
 	}
 	ntf.Type = protocol.MAUConfDurationNtf
-	s.notifyCM(ntf)
+	s.notifyCMOf(w.platform, ntf)
 	return ntf, nil
 }
 
@@ -209,7 +238,7 @@ func (s *Scheduler) Rename(ctx context.Context, e164, name string) error {
 	if name == "" || utf8.RuneCountInString(name) > 128 {
 		return fail(protocol.ErrBadRequest, nil, "field \"confname\" must be 1 to 128 characters")
 	}
-	c, err := s.running(ctx, e164)
+	c, w, err := s.running(ctx, e164)
 	if err != nil {
 		return err
 	}
@@ -218,7 +247,7 @@ func (s *Scheduler) Rename(ctx context.Context, e164, name string) error {
 	if err := s.bus.Call(nctx, protocol.SubjectToNode(c.Node), protocol.ModifyConfNameReq{Type: protocol.MAUMCUModifyConfNameReq, E164: e164, Name: name}, nil); err != nil {
 		return nodeError(c.Node, err)
 	}
-	if err := s.store.Update(ctx, e164, "confname", name); err != nil {
+	if err := w.st.Update(ctx, e164, "confname", name); err != nil {
 		return storeError(e164, err)
 	}
 	s.reportName(&c, name)
@@ -245,7 +274,7 @@ func (s *Scheduler) SetPassword(ctx context.Context, e164, password string) erro
 	if len(password) > 32 {
 		return fail(protocol.ErrBadRequest, nil, "field \"password\" is longer than 32 characters")
 	}
-	c, err := s.running(ctx, e164)
+	c, w, err := s.running(ctx, e164)
 	if err != nil {
 		return err
 	}
@@ -254,7 +283,7 @@ func (s *Scheduler) SetPassword(ctx context.Context, e164, password string) erro
 	if err := s.bus.Call(nctx, protocol.SubjectToNode(c.Node), protocol.ModifyPasswordReq{Type: protocol.MAUMCUModifyPasswordReq, E164: e164, Password: password}, nil); err != nil {
 		return nodeError(c.Node, err)
 	}
-	if err := s.store.Update(ctx, e164, "password", password); err != nil {
+	if err := w.st.Update(ctx, e164, "password", password); err != nil {
 		return storeError(e164, err)
 	}
 	return nil
@@ -268,7 +297,11 @@ func (s *Scheduler) handleCMRenameAnswer(ctx context.Context, m *bus.Msg) {
 		s.log.Warn("bad rename answer from CM", "err", err)
 		return
 	}
-	c, err := s.store.Conference(ctx, ans.E164)
+	w, err := s.locate(ctx, ans.E164)
+	if err != nil {
+		return
+	}
+	c, err := w.st.Conference(ctx, ans.E164)
 	if err != nil || c.Node == "" {
 		s.log.Info("rename answer for a conference that no node runs", "e164", ans.E164)
 		return
@@ -309,7 +342,7 @@ func (s *Scheduler) StartMonitor(ctx context.Context, e164, ip string, port int)
 	if err != nil {
 		return err
 	}
-	c, err := s.running(ctx, e164)
+	c, w, err := s.running(ctx, e164)
 	if err != nil {
 		return err
 	}
@@ -318,7 +351,7 @@ func (s *Scheduler) StartMonitor(ctx context.Context, e164, ip string, port int)
 	if err := s.bus.Call(nctx, protocol.SubjectToNode(c.Node), protocol.MonitorReq{Type: protocol.MAUMCUStartMonitorReq, E164: e164, IP: ip, Port: port}, nil); err != nil {
 		return nodeError(c.Node, err)
 	}
-	if err := s.store.AddMonitor(ctx, e164, addr, time.Now().UnixMilli()); err != nil {
+	if err := w.st.AddMonitor(ctx, e164, addr, time.Now().UnixMilli()); err != nil {
 		s.tellNode(c.Node, protocol.MonitorReq{Type: protocol.MAUMCUStopMonitorCmd, E164: e164, IP: ip, Port: port})
 		return storeError(e164, err)
 	}
@@ -346,14 +379,18 @@ func (s *Scheduler) stopMonitor(ctx context.Context, e164, ip string, port int, 
 	if err != nil {
 		return err
 	}
-	if err := s.store.RemoveMonitor(ctx, e164, addr); err != nil {
+	w, err := s.locate(ctx, e164)
+	if err != nil {
+		return err
+	}
+	if err := w.st.RemoveMonitor(ctx, e164, addr); err != nil {
 		return storeError(e164, err)
 	}
-	if c, err := s.store.Conference(ctx, e164); err == nil && c.Node != "" {
+	if c, err := w.st.Conference(ctx, e164); err == nil && c.Node != "" {
 		s.tellNode(c.Node, protocol.MonitorReq{Type: protocol.MAUMCUStopMonitorCmd, E164: e164, IP: ip, Port: port})
 	}
 	if reason != "" {
-		s.notifyCM(protocol.MonitorStoppedNtf{Type: protocol.MAUMonitorStoppedNtf, E164: e164, IP: ip, Port: port, Reason: reason})
+		s.notifyCMOf(w.platform, protocol.MonitorStoppedNtf{Type: protocol.MAUMonitorStoppedNtf, E164: e164, IP: ip, Port: port, Reason: reason})
 	}
 	return nil
 }
@@ -369,8 +406,11 @@ func (s *Scheduler) handleKeepAlive(ctx context.Context, m *bus.Msg) {
 	}
 	addr, err := monitorAddr(req.IP, req.Port)
 	if err == nil {
-		if serr := s.store.KeepMonitorAlive(ctx, req.E164, addr, time.Now().UnixMilli()); serr != nil {
-			err = storeError(req.E164, serr)
+		var w where
+		if w, err = s.locate(ctx, req.E164); err == nil {
+			if serr := w.st.KeepMonitorAlive(ctx, req.E164, addr, time.Now().UnixMilli()); serr != nil {
+				err = storeError(req.E164, serr)
+			}
 		}
 	}
 	s.m.op("monitor-keepalive", err)

@@ -64,7 +64,14 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 		return protocol.Conference{}, fail(protocol.ErrDomainNotFound, nil, "no user domain %q; list domains in the topology configuration", req.Domain)
 	}
 	if !s.serves(dom.Platform) {
+		if dom.Platform == s.opts.Platform {
+			return protocol.Conference{}, fail(protocol.ErrPlatformNotServed, nil, "platform %q is switched over to its backup platforms; book there", dom.Platform)
+		}
 		return protocol.Conference{}, fail(protocol.ErrPlatformNotServed, nil, "domain %q belongs to platform %q, which this scheduler (platform %q) does not serve now", dom.Moid, dom.Platform, s.opts.Platform)
+	}
+	st := s.storeOf(dom.Platform)
+	if st == nil {
+		return protocol.Conference{}, fail(protocol.ErrPlatformNotServed, nil, "platform %q's store is not reachable from here", dom.Platform)
 	}
 	src, _ := s.cfg.PlatformByMoid(dom.Platform)
 	now := time.Now()
@@ -86,7 +93,7 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 		ack, err := s.resources(ctx, req)
 		offered <- offer{ack, err}
 	}()
-	e164, err := s.store.Reserve(ctx, store.Reservation{
+	e164, err := st.Reserve(ctx, store.Reservation{
 		Conf: conf, Class: class,
 		Numbering: store.Numbering{Platform: src.Moid, Segment: src.NumberSegment, Digits: src.E164Digits},
 	})
@@ -102,12 +109,12 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	o := <-offered
 	res := o.ack
 	if o.err != nil {
-		s.undoReserve(e164)
+		s.undoReserve(st, e164)
 		return protocol.Conference{}, o.err
 	}
 	node, ok := s.loads.pick(res.MCU)
 	if !ok {
-		s.undoReserve(e164)
+		s.undoReserve(st, e164)
 		return protocol.Conference{}, fail(protocol.ErrNoResources, nil, "RMS offered no media node for domain %q", req.Domain)
 	}
 	conf.Room = node.Room
@@ -126,18 +133,18 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 			// It may have created it after all: tell it to let go.
 			s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
 		}
-		s.undoReserve(e164)
+		s.undoReserve(st, e164)
 		return protocol.Conference{}, nodeError(node.Node, err)
 	}
-	if _, err := s.store.Commit(ctx, store.Placement{
+	if _, err := st.Commit(ctx, store.Placement{
 		E164: e164, Node: node.Node, IP: ack.IP, PID: ack.PID, Room: node.Room, RealPlatform: s.opts.Platform,
 	}); err != nil {
 		s.loads.add(node.Node, -1)
 		s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
-		s.undoReserve(e164)
+		s.undoReserve(st, e164)
 		return protocol.Conference{}, storeError(e164, err)
 	}
-	if err := s.subscribeControl(e164); err != nil {
+	if err := s.subscribeControl(e164, dom.Platform); err != nil {
 		s.log.Error("control subscription failed; the conference runs but CM control reaches it only through the platform queue", "e164", e164, "err", err)
 	}
 	conf.State = protocol.StateRunning
@@ -207,10 +214,10 @@ func (s *Scheduler) resources(ctx context.Context, req protocol.CreateConfReq) (
 
 // undoReserve gives back what Reserve took, with a context of its own: the
 // caller's may be the reason for the undo.
-func (s *Scheduler) undoReserve(e164 string) {
+func (s *Scheduler) undoReserve(st *store.Store, e164 string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.store.Release(ctx, e164, store.ReleaseCond{State: protocol.StateCreating}); err != nil && !errors.Is(err, store.ErrConfNotFound) {
+	if _, err := st.Release(ctx, e164, store.ReleaseCond{State: protocol.StateCreating}); err != nil && !errors.Is(err, store.ErrConfNotFound) {
 		s.log.Error("could not give back a refused create; the end-time check will", "e164", e164, "err", err)
 	}
 }
@@ -235,6 +242,3 @@ func first(l []protocol.Server, want bool) []protocol.Server {
 	}
 	return l[:1]
 }
-
-// serves reports whether a platform is in this scheduler's service list.
-func (s *Scheduler) serves(platform string) bool { return platform == s.opts.Platform }

@@ -27,7 +27,11 @@ func (s *Scheduler) handleStateChange(ctx context.Context, m *bus.Msg) {
 		s.log.Warn("bad state change", "err", err)
 		return
 	}
-	c, err := s.store.Conference(ctx, ntf.E164)
+	w, err := s.locate(ctx, ntf.E164)
+	if err != nil {
+		return
+	}
+	c, err := w.st.Conference(ctx, ntf.E164)
 	if err != nil || c.Node != ntf.Node {
 		s.log.Info("state change from a node that does not run the conference", "e164", ntf.E164, "node", ntf.Node)
 		return
@@ -43,7 +47,7 @@ func (s *Scheduler) handleStateChange(ctx context.Context, m *bus.Msg) {
 	if len(kv) == 0 {
 		return
 	}
-	if err := s.store.Update(ctx, ntf.E164, kv...); err != nil {
+	if err := w.st.Update(ctx, ntf.E164, kv...); err != nil {
 		s.log.Warn("could not record a state change", "e164", ntf.E164, "err", err)
 	}
 }
@@ -57,7 +61,12 @@ func (s *Scheduler) handleNodeRelease(ctx context.Context, m *bus.Msg) {
 		s.log.Warn("bad release notice", "err", err)
 		return
 	}
-	old, err := s.store.Release(ctx, ntf.E164, store.ReleaseCond{State: protocol.StateRunning, Node: ntf.Node})
+	w, err := s.locate(ctx, ntf.E164)
+	if err != nil {
+		s.log.Debug("release notice for an unknown conference", "e164", ntf.E164, "node", ntf.Node)
+		return
+	}
+	old, err := w.st.Release(ctx, ntf.E164, store.ReleaseCond{State: protocol.StateRunning, Node: ntf.Node})
 	switch {
 	case err == nil:
 		s.ended(old, ReasonOnNode, false)
@@ -77,7 +86,11 @@ func (s *Scheduler) handleNodeRename(_ context.Context, m *bus.Msg) {
 		return
 	}
 	req.Type = protocol.MCUCMModifyConfNameReq
-	if err := s.bus.Publish(protocol.SubjectCMRequests, req); err != nil {
+	platform := ""
+	if w, err := s.locate(context.Background(), req.E164); err == nil {
+		platform = w.platform
+	}
+	if err := s.cmBus(platform).Publish(protocol.SubjectCMRequests, req); err != nil {
 		s.log.Warn("could not relay a rename request to the CM", "e164", req.E164, "err", err)
 	}
 	s.m.op("rename-relay", nil)

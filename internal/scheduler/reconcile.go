@@ -68,19 +68,31 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 	}
 	s.mu.Unlock()
 
-	attributed, err := s.store.NodeConferences(ctx, ntf.Node)
-	if err != nil {
-		s.log.Warn("reconcile: could not read the node's conferences", "node", ntf.Node, "err", err)
+	if s.ownDown.Load() {
+		// This platform is switched over: its backups run its conferences
+		// now; its nodes let theirs go (000 §2.3.1).
+		for _, c := range ntf.Confs {
+			s.tellNode(ntf.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: c.E164})
+		}
 		return
 	}
-	var missing []string
-	for _, e := range attributed {
-		if _, ok := list.confs[e]; !ok {
-			missing = append(missing, e)
+	// The possible-service platforms' stores all may attribute conferences
+	// to this node (000 §9.2).
+	for _, w := range s.stores() {
+		attributed, err := w.st.NodeConferences(ctx, ntf.Node)
+		if err != nil {
+			s.log.Warn("reconcile: could not read the node's conferences", "node", ntf.Node, "platform", w.platform, "err", err)
+			continue
 		}
-	}
-	if len(missing) > 0 {
-		s.reconcileMissing(ctx, ntf, missing)
+		var missing []string
+		for _, e := range attributed {
+			if _, ok := list.confs[e]; !ok {
+				missing = append(missing, e)
+			}
+		}
+		if len(missing) > 0 {
+			s.reconcileMissing(ctx, w, ntf, missing)
+		}
 	}
 	reported := make([]string, 0, len(ntf.Confs))
 	for _, c := range ntf.Confs {
@@ -100,10 +112,42 @@ func (s *Scheduler) nodeLock(node string) *sync.Mutex {
 	return mu
 }
 
-// reconcileMissing handles conferences the store attributes to the node
-// that its list lacks.
-func (s *Scheduler) reconcileMissing(ctx context.Context, ntf protocol.ConfListNtf, missing []string) {
-	briefs, err := s.store.Brief(ctx, missing)
+// located is a conference and the store that holds it.
+type located struct {
+	c protocol.Conference
+	w where
+}
+
+// briefs reads conferences from whichever possible-service store holds
+// them.
+func (s *Scheduler) briefs(ctx context.Context, e164s []string) (map[string]located, error) {
+	out := make(map[string]located, len(e164s))
+	rest := e164s
+	for _, w := range s.stores() {
+		if len(rest) == 0 {
+			break
+		}
+		got, err := w.st.Brief(ctx, rest)
+		if err != nil {
+			return nil, err
+		}
+		next := rest[:0:0]
+		for _, e := range rest {
+			if c, ok := got[e]; ok {
+				out[e] = located{c, w}
+			} else {
+				next = append(next, e)
+			}
+		}
+		rest = next
+	}
+	return out, nil
+}
+
+// reconcileMissing handles conferences a store attributes to the node that
+// its list lacks.
+func (s *Scheduler) reconcileMissing(ctx context.Context, w where, ntf protocol.ConfListNtf, missing []string) {
+	briefs, err := w.st.Brief(ctx, missing)
 	if err != nil {
 		s.log.Warn("reconcile: could not read conferences", "node", ntf.Node, "err", err)
 		return
@@ -115,7 +159,7 @@ func (s *Scheduler) reconcileMissing(ctx context.Context, ntf protocol.ConfListN
 		}
 		if c.NodeIP == ntf.IP && c.NodePID == ntf.PID {
 			// The very process that had it does not: it ended there.
-			old, err := s.store.Release(ctx, e, store.ReleaseCond{Node: ntf.Node})
+			old, err := w.st.Release(ctx, e, store.ReleaseCond{Node: ntf.Node})
 			if err == nil {
 				s.log.Info("conference gone from its node: cleared", "e164", e, "node", ntf.Node)
 				s.ended(old, ReasonOnNode, false)
@@ -126,9 +170,9 @@ func (s *Scheduler) reconcileMissing(ctx context.Context, ntf protocol.ConfListN
 			continue
 		}
 		reason := fmt.Sprintf("media node %s restarted (pid %s, now %s) without it", ntf.Node, c.NodePID, ntf.PID)
-		if err := s.store.PendOne(ctx, e, ntf.Node, reason); err == nil {
+		if err := w.st.PendOne(ctx, e, ntf.Node, reason); err == nil {
 			s.loads.add(ntf.Node, -1)
-			s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, Domain: c.Domain, State: protocol.StatePendingRestore, Node: ntf.Node, Reason: reason})
+			s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, Domain: c.Domain, State: protocol.StatePendingRestore, Node: ntf.Node, Reason: reason})
 			s.kickRestore()
 		}
 	}
@@ -136,7 +180,7 @@ func (s *Scheduler) reconcileMissing(ctx context.Context, ntf protocol.ConfListN
 
 // reconcileReported handles what the node says it hosts.
 func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfListNtf, reported []string) {
-	briefs, err := s.store.Brief(ctx, reported)
+	briefs, err := s.briefs(ctx, reported)
 	if err != nil {
 		s.log.Warn("reconcile: could not read conferences", "node", ntf.Node, "err", err)
 		return
@@ -148,7 +192,8 @@ func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfList
 		s.m.op("reconcile-release", nil)
 	}
 	for _, e := range reported {
-		c, known := briefs[e]
+		l, known := briefs[e]
+		c := l.c
 		switch {
 		case s.isInflight(e):
 		case !known:
@@ -160,9 +205,9 @@ func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfList
 		case c.State == protocol.StatePendingRestore && abnormal:
 			release(e, "its room failed; it is restored elsewhere")
 		case c.State == protocol.StatePendingRestore:
-			s.adoptReported(ctx, ntf, c)
+			s.adoptReported(ctx, l.w, ntf, c)
 		case c.State == protocol.StateRunning && abnormal && !c.Legacy:
-			if err := s.store.PendOne(ctx, e, ntf.Node, "server room "+ntf.Room+" failed"); err == nil {
+			if err := l.w.st.PendOne(ctx, e, ntf.Node, "server room "+ntf.Room+" failed"); err == nil {
 				s.loads.add(ntf.Node, -1)
 				release(e, "its room failed")
 				s.kickRestore()
@@ -173,8 +218,8 @@ func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfList
 
 // adoptReported: a pending-restore conference its node still hosts runs
 // there again (a short disconnect, a scheduler restart).
-func (s *Scheduler) adoptReported(ctx context.Context, ntf protocol.ConfListNtf, c protocol.Conference) {
-	err := s.store.Adopt(ctx, c.E164, ntf.Node)
+func (s *Scheduler) adoptReported(ctx context.Context, w where, ntf protocol.ConfListNtf, c protocol.Conference) {
+	err := w.st.Adopt(ctx, c.E164, ntf.Node)
 	if err != nil {
 		if !errors.Is(err, store.ErrStateConflict) {
 			s.log.Warn("could not adopt a reported conference", "e164", c.E164, "err", err)
@@ -188,10 +233,10 @@ func (s *Scheduler) adoptReported(ctx context.Context, ntf protocol.ConfListNtf,
 	if r != nil {
 		r.done(c.E164)
 	}
-	_ = s.subscribeControl(c.E164)
+	_ = s.subscribeControl(c.E164, w.platform)
 	c.State = protocol.StateRunning
 	s.reportRunning(&c)
-	s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: c.E164, Domain: c.Domain, State: protocol.StateRunning, Node: ntf.Node, Reason: "reported by its node"})
+	s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: c.E164, Domain: c.Domain, State: protocol.StateRunning, Node: ntf.Node, Reason: "reported by its node"})
 	s.log.Info("conference adopted back from its node's report", "e164", c.E164, "node", ntf.Node)
 	s.m.op("adopt", nil)
 }

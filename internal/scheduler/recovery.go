@@ -32,38 +32,43 @@ func (s *Scheduler) handleNodeState(ctx context.Context, m *bus.Msg) {
 	}
 }
 
-// nodeLost marks every conference running on node pending-restore, then
-// restores them. Legacy conferences stay where they are (000 §12).
+// nodeLost marks every conference running on node pending-restore, in
+// every possible-service store, then restores them. Legacy conferences stay
+// where they are (000 §12). It answers how many it marked.
 func (s *Scheduler) nodeLost(ctx context.Context, node, reason string) int {
 	if s.dead.Load() {
 		return 0
 	}
-	e164s, err := s.store.NodeConferences(ctx, node)
-	if err != nil {
-		s.log.Error("could not read a lost node's conferences; the periodic checks will", "node", node, "err", err)
-		return 0
-	}
-	if len(e164s) == 0 {
-		return 0
-	}
-	moved, skipped, err := s.store.Pend(ctx, node, reason, e164s, func(int) { s.kickRestore() })
-	if err != nil {
-		s.log.Error("could not mark a lost node's conferences pending-restore", "node", node, "err", err)
-	}
-	legacy := 0
-	for _, e := range skipped {
-		if errors.Is(e, store.ErrLegacy) {
-			legacy++
+	total := 0
+	for _, w := range s.stores() {
+		e164s, err := w.st.NodeConferences(ctx, node)
+		if err != nil {
+			s.log.Error("could not read a lost node's conferences; the periodic checks will", "node", node, "platform", w.platform, "err", err)
+			continue
 		}
+		if len(e164s) == 0 {
+			continue
+		}
+		moved, skipped, err := w.st.Pend(ctx, node, reason, e164s, func(int) { s.kickRestore() })
+		if err != nil {
+			s.log.Error("could not mark a lost node's conferences pending-restore", "node", node, "platform", w.platform, "err", err)
+		}
+		legacy := 0
+		for _, e := range skipped {
+			if errors.Is(e, store.ErrLegacy) {
+				legacy++
+			}
+		}
+		s.loads.add(node, -len(moved))
+		s.log.Warn("conferences pending restore", "node", node, "platform", w.platform, "reason", reason, "conferences", len(moved), "legacy-kept", legacy)
+		for _, e := range moved {
+			s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, State: protocol.StatePendingRestore, Node: node, Reason: reason})
+		}
+		s.m.ops.WithLabelValues("pend", "ok").Add(float64(len(moved)))
+		total += len(moved)
 	}
-	s.loads.add(node, -len(moved))
-	s.log.Warn("conferences pending restore", "node", node, "reason", reason, "conferences", len(moved), "legacy-kept", legacy)
-	for _, e := range moved {
-		s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, State: protocol.StatePendingRestore, Node: node, Reason: reason})
-	}
-	s.m.ops.WithLabelValues("pend", "ok").Add(float64(len(moved)))
 	s.kickRestore()
-	return len(moved)
+	return total
 }
 
 // handleRoomStates hears PMS's SERVER_ROOM_STATE_NOTIFY.

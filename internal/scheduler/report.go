@@ -6,6 +6,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
 )
 
 // The registry (UPU) learns where every callable number lives (000 §7).
@@ -45,33 +46,51 @@ func templateEntry(t *protocol.Template, real string) protocol.RegistryEntry {
 	return protocol.RegistryEntry{E164: t.E164, Kind: protocol.EntryTemplate, Name: t.Name, Domain: t.Domain, Platform: t.Platform, RealPlatform: real}
 }
 
-// handleResync reports everything again to a registry that (re)started.
+// handleResync reports everything again to a registry that (re)started:
+// the conferences running here, whichever store holds them, and the
+// templates of the platforms served.
 func (s *Scheduler) handleResync(ctx context.Context, _ *bus.Msg) {
-	confs, err := s.store.AllConferences(ctx)
-	if err != nil {
-		s.log.Warn("registry resync failed", "err", err)
-		return
-	}
 	n := 0
-	for i := range confs {
-		c := &confs[i]
-		if c.State == protocol.StateRunning && c.RealPlatform == s.opts.Platform {
-			s.reportRunning(c)
-			n++
-		}
-	}
-	for _, d := range s.cfg.Domains {
-		if !s.serves(d.Platform) {
+	for _, w := range s.stores() {
+		confs, err := w.st.AllConferences(ctx)
+		if err != nil {
+			s.log.Warn("registry resync failed", "platform", w.platform, "err", err)
 			continue
 		}
-		tpls, err := s.store.DomainTemplates(ctx, d.Moid, false)
+		for i := range confs {
+			c := &confs[i]
+			if c.State == protocol.StateRunning && c.RealPlatform == s.opts.Platform {
+				s.reportRunning(c)
+				n++
+			}
+		}
+		if s.serves(w.platform) {
+			n += s.reportTemplatesOf(ctx, w.platform, w.st, protocol.UPUConfAddNtf)
+		}
+	}
+	s.log.Info("registry resynced", "entries", n)
+}
+
+// reportTemplatesOf adds (or, with UPU_CONF_DEL_NTF, removes) a platform's
+// templates to this platform's registry (000 §7.2).
+func (s *Scheduler) reportTemplatesOf(ctx context.Context, platform string, st *store.Store, typ string) int {
+	n := 0
+	for _, d := range s.cfg.Domains {
+		if d.Platform != platform {
+			continue
+		}
+		tpls, err := st.DomainTemplates(ctx, d.Moid, false)
 		if err != nil {
 			continue
 		}
 		for i := range tpls {
-			s.report(protocol.UPUConfAddNtf, templateEntry(&tpls[i], s.opts.Platform))
+			e := templateEntry(&tpls[i], s.opts.Platform)
+			if typ == protocol.UPUConfDelNtf {
+				e = protocol.RegistryEntry{E164: tpls[i].E164, Kind: protocol.EntryTemplate}
+			}
+			s.report(typ, e)
 			n++
 		}
 	}
-	s.log.Info("registry resynced", "entries", n)
+	return n
 }

@@ -110,36 +110,47 @@ func (s *Scheduler) restoreLoop(t *term) {
 // pass, the least-loaded node for each, RestoreConcurrency at once.
 func (s *Scheduler) restorePass(t *term, r *restorer) {
 	ctx := t.ctx
-	pending, err := s.store.Pending(ctx)
-	if err != nil {
-		s.log.Warn("restore pass: could not read pending conferences", "err", err)
-		return
+	if s.ownDown.Load() {
+		return // switched over: the backups restore
+	}
+	// The restore data source is the service platforms' stores (000 §9.1).
+	type item struct {
+		e164 string
+		w    where
 	}
 	now := time.Now()
-	todo := pending[:0]
-	s.mu.Lock()
-	for _, e := range pending {
-		if !s.inflight[e] && r.due(e, now) {
-			todo = append(todo, e)
+	var todo []item
+	for _, w := range s.servedStores() {
+		pending, err := w.st.Pending(ctx)
+		if err != nil {
+			s.log.Warn("restore pass: could not read pending conferences", "platform", w.platform, "err", err)
+			continue
 		}
+		s.mu.Lock()
+		for _, e := range pending {
+			if !s.inflight[e] && r.due(e, now) {
+				todo = append(todo, item{e, w})
+			}
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	if len(todo) == 0 {
 		return
 	}
 	var offer protocol.GetResAck
 	rctx, cancel := context.WithTimeout(ctx, s.opts.RMSTimeout)
-	err = s.bus.Call(rctx, protocol.SubjectRMS(s.opts.Platform), protocol.GetResReq{Type: protocol.RMSGetResReq, Exclude: s.abnormalRooms()}, &offer)
+	err := s.bus.Call(rctx, protocol.SubjectRMS(s.opts.Platform), protocol.GetResReq{Type: protocol.RMSGetResReq, Exclude: s.abnormalRooms()}, &offer)
 	cancel()
 	if err != nil || len(offer.MCU) == 0 {
-		for _, e := range todo {
-			r.failed(e, "")
+		for _, it := range todo {
+			r.failed(it.e164, "")
 		}
 		s.log.Warn("restore pass: no media node to restore on; retrying with backoff", "pending", len(todo), "err", err)
 		return
 	}
 	sem := make(chan struct{}, s.opts.RestoreConcurrency)
-	for _, e := range todo {
+	for _, it := range todo {
+		e, w := it.e164, it.w
 		node, ok := s.loads.pickAvoiding(offer.MCU, r.avoiding(e))
 		if !ok {
 			r.failed(e, "")
@@ -158,7 +169,7 @@ func (s *Scheduler) restorePass(t *term, r *restorer) {
 			defer t.wg.Done()
 			defer func() { <-sem }()
 			defer s.setInflight(e, false)
-			s.restoreOne(t, r, e, node)
+			s.restoreOne(t, r, w, e, node)
 		}()
 	}
 }
@@ -167,9 +178,9 @@ func (s *Scheduler) restorePass(t *term, r *restorer) {
 // 000 §1.2): pending-restore → creating on node → (ACK) running. The state
 // is checked at each step, so a conference a node report synced back to
 // running meanwhile is left alone.
-func (s *Scheduler) restoreOne(t *term, r *restorer, e164 string, node protocol.Server) {
+func (s *Scheduler) restoreOne(t *term, r *restorer, w where, e164 string, node protocol.Server) {
 	bg := context.Background()
-	conf, prev, err := s.store.BeginRestore(bg, e164, node.Node, node.Room)
+	conf, prev, err := w.st.BeginRestore(bg, e164, node.Node, node.Room)
 	if err != nil {
 		s.loads.add(node.Node, -1)
 		if !errors.Is(err, store.ErrStateConflict) && !errors.Is(err, store.ErrConfNotFound) {
@@ -194,7 +205,7 @@ func (s *Scheduler) restoreOne(t *term, r *restorer, e164 string, node protocol.
 		if !isNack(err) {
 			s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
 		}
-		if ferr := s.store.FailRestore(bg, e164, node.Node, "restore failed: "+e.Message); ferr != nil {
+		if ferr := w.st.FailRestore(bg, e164, node.Node, "restore failed: "+e.Message); ferr != nil {
 			s.log.Warn("could not record a failed restore", "e164", e164, "err", ferr)
 		}
 		wait := r.failed(e164, node.Node)
@@ -202,7 +213,7 @@ func (s *Scheduler) restoreOne(t *term, r *restorer, e164 string, node protocol.
 		s.log.Info("restore failed; will retry", "e164", e164, "node", node.Node, "code", e.Code, "retry-in", wait)
 		return
 	}
-	if _, err := s.store.Commit(bg, store.Placement{
+	if _, err := w.st.Commit(bg, store.Placement{
 		E164: e164, Node: node.Node, IP: ack.IP, PID: ack.PID, Room: node.Room, RealPlatform: s.opts.Platform,
 	}); err != nil {
 		s.loads.add(node.Node, -1)
@@ -216,13 +227,32 @@ func (s *Scheduler) restoreOne(t *term, r *restorer, e164 string, node protocol.
 		// (a failed room, a node that froze), goes now that this one runs.
 		s.tellNode(prev, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
 	}
-	if err := s.subscribeControl(e164); err != nil {
+	if err := s.subscribeControl(e164, w.platform); err != nil {
 		s.log.Error("control subscription failed after restore", "e164", e164, "err", err)
 	}
+	s.stopMonitorsOf(bg, w, e164, "the conference moved to another media node")
 	conf.State, conf.Node, conf.Room, conf.NodeIP, conf.NodePID = protocol.StateRunning, node.Node, node.Room, ack.IP, ack.PID
+	conf.RealPlatform = s.opts.Platform
 	s.reportRunning(&conf)
-	s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e164, Domain: conf.Domain, State: protocol.StateRunning, Node: node.Node})
+	s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e164, Domain: conf.Domain, State: protocol.StateRunning, Node: node.Node})
 	s.m.op("restore", nil)
+}
+
+// stopMonitorsOf ends a conference's monitoring sessions: the node now
+// running it streams nothing; the CM is told and may start them again
+// (000 §6).
+func (s *Scheduler) stopMonitorsOf(ctx context.Context, w where, e164, reason string) {
+	mons, err := w.st.Monitors(ctx, e164)
+	if err != nil {
+		return
+	}
+	for _, m := range mons {
+		if w.st.RemoveMonitor(ctx, e164, m.Addr) != nil {
+			continue
+		}
+		host, port := splitAddr(m.Addr)
+		s.notifyCMOf(w.platform, protocol.MonitorStoppedNtf{Type: protocol.MAUMonitorStoppedNtf, E164: e164, IP: host, Port: port, Reason: reason})
+	}
 }
 
 func (s *Scheduler) setInflight(e164 string, on bool) {

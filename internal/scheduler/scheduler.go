@@ -141,6 +141,9 @@ type Deps struct {
 	Log    *slog.Logger
 	// Metrics, when set, receives the scheduler's metrics.
 	Metrics prometheus.Registerer
+	// Dial connects to a master platform's bus and store with the
+	// addresses its PMS gives; needed only where the platform has masters.
+	Dial Dialer
 }
 
 // Scheduler is CSS for one platform. Several may run for one platform: the
@@ -180,6 +183,18 @@ type Scheduler struct {
 	lists    map[string]nodeList
 	restore  *restorer
 	nodeMu   map[string]*sync.Mutex
+
+	// Across platforms. platMu serializes state changes from PMS (it is
+	// taken before mu).
+	platMu     sync.Mutex
+	ownDown    atomic.Bool // this platform is switched over to its backups
+	dialer     Dialer
+	masters    []string        // masters connected so far
+	peers      map[string]Peer // by master moid
+	peerGroups map[string]*bus.Group
+	served     map[string]bool   // masters in the service list now
+	homes      map[string]string // e164 -> platform whose store holds it
+	peerCtls   map[string][]*bus.Subscription
 }
 
 // New builds a scheduler; Start runs it.
@@ -200,21 +215,27 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
-		opts:     opts,
-		bus:      deps.Bus,
-		store:    deps.Store,
-		cfg:      deps.Config,
-		log:      log.With("service", "scheduler", "platform", opts.Platform, "instance", opts.ID),
-		m:        newMetrics(deps.Metrics),
-		plat:     plat,
-		loads:    newLoads(),
-		controls: make(map[string]*bus.Subscription),
-		willEnd:  make(map[string]int64),
-		abnormal: make(map[string]protocol.RoomInfo),
-		rooms:    make(map[string]string),
-		inflight: make(map[string]bool),
-		lists:    make(map[string]nodeList),
-		nodeMu:   make(map[string]*sync.Mutex),
+		opts:       opts,
+		bus:        deps.Bus,
+		store:      deps.Store,
+		cfg:        deps.Config,
+		log:        log.With("service", "scheduler", "platform", opts.Platform, "instance", opts.ID),
+		m:          newMetrics(deps.Metrics),
+		plat:       plat,
+		loads:      newLoads(),
+		controls:   make(map[string]*bus.Subscription),
+		willEnd:    make(map[string]int64),
+		abnormal:   make(map[string]protocol.RoomInfo),
+		rooms:      make(map[string]string),
+		inflight:   make(map[string]bool),
+		lists:      make(map[string]nodeList),
+		nodeMu:     make(map[string]*sync.Mutex),
+		dialer:     deps.Dial,
+		peers:      make(map[string]Peer),
+		peerGroups: make(map[string]*bus.Group),
+		served:     make(map[string]bool),
+		homes:      make(map[string]string),
+		peerCtls:   make(map[string][]*bus.Subscription),
 	}
 	return s, nil
 }
@@ -323,12 +344,19 @@ func (s *Scheduler) unsubscribeAll() {
 	s.subs = nil
 	controls := s.controls
 	s.controls = make(map[string]*bus.Subscription)
+	peer := s.peerCtls
+	s.peerCtls = make(map[string][]*bus.Subscription)
 	s.mu.Unlock()
 	for _, sb := range subs {
 		_ = sb.Unsubscribe()
 	}
 	for _, sb := range controls {
 		_ = sb.Unsubscribe()
+	}
+	for _, l := range peer {
+		for _, sb := range l {
+			_ = sb.Unsubscribe()
+		}
 	}
 }
 
@@ -353,23 +381,28 @@ func (s *Scheduler) every(t *term, d time.Duration, f func(context.Context)) {
 
 func (s *Scheduler) logUnknown(msg string, args ...any) { s.log.Warn(msg, args...) }
 
-// publishDomains writes the user domains this scheduler serves, with their
-// configured licences, into the store (000 §3.3, §4.2).
+// publishDomains writes the user domains of this platform, with their
+// configured licences, into its store (000 §3.3, §4.2); masters' domains go
+// to their stores when they are connected.
 func (s *Scheduler) publishDomains(ctx context.Context) error {
+	return s.publishDomainsOf(ctx, s.opts.Platform, s.store)
+}
+
+func (s *Scheduler) publishDomainsOf(ctx context.Context, platform string, st *store.Store) error {
 	for _, d := range s.cfg.Domains {
-		if d.Platform != s.opts.Platform {
+		if d.Platform != platform {
 			continue
 		}
 		info := store.DomainInfo{
 			Moid: d.Moid, Level: 0, UpLevel: d.Platform, Name: d.Name, Used: !d.Disabled,
 			EnableH265: d.EnableH265, EnableHDMeeting: d.EnableHDMeeting,
 		}
-		changed, err := s.store.PublishDomain(ctx, info, d.License)
+		changed, err := st.PublishDomain(ctx, info, d.License)
 		if err != nil {
 			return fmt.Errorf("scheduler: publish domain %s: %w", d.Moid, err)
 		}
 		if changed {
-			s.log.Info("licence loaded from configuration", "domain", d.Moid, "limits", d.License.Canonical())
+			s.log.Info("licence loaded from configuration", "domain", d.Moid, "platform", platform, "limits", d.License.Canonical())
 		}
 	}
 	return nil

@@ -39,7 +39,8 @@ func (s *Scheduler) afterGrace(t *term) {
 	}
 	s.mu.Unlock()
 	pended, settled := 0, 0
-	for _, c := range t.adopted {
+	for _, a := range t.adopted {
+		c, w := a.c, a.w
 		switch c.State {
 		case protocol.StateRunning:
 			if c.Legacy {
@@ -49,13 +50,13 @@ func (s *Scheduler) afterGrace(t *term) {
 				continue // its node reported since: reconciliation had its say
 			}
 			reason := "not reported by media node " + c.Node + " after the scheduler started"
-			if err := s.store.PendOne(ctx, c.E164, c.Node, reason); err == nil {
+			if err := w.st.PendOne(ctx, c.E164, c.Node, reason); err == nil {
 				s.loads.add(c.Node, -1)
-				s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: c.E164, Domain: c.Domain, State: protocol.StatePendingRestore, Node: c.Node, Reason: reason})
+				s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: c.E164, Domain: c.Domain, State: protocol.StatePendingRestore, Node: c.Node, Reason: reason})
 				pended++
 			}
 		case protocol.StateCreating:
-			if s.settleCreating(ctx, c, lists) {
+			if s.settleCreating(ctx, w, c, lists) {
 				settled++
 			}
 		}
@@ -66,13 +67,13 @@ func (s *Scheduler) afterGrace(t *term) {
 
 // settleCreating finishes or undoes a conference left creating by a
 // scheduler that is gone. It reports whether it changed anything.
-func (s *Scheduler) settleCreating(ctx context.Context, c protocol.Conference, lists map[string]nodeList) bool {
+func (s *Scheduler) settleCreating(ctx context.Context, w where, c protocol.Conference, lists map[string]nodeList) bool {
 	if s.isInflight(c.E164) {
 		return false
 	}
 	if c.Node == "" {
 		// A create that never reached a node: give back what it took.
-		old, err := s.store.Release(ctx, c.E164, store.ReleaseCond{State: protocol.StateCreating})
+		old, err := w.st.Release(ctx, c.E164, store.ReleaseCond{State: protocol.StateCreating})
 		if err != nil {
 			return false
 		}
@@ -82,8 +83,8 @@ func (s *Scheduler) settleCreating(ctx context.Context, c protocol.Conference, l
 	}
 	if l, ok := lists[c.Node]; ok {
 		if _, hosts := l.confs[c.E164]; hosts {
-			if _, err := s.store.Commit(ctx, store.Placement{E164: c.E164, Node: c.Node, IP: l.ip, PID: l.pid, Room: l.room, RealPlatform: s.opts.Platform}); err == nil {
-				_ = s.subscribeControl(c.E164)
+			if _, err := w.st.Commit(ctx, store.Placement{E164: c.E164, Node: c.Node, IP: l.ip, PID: l.pid, Room: l.room, RealPlatform: s.opts.Platform}); err == nil {
+				_ = s.subscribeControl(c.E164, w.platform)
 				c.State, c.NodeIP, c.NodePID = protocol.StateRunning, l.ip, l.pid
 				s.reportRunning(&c)
 				s.log.Info("abandoned restore finished: its node hosts it", "e164", c.E164, "node", c.Node)
@@ -92,7 +93,7 @@ func (s *Scheduler) settleCreating(ctx context.Context, c protocol.Conference, l
 			return false
 		}
 	}
-	if err := s.store.FailRestore(ctx, c.E164, c.Node, "restore abandoned by a scheduler that stopped"); err != nil {
+	if err := w.st.FailRestore(ctx, c.E164, c.Node, "restore abandoned by a scheduler that stopped"); err != nil {
 		return false
 	}
 	s.loads.add(c.Node, -1)
@@ -108,41 +109,43 @@ func (s *Scheduler) sweep(ctx context.Context) {
 		return
 	}
 	stale := time.Now().Add(-(2*s.opts.NodeTimeout + 2*time.Second)).UnixMilli()
-	var creating []string
-	for _, d := range s.cfg.Domains {
-		if !s.serves(d.Platform) {
-			continue
-		}
-		states, err := s.store.DomainStates(ctx, d.Moid)
-		if err != nil {
-			s.log.Warn("sweep: could not read a domain's conferences", "domain", d.Moid, "err", err)
-			return
-		}
-		for e, st := range states {
-			if st == protocol.StateCreating && !s.isInflight(e) {
-				creating = append(creating, e)
-			}
-		}
-	}
-	if len(creating) == 0 {
-		return
-	}
-	briefs, err := s.store.Brief(ctx, creating)
-	if err != nil {
-		return
-	}
 	s.mu.Lock()
 	lists := make(map[string]nodeList, len(s.lists))
 	for k, v := range s.lists {
 		lists[k] = v
 	}
 	s.mu.Unlock()
-	for _, c := range briefs {
-		if c.CreateTime > stale || c.RealPlatform != s.opts.Platform {
+	for _, w := range s.stores() {
+		var creating []string
+		for _, d := range s.cfg.Domains {
+			if d.Platform != w.platform {
+				continue
+			}
+			states, err := w.st.DomainStates(ctx, d.Moid)
+			if err != nil {
+				s.log.Warn("sweep: could not read a domain's conferences", "domain", d.Moid, "err", err)
+				continue
+			}
+			for e, st := range states {
+				if st == protocol.StateCreating && !s.isInflight(e) {
+					creating = append(creating, e)
+				}
+			}
+		}
+		if len(creating) == 0 {
 			continue
 		}
-		if s.settleCreating(ctx, c, lists) {
-			s.m.op("sweep", nil)
+		briefs, err := w.st.Brief(ctx, creating)
+		if err != nil {
+			continue
+		}
+		for _, c := range briefs {
+			if c.CreateTime > stale || c.RealPlatform != s.opts.Platform {
+				continue
+			}
+			if s.settleCreating(ctx, w, c, lists) {
+				s.m.op("sweep", nil)
+			}
 		}
 	}
 	s.kickRestore()

@@ -45,11 +45,21 @@ func templateReplyTypes(req string) (ack, nack string) {
 // Template applies a template request of type op.
 func (s *Scheduler) Template(ctx context.Context, op string, t protocol.Template) (protocol.Template, error) {
 	if op == protocol.CMDeleteTemplateReq {
-		old, err := s.store.Template(ctx, t.E164)
-		if err != nil {
+		var (
+			old protocol.Template
+			st  *store.Store
+			err = store.ErrTemplateNotFound
+		)
+		for _, w := range s.servedStores() {
+			if old, err = w.st.Template(ctx, t.E164); err == nil {
+				st = w.st
+				break
+			}
+		}
+		if st == nil {
 			return t, storeError(t.E164, err)
 		}
-		if err := s.store.DeleteTemplate(ctx, t.E164); err != nil {
+		if err := st.DeleteTemplate(ctx, t.E164); err != nil {
 			return t, storeError(t.E164, err)
 		}
 		s.report(protocol.UPUConfDelNtf, protocol.RegistryEntry{E164: t.E164, Kind: protocol.EntryTemplate})
@@ -65,19 +75,23 @@ func (s *Scheduler) Template(ctx context.Context, op string, t protocol.Template
 	if !s.serves(dom.Platform) {
 		return t, fail(protocol.ErrPlatformNotServed, nil, "domain %q belongs to platform %q, not served here", t.Domain, dom.Platform)
 	}
+	st := s.storeOf(dom.Platform)
+	if st == nil {
+		return t, fail(protocol.ErrPlatformNotServed, nil, "platform %q's store is not reachable from here", dom.Platform)
+	}
 	now := time.Now().UnixMilli()
 	t.Platform = dom.Platform
 	t.ModifyTime = now
 	switch op {
 	case protocol.CMModifyTemplateReq:
-		old, err := s.store.Template(ctx, t.E164)
+		old, err := st.Template(ctx, t.E164)
 		if err != nil {
 			return t, storeError(t.E164, err)
 		}
 		t.CreateTime = old.CreateTime
 	default:
 		if t.E164 != "" {
-			if _, err := s.store.Template(ctx, t.E164); err == nil {
+			if _, err := st.Template(ctx, t.E164); err == nil {
 				return t, fail(protocol.ErrE164InUse, nil, "template %s exists; modify it instead", t.E164)
 			} else if !errors.Is(err, store.ErrTemplateNotFound) {
 				return t, storeError(t.E164, err)
@@ -86,7 +100,7 @@ func (s *Scheduler) Template(ctx context.Context, op string, t protocol.Template
 		t.CreateTime = now
 	}
 	src, _ := s.cfg.PlatformByMoid(dom.Platform)
-	e164, err := s.store.PutTemplate(ctx, t, store.Numbering{Platform: src.Moid, Segment: src.NumberSegment, Digits: src.E164Digits})
+	e164, err := st.PutTemplate(ctx, t, store.Numbering{Platform: src.Moid, Segment: src.NumberSegment, Digits: src.E164Digits})
 	if err != nil {
 		return t, storeError(t.E164, err)
 	}

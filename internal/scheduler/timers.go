@@ -7,45 +7,53 @@ import (
 	"time"
 
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
 )
 
 // checkEndTimes ends conferences whose end time has come and tells the CM
 // and the node of those about to end (000 §9.3). Only conferences that
-// really run on this platform are this scheduler's to end.
+// really run on this platform are this scheduler's to end, in whichever
+// possible-service store they are.
 func (s *Scheduler) checkEndTimes(ctx context.Context) {
+	if s.ownDown.Load() {
+		return
+	}
 	now := time.Now()
-	soon, err := s.store.EndingBefore(ctx, now.Add(s.opts.WillEndNotice).UnixMilli())
-	if err != nil {
-		s.log.Warn("end-time check failed", "err", err)
-		return
-	}
-	if len(soon) == 0 {
-		return
-	}
-	confs, err := s.store.Conferences(ctx, soon)
-	if err != nil {
-		s.log.Warn("end-time check failed", "err", err)
-		return
-	}
-	for _, c := range confs {
-		if c.RealPlatform != s.opts.Platform {
+	for _, w := range s.stores() {
+		soon, err := w.st.EndingBefore(ctx, now.Add(s.opts.WillEndNotice).UnixMilli())
+		if err != nil {
+			s.log.Warn("end-time check failed", "platform", w.platform, "err", err)
 			continue
 		}
-		switch {
-		case c.EndTime <= now.UnixMilli():
-			if c.State == protocol.StateCreating && now.UnixMilli()-c.CreateTime < s.opts.NodeTimeout.Milliseconds()*2 {
-				continue // a create still under way finishes first
+		if len(soon) == 0 {
+			continue
+		}
+		confs, err := w.st.Conferences(ctx, soon)
+		if err != nil {
+			s.log.Warn("end-time check failed", "platform", w.platform, "err", err)
+			continue
+		}
+		for _, c := range confs {
+			if c.RealPlatform != s.opts.Platform {
+				continue
 			}
-			if err := s.Release(ctx, c.E164, ReasonEndTime); err != nil {
-				s.log.Warn("could not end a conference at its end time", "e164", c.E164, "err", err)
+			switch {
+			case c.EndTime <= now.UnixMilli():
+				if c.State == protocol.StateCreating && now.UnixMilli()-c.CreateTime < s.opts.NodeTimeout.Milliseconds()*2 {
+					continue // a create still under way finishes first
+				}
+				s.remember(c.E164, w.platform)
+				if err := s.Release(ctx, c.E164, ReasonEndTime); err != nil {
+					s.log.Warn("could not end a conference at its end time", "e164", c.E164, "err", err)
+				}
+			case c.State == protocol.StateRunning && !c.WillEndNotified:
+				s.willEndNotice(ctx, w, c, now)
 			}
-		case c.State == protocol.StateRunning && !c.WillEndNotified:
-			s.willEndNotice(ctx, c, now)
 		}
 	}
 }
 
-func (s *Scheduler) willEndNotice(ctx context.Context, c protocol.Conference, now time.Time) {
+func (s *Scheduler) willEndNotice(ctx context.Context, w where, c protocol.Conference, now time.Time) {
 	s.mu.Lock()
 	told := s.willEnd[c.E164] == c.EndTime
 	s.willEnd[c.E164] = c.EndTime
@@ -53,14 +61,14 @@ func (s *Scheduler) willEndNotice(ctx context.Context, c protocol.Conference, no
 	if told {
 		return
 	}
-	if err := s.store.Update(ctx, c.E164, "willendntf", "1"); err != nil {
+	if err := w.st.Update(ctx, c.E164, "willendntf", "1"); err != nil {
 		return
 	}
 	ntf := protocol.ConfWillEndNtf{E164: c.E164, EndTime: c.EndTime, Seconds: int((c.EndTime - now.UnixMilli()) / 1000)}
 	ntf.Type = protocol.MAUMCUConfWillEndNtf
 	s.tellNode(c.Node, ntf)
 	ntf.Type = protocol.MAUConfWillEndNtf
-	if err := s.bus.Publish(protocol.SubjectCMRequests, ntf); err != nil {
+	if err := s.cmBus(w.platform).Publish(protocol.SubjectCMRequests, ntf); err != nil {
 		s.log.Warn("could not tell the CM a conference is about to end", "e164", c.E164, "err", err)
 	}
 }
@@ -79,21 +87,33 @@ func monitorCheckInterval(ttl time.Duration) time.Duration {
 // expireMonitors stops monitoring sessions the CM stopped keeping alive
 // (000 §6): the node stops streaming and the CM is told.
 func (s *Scheduler) expireMonitors(ctx context.Context) {
-	stale, err := s.store.StaleMonitors(ctx, time.Now().Add(-s.opts.MonitorTTL).UnixMilli())
-	if err != nil {
-		s.log.Warn("monitor expiry check failed", "err", err)
-		return
-	}
-	for _, mon := range stale {
-		host, portStr, err := net.SplitHostPort(mon.Addr)
+	var stale []store.Monitor
+	for _, w := range s.stores() {
+		part, err := w.st.StaleMonitors(ctx, time.Now().Add(-s.opts.MonitorTTL).UnixMilli())
 		if err != nil {
+			s.log.Warn("monitor expiry check failed", "platform", w.platform, "err", err)
 			continue
 		}
-		port, _ := strconv.Atoi(portStr)
+		for _, m := range part {
+			s.remember(m.E164, w.platform)
+		}
+		stale = append(stale, part...)
+	}
+	for _, mon := range stale {
+		host, port := splitAddr(mon.Addr)
 		if err := s.stopMonitor(ctx, mon.E164, host, port, "keep-alive expired"); err != nil {
 			s.log.Debug("monitor already gone", "e164", mon.E164, "addr", mon.Addr)
 			continue
 		}
 		s.m.op("monitor-expired", nil)
 	}
+}
+
+func splitAddr(addr string) (string, int) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	port, _ := strconv.Atoi(portStr)
+	return host, port
 }
