@@ -319,3 +319,29 @@ func (c *Client) RecoverRoom(ctx context.Context, moid string) ([]Room, error) {
 	err := c.do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(moid)+"/recover", nil, &out)
 	return out.Rooms, err
 }
+
+// FailPlatform switches the local platform over by hand: its backups take
+// its conferences and its scheduler stands down until RecoverPlatform. It
+// returns the platforms as the platform monitor now sees them.
+func (c *Client) FailPlatform(ctx context.Context, moid, reason string) ([]Platform, error) {
+	var out platformList
+	err := c.do(ctx, http.MethodPost, "/v1/platforms/"+url.PathEscape(moid)+"/fail", FailPlatformRequest{Reason: reason}, &out)
+	return out.Platforms, err
+}
+
+// RecoverPlatform switches the local platform back. It returns the
+// platforms as the platform monitor now sees them.
+func (c *Client) RecoverPlatform(ctx context.Context, moid string) ([]Platform, error) {
+	var out platformList
+	err := c.do(ctx, http.MethodPost, "/v1/platforms/"+url.PathEscape(moid)+"/recover", nil, &out)
+	return out.Platforms, err
+}
+
+// SetDRMode sets the disaster-recovery mode of a master of the local
+// platform: automatic, manual-on, manual-off or closed. It returns the
+// platforms as the platform monitor now sees them.
+func (c *Client) SetDRMode(ctx context.Context, moid, mode string) ([]Platform, error) {
+	var out platformList
+	err := c.do(ctx, http.MethodPut, "/v1/platforms/"+url.PathEscape(moid)+"/dr", DRModeRequest{Mode: mode}, &out)
+	return out.Platforms, err
+}

@@ -47,7 +47,7 @@ func (s *Server) getConference(w http.ResponseWriter, r *http.Request) *apiError
 
 // writeConference reads a conference from the store and sends it.
 func (s *Server) writeConference(w http.ResponseWriter, ctx context.Context, e164 string) *apiError {
-	c, err := s.store.Conference(ctx, e164)
+	c, _, err := s.conferenceAnywhere(ctx, e164)
 	if err != nil {
 		return fromStore(err, e164)
 	}

@@ -30,7 +30,7 @@ func (s *Server) domainConferences(w http.ResponseWriter, r *http.Request) *apiE
 	if aerr := checkState(state); aerr != nil {
 		return aerr
 	}
-	all, err := s.store.DomainConferences(r.Context(), moid)
+	all, err := s.domainStore(moid).DomainConferences(r.Context(), moid)
 	if err != nil {
 		return fromStore(err, moid)
 	}
@@ -54,7 +54,7 @@ func (s *Server) domainConferences(w http.ResponseWriter, r *http.Request) *apiE
 
 // domainExists tells an empty list from an unknown domain.
 func (s *Server) domainExists(ctx context.Context, moid string) *apiError {
-	if _, err := s.store.Domain(ctx, moid); err != nil {
+	if _, err := s.domainStore(moid).Domain(ctx, moid); err != nil {
 		return fromStore(err, moid)
 	}
 	return nil
@@ -65,7 +65,7 @@ func (s *Server) getLicense(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	u, err := s.store.License(r.Context(), moid)
+	u, err := s.domainStore(moid).License(r.Context(), moid)
 	if err != nil {
 		return fromStore(err, moid)
 	}
@@ -87,11 +87,11 @@ func (s *Server) setLicense(w http.ResponseWriter, r *http.Request) *apiError {
 	if err := q.check(); err != nil {
 		return err
 	}
-	if err := s.store.SetLicenseLimits(r.Context(), moid, q.Limits); err != nil {
+	if err := s.domainStore(moid).SetLicenseLimits(r.Context(), moid, q.Limits); err != nil {
 		return fromStore(err, moid)
 	}
 	s.log.Info("licence limits set", "domain", moid, "limits", q.Limits.Canonical())
-	u, err := s.store.License(r.Context(), moid)
+	u, err := s.domainStore(moid).License(r.Context(), moid)
 	if err != nil {
 		return fromStore(err, moid)
 	}

@@ -36,19 +36,13 @@ func (s *Server) listMonitors(w http.ResponseWriter, r *http.Request) *apiError 
 	if aerr != nil {
 		return aerr
 	}
-	ms, err := s.store.Monitors(r.Context(), e164)
+	_, st, err := s.conferenceAnywhere(r.Context(), e164)
 	if err != nil {
 		return fromStore(err, e164)
 	}
-	if len(ms) == 0 {
-		// No sessions, or no conference: tell them apart.
-		ok, err := s.store.Exists(r.Context(), e164)
-		if err != nil {
-			return fromStore(err, e164)
-		}
-		if !ok {
-			return errorf(protocol.ErrConfNotFound, "conference %s does not exist; it may have ended", e164)
-		}
+	ms, err := st.Monitors(r.Context(), e164)
+	if err != nil {
+		return fromStore(err, e164)
 	}
 	out := monitorList{Monitors: make([]Monitor, 0, len(ms))}
 	for _, m := range ms {

@@ -39,26 +39,6 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-// listPlatforms shows the configured platforms. Their live state comes
-// from the platform monitor, which is not there yet: every platform reads
-// "normal".
-func (s *Server) listPlatforms(w http.ResponseWriter, r *http.Request) *apiError {
-	out := platformList{Platforms: make([]Platform, 0, len(s.cfg.Platforms))}
-	for _, p := range s.cfg.Platforms {
-		v := Platform{
-			Moid: p.Moid, Name: p.Name, NumberSegment: p.NumberSegment,
-			Rooms: make([]PlatformRoom, 0, len(p.Rooms)), Backups: nonNil(p.Backups),
-			State: protocol.RoomNormal, Local: p.Moid == s.opts.Platform,
-		}
-		for _, rm := range p.Rooms {
-			v.Rooms = append(v.Rooms, PlatformRoom{Moid: rm.Moid, Name: rm.Name, Type: rm.Type})
-		}
-		out.Platforms = append(out.Platforms, v)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
 // registryEntry asks the registry where a number lives.
 func (s *Server) registryEntry(w http.ResponseWriter, r *http.Request) *apiError {
 	e164, aerr := pathE164(r)

@@ -51,6 +51,11 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Gatherer serves /metrics; default prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
+	// Routes are handlers other packages mount on the API (routes.go).
+	Routes []Route
+	// PeerStore, when set, gives another platform's store (a master whose
+	// conferences this platform may run), or nil (stores.go).
+	PeerStore func(platform string) *store.Store
 }
 
 // Server is the REST API of one platform.
@@ -64,11 +69,13 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	events  *ring
+	mounted []Route
 
-	mu   sync.Mutex // guards the fields below
-	ln   net.Listener
-	srv  *http.Server
-	subs []*bus.Subscription
+	mu        sync.Mutex // guards the fields below
+	ln        net.Listener
+	srv       *http.Server
+	subs      []*bus.Subscription
+	peerStore func(platform string) *store.Store
 }
 
 type token struct {
@@ -107,8 +114,8 @@ func New(opts Options, deps Deps) (*Server, error) {
 		deps.Gatherer = prometheus.DefaultGatherer
 	}
 	s := &Server{
-		opts: opts, bus: deps.Bus, store: deps.Store, cfg: deps.Config, log: deps.Log,
-		events: newRing(eventRingSize),
+		opts: opts, bus: deps.Bus, store: deps.Store, cfg: deps.Config, log: deps.Log, peerStore: deps.PeerStore,
+		events: newRing(eventRingSize), mounted: deps.Routes,
 	}
 	for tok, holder := range opts.Tokens {
 		if tok == "" {
@@ -121,7 +128,9 @@ func New(opts Options, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
-	s.handler = s.routes(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}))
+	if s.handler, err = s.mountedRoutes(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -224,9 +233,16 @@ func (s *Server) routes(metricsHandler http.Handler) http.Handler {
 	v1("GET /v1/rooms", s.listRoomStates)
 	v1("POST /v1/rooms/{moid}/fail", s.failRoom)
 	v1("POST /v1/rooms/{moid}/recover", s.recoverRoom)
-	v1("GET /v1/platforms", s.listPlatforms)
+	v1("GET /v1/platforms", s.listPlatformStates)
+	v1("POST /v1/platforms/{moid}/fail", s.failPlatform)
+	v1("POST /v1/platforms/{moid}/recover", s.recoverPlatform)
+	v1("PUT /v1/platforms/{moid}/dr", s.setPlatformDR)
+	v1("GET /v1/platforms/{moid}/conferences", s.platformConferences)
 	v1("GET /v1/registry/{e164}", s.registryEntry)
 	v1("GET /v1/events", s.listEvents)
+	for _, rt := range s.mounted {
+		add(rt.Pattern, s.mount(rt))
+	}
 	add("GET /healthz", http.HandlerFunc(s.healthz))
 	add("GET /metrics", metricsHandler)
 

@@ -97,7 +97,7 @@ func (s *Server) domainTemplates(w http.ResponseWriter, r *http.Request) *apiErr
 	if aerr != nil {
 		return aerr
 	}
-	ts, err := s.store.DomainTemplates(r.Context(), moid, publicOnly)
+	ts, err := s.domainStore(moid).DomainTemplates(r.Context(), moid, publicOnly)
 	if err != nil {
 		return fromStore(err, moid)
 	}

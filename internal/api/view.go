@@ -166,7 +166,10 @@ type Room struct {
 	Since     time.Time `json:"since,omitzero"`
 }
 
-// Platform is a configured platform.
+// Platform is a configured platform, with the local platform monitor's
+// account of it when the monitor answers and knows it (this platform, its
+// masters and backups). Without that account State reads normal and
+// Observed, DRMode, Reason and Since are empty.
 type Platform struct {
 	Moid          string         `json:"moid"`
 	Name          string         `json:"name"`
@@ -175,6 +178,21 @@ type Platform struct {
 	Backups       []string       `json:"backups"`
 	State         string         `json:"state"`
 	Local         bool           `json:"local"`
+	// Relation is what the platform is to the local one: "self",
+	// "master" (the local platform takes its conferences when it fails),
+	// "backup" (it takes the local platform's), or "" for the others.
+	Relation string `json:"relation"`
+	// Observed is what the monitor's polls saw of a master or backup
+	// (normal, abnormal, unreachable; empty before the first poll);
+	// DRMode how a master's observed state becomes its State (automatic,
+	// manual-on, manual-off, closed). Manual says an operator switched the
+	// local platform over; Reason why a platform is in its state; Since
+	// when it entered it.
+	Observed string    `json:"observed,omitempty"`
+	DRMode   string    `json:"drmode,omitempty"`
+	Manual   bool      `json:"manual,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
 }
 
 // PlatformRoom is a configured server room.
@@ -318,4 +336,17 @@ func registryView(e *protocol.RegistryEntry) RegistryEntry {
 type FailRoomRequest struct {
 	// Reason says why; default "failed by an operator".
 	Reason string `json:"reason,omitempty"`
+}
+
+// FailPlatformRequest is the optional body of POST
+// /v1/platforms/{moid}/fail.
+type FailPlatformRequest struct {
+	// Reason says why; default "switched over by an operator".
+	Reason string `json:"reason,omitempty"`
+}
+
+// DRModeRequest is the body of PUT /v1/platforms/{moid}/dr.
+type DRModeRequest struct {
+	// Mode is automatic, manual-on, manual-off or closed.
+	Mode string `json:"mode"`
 }

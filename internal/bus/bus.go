@@ -30,6 +30,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// ReconnectWait between reconnection attempts; default 100 ms.
 	ReconnectWait time.Duration
+	// RetryOnFailedConnect makes Connect succeed even when the server is
+	// not up yet: the connection keeps trying in the background.
+	RetryOnFailedConnect bool
 	// OnDisconnect and OnReconnect, when set, are told of connection loss
 	// and recovery.
 	OnDisconnect func(error)
@@ -72,6 +75,9 @@ func Connect(opts Options, log *slog.Logger) (*Bus, error) {
 				opts.OnReconnect()
 			}
 		}),
+	}
+	if opts.RetryOnFailedConnect {
+		nopts = append(nopts, nats.RetryOnFailedConnect(true))
 	}
 	url := opts.URL
 	if opts.Embedded != nil {

@@ -51,6 +51,10 @@ func (s *session) newMux() *bus.Mux {
 	handle(protocol.CMMCUModifyConfNameAck, s.handleRenameAnswer)
 	handle(protocol.CMMCUModifyConfNameNak, s.handleRenameAnswer)
 	handle(protocol.MAUMCUGetConfListCmd, s.handleGetConfList)
+	handle(protocol.AudioBreakoutRoomStateToMixer, s.handleAudio)
+	handle(protocol.AudioBreakoutRoomStateToCDTS, s.handleAudio)
+	handle(protocol.AudioBreakoutSubscribeToMixer, s.handleAudio)
+	handle(protocol.AudioBreakoutSubscribeToCDTS, s.handleAudio)
 	return mux
 }
 

@@ -43,9 +43,33 @@ type Options struct {
 	NodeListTimeout time.Duration
 	// Concurrency bounds the requests handled at once. Default 16.
 	Concurrency int
-	// State, when set, keeps the rooms operators failed across restarts.
-	// Without it a restarted PMS forgets them.
+	// State, when set, keeps the operators' decisions across restarts:
+	// the rooms they failed, the platform's own state when they switched
+	// it over, the DR modes they set. Without it a restarted PMS forgets
+	// them.
 	State StateStore
+
+	// Self is this platform as PLATFORM_CONFIG_NOTIFY tells it; its Moid
+	// defaults to Platform (and Platform to it) and must be the same.
+	Self PlatformSpec
+	// Masters are the platforms whose conferences this one takes over
+	// when they fail; Backups those that take this one's over. A platform
+	// may be both (two platforms backing each other up).
+	Masters []PlatformSpec
+	Backups []PlatformSpec
+	// Peers is a connection to the bus of each master and backup, by
+	// moid; PMS polls each platform's PMS over it. A platform missing
+	// here is unreachable. The caller owns them: PMS does not close them.
+	Peers map[string]*bus.Bus
+	// PollInterval is how often each master and backup is asked for its
+	// state, and how long an answer is waited for. Default 250 ms.
+	PollInterval time.Duration
+	// MissedPolls is how many polls in a row a platform leaves unanswered
+	// before it is unreachable. Default 4.
+	MissedPolls int
+	// DRModes are the masters' DR modes at the start, by moid; default
+	// automatic. A mode an operator set since, when State is given, wins.
+	DRModes map[string]string
 }
 
 func (o *Options) defaults() {
@@ -60,6 +84,18 @@ func (o *Options) defaults() {
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 16
+	}
+	if o.Platform == "" {
+		o.Platform = o.Self.Moid
+	}
+	if o.Self.Moid == "" {
+		o.Self.Moid = o.Platform
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 250 * time.Millisecond
+	}
+	if o.MissedPolls == 0 {
+		o.MissedPolls = 4
 	}
 }
 
@@ -93,14 +129,15 @@ func (o *Options) validate() error {
 	case o.Concurrency < 1:
 		return fmt.Errorf("%w: concurrency %d must be at least 1", ErrBadOptions, o.Concurrency)
 	}
-	return nil
+	return o.validatePlatforms()
 }
 
 // Service is the PMS of one platform.
 //
-// Lock order: life, then saveMu or pubMu (never both), then mu. Nothing is
-// published, saved or logged while mu is held: changes found under mu are
-// returned as transitions and announced after it is released.
+// Lock order: life, then saveMu or pubMu (never both), then mu; pl.hookMu
+// is taken alone. Nothing is published, saved or logged while mu is held:
+// changes found under mu are returned as transitions (platformChanges for
+// platforms) and announced after it is released.
 type Service struct {
 	opts     Options
 	bus      *bus.Bus
@@ -110,7 +147,7 @@ type Service struct {
 	ready    atomic.Bool    // serving
 	stop     chan struct{}  // closed by Shutdown
 	stopOnce sync.Once      // closes stop
-	wg       sync.WaitGroup // broadcaster and node syncer
+	wg       sync.WaitGroup // broadcaster, node syncer, pollers, hook caller
 	resync   chan struct{}  // capacity 1: read RMS's node list now
 
 	life sync.Mutex // guards subs
@@ -124,6 +161,8 @@ type Service struct {
 	nodes  map[string]*node // by node id
 	gen    uint64           // node notices applied so far
 	synced bool             // RMS's node list was read at least once
+
+	pl platforms // own state, masters and backups (platforms.go)
 }
 
 // New checks the options and builds a PMS; Start makes it serve. Every
@@ -150,6 +189,7 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 	}
 	s.opts.Rooms = append([]Room(nil), opts.Rooms...)
 	now := time.Now()
+	s.initPlatforms(now)
 	for i, r := range s.opts.Rooms {
 		if r.Name == "" {
 			r.Name = r.Moid
@@ -160,11 +200,14 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 	return s, nil
 }
 
-// Start restores the saved operator failures, subscribes to RMS's node
+// Start restores the operators' saved decisions, subscribes to RMS's node
 // notices, reads RMS's node list (an RMS that is not there is no error: PMS
 // keeps asking in the background), then serves requests, broadcasts the
-// room state and keeps broadcasting it. It returns once the bus confirmed
-// the subscriptions; ctx bounds that wait and the first node list.
+// room and platform state and keeps broadcasting them, and starts polling
+// the masters and backups. It returns once the bus confirmed the
+// subscriptions; ctx bounds that wait and the first node list. It does not
+// wait for any master or backup: one that is down is unreachable after
+// MissedPolls.
 func (s *Service) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrStarted
@@ -192,6 +235,10 @@ func (s *Service) Start(ctx context.Context) error {
 	requests := bus.NewMux(s.log.Warn)
 	requests.HandleFunc(protocol.ServerRoomStateRq, s.handleRoomState)
 	requests.HandleFunc(protocol.ServerRoomSetRq, s.handleRoomSet)
+	requests.HandleFunc(protocol.PlatformStateRq, s.handlePlatformState)
+	requests.HandleFunc(protocol.PlatformConfigRq, s.handlePlatformConfig)
+	requests.HandleFunc(protocol.PlatformSetRq, s.handlePlatformSet)
+	requests.HandleFunc(protocol.PlatformDRSetRq, s.handleDRSet)
 	if err := s.subscribe(protocol.SubjectPMS(s.opts.Platform), requests, bus.Concurrent(s.opts.Concurrency)); err != nil {
 		return err
 	}
@@ -200,12 +247,17 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("pms %s: confirm subscriptions: %w", s.opts.Platform, err)
 	}
 	s.broadcast()
-	s.wg.Add(2)
+	s.broadcastPlatform()
+	s.wg.Add(3)
 	go s.broadcastLoop()
 	go s.syncLoop()
+	go s.hookLoop()
+	s.startPolls()
 	s.ready.Store(true)
+	s.kickHooks()
 	s.log.Info("pms ready", "rooms", len(s.rooms), "auto_room_failure", !s.opts.DisableAutoRoomFailure,
-		"broadcast", s.opts.BroadcastInterval)
+		"broadcast", s.opts.BroadcastInterval, "masters", len(s.pl.masters), "backups", len(s.pl.backups),
+		"poll", s.opts.PollInterval, "missed_polls", s.opts.MissedPolls)
 	return nil
 }
 
@@ -273,8 +325,9 @@ func (s *Service) broadcast() {
 	}
 }
 
-// broadcastLoop repeats the full state, so that a service that missed a
-// change (it restarted, the bus dropped it) converges.
+// broadcastLoop repeats the full state (rooms, then platforms), so that a
+// service that missed a change (it restarted, the bus dropped it)
+// converges.
 func (s *Service) broadcastLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opts.BroadcastInterval)
@@ -285,6 +338,7 @@ func (s *Service) broadcastLoop() {
 			return
 		case <-t.C:
 			s.broadcast()
+			s.broadcastPlatform()
 		}
 	}
 }

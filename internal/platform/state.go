@@ -25,10 +25,24 @@ type StateStore interface {
 	Save(ctx context.Context, snap Snapshot) error
 }
 
-// Snapshot is PMS's saved state.
+// Snapshot is PMS's saved state. Fields were added over time; a snapshot
+// saved before they were reads as if they were empty.
 type Snapshot struct {
 	// Rooms are the rooms an operator failed.
 	Rooms []SavedRoom `json:"rooms"`
+	// Platform is the platform's own state when an operator switched it
+	// over; nil while it is normal.
+	Platform *SavedPlatform `json:"platform,omitempty"`
+	// DRModes are the DR modes operators set for masters, by master moid,
+	// where they differ from the configured ones.
+	DRModes map[string]string `json:"drmodes,omitempty"`
+}
+
+// SavedPlatform is the platform's own state as an operator set it.
+type SavedPlatform struct {
+	State   string `json:"state"`
+	Reason  string `json:"reason"`
+	SinceMs int64  `json:"since"`
 }
 
 // SavedRoom is a room an operator failed.
@@ -48,10 +62,21 @@ func (s *Service) snapshot() Snapshot {
 			snap.Rooms = append(snap.Rooms, SavedRoom{Room: r.Moid, Reason: r.reason, SinceMs: r.since.UnixMilli()})
 		}
 	}
+	if own := s.pl.own; own.manual {
+		snap.Platform = &SavedPlatform{State: own.state, Reason: own.reason, SinceMs: own.since.UnixMilli()}
+	}
+	for _, p := range s.pl.masters {
+		if p.mode != p.configured {
+			if snap.DRModes == nil {
+				snap.DRModes = make(map[string]string)
+			}
+			snap.DRModes[p.spec.Moid] = p.mode
+		}
+	}
 	return snap
 }
 
-// save writes the operators' failures to the StateStore, if there is one.
+// save writes the operators' decisions to the StateStore, if there is one.
 // A failure to save is logged, not returned: the change it records has been
 // made and broadcast, and refusing it would not undo that.
 func (s *Service) save() {
@@ -63,19 +88,19 @@ func (s *Service) save() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.opts.State.Save(ctx, s.snapshot()); err != nil {
-		s.log.Error("pms could not save the rooms operators failed; a restart would forget them", "err", err)
+		s.log.Error("pms could not save the operators' decisions (failed rooms, switchover, DR modes); a restart would forget them", "err", err)
 	}
 }
 
-// restore applies the saved operators' failures; Start calls it before PMS
-// says anything. A room no longer configured is skipped.
+// restore applies the operators' saved decisions; Start calls it before
+// PMS says anything. A room or master no longer configured is skipped.
 func (s *Service) restore(ctx context.Context) error {
 	if s.opts.State == nil {
 		return nil
 	}
 	snap, err := s.opts.State.Load(ctx)
 	if err != nil {
-		return fmt.Errorf("pms %s: load the saved room state: %w", s.opts.Platform, err)
+		return fmt.Errorf("pms %s: load the saved state: %w", s.opts.Platform, err)
 	}
 	s.mu.Lock()
 	var skipped []string
@@ -91,7 +116,15 @@ func (s *Service) restore(ctx context.Context) error {
 		}
 		s.rooms[i].fail(cmp.Or(saved.Reason, ReasonOperator), true, since)
 	}
+	drops := s.restorePlatforms(snap)
+	own := s.pl.own
 	s.mu.Unlock()
+	if own.manual {
+		s.log.Info("pms restored the platform's switchover by an operator", "reason", own.reason)
+	}
+	for _, d := range drops {
+		s.log.Warn("pms dropped a saved DR mode", "target", d.moid, "drmode", d.mode, "why", d.why)
+	}
 	for _, moid := range skipped {
 		s.log.Warn("pms dropped a saved room failure: the room is no longer configured", "room", moid)
 	}
@@ -165,4 +198,34 @@ func (f *FileStore) Save(_ context.Context, snap Snapshot) error {
 		return fmt.Errorf("save PMS state: %w", err)
 	}
 	return nil
+}
+
+// droppedMode is a saved DR mode restore could not apply.
+type droppedMode struct{ moid, mode, why string }
+
+// restorePlatforms applies the saved own state and DR modes; the caller
+// holds mu.
+func (s *Service) restorePlatforms(snap Snapshot) []droppedMode {
+	now := time.Now()
+	if sp := snap.Platform; sp != nil && sp.State == protocol.PlatformAbnormal {
+		since := time.UnixMilli(sp.SinceMs)
+		if sp.SinceMs == 0 {
+			since = now
+		}
+		s.pl.own = ownState{state: sp.State, manual: true, reason: cmp.Or(sp.Reason, ReasonSwitchedOver), since: since}
+	}
+	var drops []droppedMode
+	for moid, mode := range snap.DRModes {
+		p, ok := s.pl.peers[moid]
+		switch {
+		case !ok || !p.master:
+			drops = append(drops, droppedMode{moid, mode, "the platform is no longer a master"})
+		case !validDRMode(mode):
+			drops = append(drops, droppedMode{moid, mode, "not a DR mode"})
+		default:
+			p.mode = mode
+			p.settle(now)
+		}
+	}
+	return drops
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -58,7 +59,10 @@ type Options struct {
 	BusOverTCP bool
 	// DataDir, when set, keeps PMS's record of rooms an operator failed.
 	DataDir string
-	Log     *slog.Logger
+	// NodePrefix names simulated nodes <prefix>-<n>; default "sim". Node
+	// ids must be unique across platforms that share stores.
+	NodePrefix string
+	Log        *slog.Logger
 }
 
 // Stack is one platform's services running in this process. Its fields are
@@ -80,12 +84,15 @@ type Stack struct {
 	Token   string
 	Metrics *prometheus.Registry
 
-	embBus    *bus.Embedded
-	natsURL   string
-	embStore  *store.Embedded
-	nodeBuses []*bus.Bus
-	log       *slog.Logger
-	stops     []func(context.Context)
+	embBus     *bus.Embedded
+	natsURL    string
+	nodePrefix string
+	peersMu    sync.Mutex
+	peers      map[string]scheduler.Peer
+	embStore   *store.Embedded
+	nodeBuses  []*bus.Bus
+	log        *slog.Logger
+	stops      []func(context.Context)
 }
 
 // BusURL is where other processes reach the bus ("" if only in-process).
@@ -102,7 +109,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := o.Config
-	st = &Stack{Config: cfg, log: log, Metrics: prometheus.NewRegistry()}
+	st = &Stack{Config: cfg, log: log, Metrics: prometheus.NewRegistry(), nodePrefix: o.NodePrefix}
+	if st.nodePrefix == "" {
+		st.nodePrefix = "sim"
+	}
 	st.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
@@ -195,7 +205,29 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	for _, r := range local.Rooms {
 		pmsRooms = append(pmsRooms, platform.Room{Moid: r.Moid, Name: r.Name, Type: r.RoomType()})
 	}
-	po := platform.Options{Platform: local.Moid, Rooms: pmsRooms}
+	po := platform.Options{Platform: local.Moid, Rooms: pmsRooms, Self: spec(local), Peers: map[string]*bus.Bus{}}
+	for _, p := range cfg.Platforms {
+		switch {
+		case p.Moid == local.Moid:
+			continue
+		case contains(p.Backups, local.Moid):
+			po.Masters = append(po.Masters, spec(p))
+		case contains(local.Backups, p.Moid):
+			po.Backups = append(po.Backups, spec(p))
+		default:
+			continue
+		}
+		if p.Bus != "" {
+			// PMS watches its masters and backups over their buses; a
+			// platform down now is reconnected to when it comes back.
+			pb, err := bus.Connect(bus.Options{URL: p.Bus, Name: "pms-" + local.Moid + "-to-" + p.Moid, RetryOnFailedConnect: true}, log)
+			if err != nil {
+				return st, err
+			}
+			st.defer_(func(context.Context) { pb.Close() })
+			po.Peers[p.Moid] = pb
+		}
+	}
 	if o.DataDir != "" {
 		po.State = platform.NewFileStore(filepath.Join(o.DataDir, "pms-"+local.Moid+".json"))
 	}
@@ -245,7 +277,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}
 	if st.API, err = api.New(api.Options{
 		Listen: listen, Tokens: tokens, Platform: local.Moid, MaxDurationMinutes: cfg.Scheduler.MaxDurationMinutes,
-	}, api.Deps{Bus: st.Bus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics, Gatherer: st.Metrics}); err != nil {
+	}, api.Deps{Bus: st.Bus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics, Gatherer: st.Metrics, PeerStore: st.PeerStore}); err != nil {
 		return st, err
 	}
 	if err = st.API.Start(ctx); err != nil {
@@ -260,7 +292,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 func (s *Stack) AddScheduler(ctx context.Context) (*scheduler.Scheduler, error) {
 	opts := scheduler.OptionsFrom(s.Config)
 	opts.ID = fmt.Sprintf("css-%d", len(s.Schedulers)+1)
-	sc, err := scheduler.New(opts, scheduler.Deps{Bus: s.Bus, Store: s.Store, Config: s.Config, Log: s.log, Metrics: s.schedMetrics()})
+	sc, err := scheduler.New(opts, scheduler.Deps{Bus: s.Bus, Store: s.Store, Config: s.Config, Log: s.log, Metrics: s.schedMetrics(), Dial: s.dial})
 	if err != nil {
 		return nil, err
 	}
@@ -337,12 +369,13 @@ func (s *Stack) Audit(ctx context.Context) (audit.Report, error) {
 func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
 	local := s.Config.Local()
 	room := local.Rooms[(n-1)%len(local.Rooms)]
-	b, err := s.Connect(resources.NodeConnName(fmt.Sprintf("sim-%d", n)))
+	id := fmt.Sprintf("%s-%d", s.nodePrefix, n)
+	b, err := s.Connect(resources.NodeConnName(id))
 	if err != nil {
 		return err
 	}
 	node, err := medianode.New(medianode.Options{
-		ID: fmt.Sprintf("sim-%d", n), IP: fmt.Sprintf("127.0.1.%d", n), Room: room.Moid, Platform: local.Moid,
+		ID: id, IP: fmt.Sprintf("127.0.1.%d", n), Room: room.Moid, Platform: local.Moid,
 		Capacity: capacity, HeartbeatInterval: s.Config.RMS.HeartbeatInterval, ConfListInterval: s.Config.RMS.ConfListInterval,
 	}, b, s.log)
 	if err != nil {
@@ -383,6 +416,59 @@ func (s *Stack) KickNode(i int) int {
 	return s.embBus.Kick(resources.NodeConnName(s.Nodes[i].ID()))
 }
 
+// dial connects to another platform's bus and store, for the scheduler's
+// disaster recovery; the connections close with the stack.
+func (s *Stack) dial(ctx context.Context, info protocol.PlatformInfo) (scheduler.Peer, error) {
+	if info.Bus == "" || info.Store == "" {
+		return scheduler.Peer{}, fmt.Errorf("platform %s: no bus or store address", info.Platform)
+	}
+	b, err := bus.Connect(bus.Options{URL: info.Bus, Name: "css-" + s.Config.Platform + "-to-" + info.Platform, RetryOnFailedConnect: true}, s.log)
+	if err != nil {
+		return scheduler.Peer{}, err
+	}
+	st, err := store.Open(ctx, store.Options{URL: info.Store}, s.log)
+	if err != nil {
+		b.Close()
+		return scheduler.Peer{}, err
+	}
+	s.defer_(func(context.Context) { st.Close(); b.Close() })
+	p := scheduler.Peer{Bus: b, Store: st}
+	s.peersMu.Lock()
+	if s.peers == nil {
+		s.peers = map[string]scheduler.Peer{}
+	}
+	s.peers[info.Platform] = p
+	s.peersMu.Unlock()
+	return p, nil
+}
+
+// PeerStore is the store of another platform the scheduler connected to,
+// or nil.
+func (s *Stack) PeerStore(platform string) *store.Store {
+	s.peersMu.Lock()
+	defer s.peersMu.Unlock()
+	if p, ok := s.peers[platform]; ok {
+		return p.Store
+	}
+	return nil
+}
+
+// Crash takes the platform down as a datacenter failure does: schedulers
+// and nodes die where they stand, the bus goes away, the rest stops. The
+// store stays: it is the copy the backup platforms work on.
+func (s *Stack) Crash() {
+	for _, sc := range s.Schedulers {
+		sc.Kill()
+	}
+	for i := range s.Nodes {
+		s.KillNode(i)
+	}
+	if s.embBus != nil {
+		s.embBus.Shutdown()
+	}
+	s.Stop(context.Background())
+}
+
 // Connect opens another connection to the stack's bus.
 func (s *Stack) Connect(name string) (*bus.Bus, error) {
 	if s.embBus != nil && s.natsURL == "" {
@@ -410,4 +496,17 @@ func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func spec(p config.Platform) platform.PlatformSpec {
+	return platform.PlatformSpec{Moid: p.Moid, Name: p.Name, NumberSegment: p.NumberSegment, Store: p.Store, Bus: p.Bus}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/convene/convene/internal/protocol"
+)
+
+// Route is a handler another package mounts on the API (Deps.Routes), so
+// that the API serves it with its own conventions — bearer auth, request
+// metrics, JSON 405 with Allow, the error envelope — without importing
+// that package.
+type Route struct {
+	// Pattern is a net/http pattern with its method:
+	// "GET /v1/conferences/{e164}/breakout".
+	Pattern string
+	Handler http.Handler
+	// Open skips the bearer check: the handler authenticates the request
+	// itself (a WebSocket that carries a signed ticket). Holder still
+	// reports a valid bearer token when the request has one.
+	Open bool
+}
+
+// HTTPError is an error a mounted route answers with: the HTTP status, a
+// stable code and a sentence that says what to do.
+type HTTPError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *HTTPError) Error() string { return e.Code + ": " + e.Message }
+
+// WriteError sends e in the API's error envelope
+// {"error":{"code","message"}}.
+func WriteError(w http.ResponseWriter, e *HTTPError) {
+	writeJSON(w, e.Status, ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message}})
+}
+
+// WriteJSON sends v as the JSON body of a response with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// Decode reads a request body strictly into v, as the API's own routes
+// do: one JSON object, no unknown fields, at most 1 MiB. Its error is a
+// 400 BAD_REQUEST naming the field at fault.
+func Decode(r *http.Request, v any) *HTTPError {
+	if err := decode(r, v); err != nil {
+		return &HTTPError{Status: Status(err.code), Code: err.code, Message: err.msg}
+	}
+	return nil
+}
+
+type holderKey struct{}
+
+// Holder says who holds the bearer token of a request served through a
+// Route (false when it carries none, or none valid, on an Open route).
+func Holder(r *http.Request) (string, bool) {
+	h, ok := r.Context().Value(holderKey{}).(string)
+	return h, ok
+}
+
+// mount wraps a mounted route's handler with the bearer check (unless
+// Open) and records the token's holder in the request's context.
+func (s *Server) mount(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		holder, ok := s.holder(r)
+		if !ok && !rt.Open {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="convene"`)
+			writeError(w, errorf(protocol.ErrUnauthorized, "send a valid token as \"Authorization: Bearer <token>\" (api.tokens in the configuration; `convene serve` writes one to .convene/token)"))
+			return
+		}
+		if ok {
+			r = r.WithContext(context.WithValue(r.Context(), holderKey{}, holder))
+		}
+		rt.Handler.ServeHTTP(w, r)
+	})
+}
+
+// mountedRoutes builds the mux with the mounted routes, turning a route
+// net/http refuses (a malformed pattern, one that clashes with another)
+// into an error.
+func (s *Server) mountedRoutes(metricsHandler http.Handler) (h http.Handler, err error) {
+	for _, rt := range s.mounted {
+		if rt.Handler == nil || !strings.Contains(rt.Pattern, " /") {
+			return nil, fmt.Errorf("api: route %q: give a method, a path and a handler", rt.Pattern)
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			h, err = nil, fmt.Errorf("api: mounted routes: %s", fmt.Sprint(r))
+		}
+	}()
+	return s.routes(metricsHandler), nil
+}
