@@ -21,6 +21,7 @@ func init() { register(drillCmd) }
 type drill struct {
 	conferences int
 	nodes       int
+	platforms   int
 	logLevel    string
 	out         io.Writer
 	start       time.Time
@@ -35,14 +36,28 @@ func drillCmd() *cobra.Command {
 		Long: `Runs a platform on the embedded defaults (two scheduler instances, media
 nodes in two server rooms), books conferences, then in turn: kills a media
 node, fails a server room, recovers it, and kills the active scheduler.
+
+With --platforms 2, runs platform A and its backup B, each with its own
+store, bus, scheduler, RMS, PMS and nodes: fails A under load, lets B take
+over, books new conferences for A's tenants on B, brings A back, and ends
+some of the moved conferences from A's side.
+
 Prints a timeline with detection and recovery times and audits the
-platform's invariants after each step. Exits non-zero if any conference was
-lost, doubled, or left pending.`,
+invariants after each step. Exits non-zero if any conference was lost,
+doubled, left pending or wrongly counted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tuneGC()
 			d.out = cmd.OutOrStdout()
-			if err := d.run(cmd.Context()); err != nil {
+			run := d.run
+			switch d.platforms {
+			case 1:
+			case 2:
+				run = d.runPlatforms
+			default:
+				return fmt.Errorf("--platforms %d: the drill runs 1 or 2 platforms", d.platforms)
+			}
+			if err := run(cmd.Context()); err != nil {
 				return err
 			}
 			if len(d.failed) > 0 {
@@ -58,7 +73,8 @@ lost, doubled, or left pending.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&d.conferences, "conferences", 500, "conferences to book")
-	f.IntVar(&d.nodes, "nodes", 6, "simulated media nodes, spread over two rooms")
+	f.IntVar(&d.nodes, "nodes", 6, "simulated media nodes, spread over two rooms (with --platforms 2: half on each platform)")
+	f.IntVar(&d.platforms, "platforms", 1, "1: faults inside a platform; 2: a platform fails and its backup takes over, then it comes back")
 	f.StringVar(&d.logLevel, "log-level", "error", "log level of the services")
 	return cmd
 }

@@ -265,15 +265,32 @@ func (s *Scheduler) failover(ctx context.Context, platform string) {
 		return
 	}
 	s.log.Warn("master platform failed: taking over its conferences", "platform", platform)
-	confs, err := st.AllConferences(ctx)
+	// Its tenants' lists say which conferences run; only those are read.
+	var running []string
+	for _, d := range s.cfg.Domains {
+		if d.Platform != platform {
+			continue
+		}
+		states, err := st.DomainStates(ctx, d.Moid)
+		if err != nil {
+			s.log.Error("could not read the failed platform's conferences", "platform", platform, "domain", d.Moid, "err", err)
+			continue
+		}
+		for e, state := range states {
+			if state == protocol.StateRunning {
+				running = append(running, e)
+			}
+		}
+	}
+	briefs, err := st.Brief(ctx, running)
 	if err != nil {
 		s.log.Error("could not read the failed platform's conferences", "platform", platform, "err", err)
 		return
 	}
 	byNode := map[string][]string{}
-	for _, c := range confs {
+	for e, c := range briefs {
 		if c.State == protocol.StateRunning && c.RealPlatform == platform && !c.Legacy {
-			byNode[c.Node] = append(byNode[c.Node], c.E164)
+			byNode[c.Node] = append(byNode[c.Node], e)
 		}
 	}
 	reason := fmt.Sprintf("platform %s failed", platform)

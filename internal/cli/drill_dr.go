@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/stack"
+)
+
+// runPlatforms is the two-platform drill: A fails under load, B takes over,
+// A's tenants book on B, A comes back, A's CM ends some moved conferences.
+func (d *drill) runPlatforms(ctx context.Context) error {
+	d.start = time.Now()
+	nodes := max(2, d.nodes/2)
+	p, err := startPair(ctx, nodes, d.conferences*2, d.conferences*4, newLogger(os.Stderr, d.logLevel))
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	loader := createBench{concurrency: 16}
+	if errs, err := loader.driveDomain(ctx, p.clientA, "tenant-a", d.conferences, nil); err != nil || len(errs) > 0 {
+		return fmt.Errorf("booking on A: %v %v", err, errs)
+	}
+	if errs, err := loader.driveDomain(ctx, p.clientB, "tenant-b", d.conferences/2, nil); err != nil || len(errs) > 0 {
+		return fmt.Errorf("booking on B: %v %v", err, errs)
+	}
+	d.logf("platforms up: A with %d conferences, its backup B with %d; %d media nodes each", d.conferences, d.conferences/2, nodes)
+	d.settlePair(ctx, p, "booked", p.a, p.b)
+
+	// Load on B throughout: tenant B books and ends conferences.
+	var booked, ended atomic.Int64
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for loadCtx.Err() == nil {
+				c, err := p.clientB.CreateConference(loadCtx, api.CreateConferenceRequest{Name: "load", Domain: "tenant-b", Scale: 8, Resolution: "720p", DurationMinutes: 30})
+				if err != nil {
+					continue
+				}
+				booked.Add(1)
+				if p.clientB.EndConference(loadCtx, c.E164) == nil {
+					ended.Add(1)
+				}
+			}
+		}()
+	}
+
+	// 1. Platform A fails.
+	t0 := time.Now()
+	p.a.Crash()
+	d.logf("platform A crashed (nodes, schedulers, bus); its store stays as B's copy")
+	d.waitFor(ctx, "B's PMS to see A failed", func() bool { return p.masterState() == protocol.PlatformAbnormal })
+	d.logf("  B's PMS declared A failed after %s", ms(time.Since(t0)))
+	d.waitFor(ctx, "A's conferences running on B", func() bool { return d.allOfAOnB(ctx, p) })
+	d.logf("  all of A's %d conferences run on B, %s after the crash", d.conferences, ms(time.Since(t0)))
+	// The load covered the failure; audits need a still platform.
+	stopLoad()
+	wg.Wait()
+	d.logf("load on B during the failure: tenant B booked %d and ended %d conferences", booked.Load(), ended.Load())
+	d.settlePair(ctx, p, "taken over by B", p.b)
+
+	// 2. A's tenants book on B.
+	var extra []string
+	for i := range 10 {
+		c, err := p.clientB.CreateConference(ctx, api.CreateConferenceRequest{Name: fmt.Sprintf("on B for A %d", i), Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 30})
+		if err != nil {
+			d.fail("booking for A's tenant on B: %v", err)
+			break
+		}
+		if !strings.HasPrefix(c.E164, "66") {
+			d.fail("booking for A's tenant got %s, not a number in A's segment 66", c.E164)
+		}
+		extra = append(extra, c.E164)
+	}
+	d.logf("booked %d conferences for A's tenant on B (numbers in A's segment, data in A's store)", len(extra))
+
+	// 3. A comes back: the moved conferences stay on B.
+	before := d.placementOfA(ctx, p)
+	t0 = time.Now()
+	if err := p.restartA(ctx); err != nil {
+		return err
+	}
+	d.logf("platform A restarted")
+	d.waitFor(ctx, "B's PMS to see A back", func() bool { return p.masterState() == protocol.PlatformNormal })
+	d.logf("  B's PMS saw A back after %s: B hands A's service back", ms(time.Since(t0)))
+	time.Sleep(2 * time.Second)
+	if moved := diff(before, d.placementOfA(ctx, p)); moved > 0 {
+		d.fail("failback moved %d conferences", moved)
+	}
+	d.settlePair(ctx, p, "nothing moved back", p.a, p.b)
+
+	// 4. A's CM ends some moved conferences; they leave B's nodes.
+	var toEnd []string
+	for e := range before {
+		if len(toEnd) == 20 {
+			break
+		}
+		toEnd = append(toEnd, e)
+	}
+	for _, e := range toEnd {
+		if err := p.clientA.EndConference(ctx, e); err != nil {
+			d.fail("ending %s from A: %v", e, err)
+		}
+	}
+	d.logf("A's CM ended %d of the moved conferences", len(toEnd))
+	running := d.settlePair(ctx, p, "after ending from A", p.a, p.b)
+	// Tenant A's conferences: every one booked, minus those ended, none
+	// lost or doubled; tenant B's: as many as its list holds (a create cut
+	// off by the end of the load may have completed unseen by its client).
+	wantA := d.conferences + len(extra) - len(toEnd)
+	confsA, errA := p.a.Store.DomainConferences(ctx, "tenant-a")
+	confsB, errB := p.b.Store.DomainConferences(ctx, "tenant-b")
+	if errA != nil || errB != nil {
+		return fmt.Errorf("reading the tenants' conferences: %v %v", errA, errB)
+	}
+	if len(confsA) != wantA {
+		d.fail("tenant A has %d conferences; %d were booked and not ended", len(confsA), wantA)
+	}
+	if running != len(confsA)+len(confsB) {
+		d.fail("%d conferences run; the tenants hold %d", running, len(confsA)+len(confsB))
+	}
+	u, err := p.a.Store.License(ctx, "tenant-a")
+	if err == nil && u.InUse["8_720p"] != wantA {
+		d.fail("tenant A counts %d conferences; %d run", u.InUse["8_720p"], wantA)
+	}
+	d.logf("tenant A: %d conferences, counted %d times against its licence; tenant B: %d", len(confsA), u.InUse["8_720p"], len(confsB))
+	return nil
+}
+
+func (d *drill) allOfAOnB(ctx context.Context, p *pair) bool {
+	st := p.b.PeerStore("plat-a")
+	if st == nil {
+		return false
+	}
+	confs, err := st.AllConferences(ctx)
+	if err != nil {
+		return false
+	}
+	for _, c := range confs {
+		if c.State != protocol.StateRunning || c.RealPlatform != "plat-b" {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *drill) placementOfA(ctx context.Context, p *pair) map[string]string {
+	out := map[string]string{}
+	if st := p.b.PeerStore("plat-a"); st != nil {
+		if confs, err := st.AllConferences(ctx); err == nil {
+			for _, c := range confs {
+				out[c.E164] = c.Node
+			}
+		}
+	}
+	return out
+}
+
+// settlePair waits until both platforms' invariants hold and answers how
+// many conferences run.
+func (d *drill) settlePair(ctx context.Context, p *pair, what string, live ...*stack.Stack) int {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		running, problems, err := p.audit(ctx, live...)
+		if err == nil && len(problems) == 0 {
+			d.logf("  audit: %d conferences running across the platforms; every invariant holds (%s)", running, what)
+			return running
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				d.fail("%s: audit failed: %v", what, err)
+			} else {
+				d.fail("%s: %d problems, first: %v", what, len(problems), first3(problems))
+			}
+			return running
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
