@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"sort"
 
 	"github.com/convene/convene/internal/protocol"
@@ -95,3 +96,15 @@ func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *ap
 const ErrStoreUnreachable = "STORE_UNREACHABLE"
 
 func init() { statusOf[ErrStoreUnreachable] = http.StatusServiceUnavailable }
+
+// PlatformConferences lists a platform's conferences
+// (GET /v1/platforms/{moid}/conferences); state "" means every state.
+func (c *Client) PlatformConferences(ctx context.Context, moid, state string) ([]Conference, error) {
+	q := url.Values{}
+	if state != "" {
+		q.Set("state", state)
+	}
+	var out conferenceList
+	err := c.do(ctx, http.MethodGet, withQuery("/v1/platforms/"+url.PathEscape(moid)+"/conferences", q), nil, &out)
+	return out.Conferences, err
+}

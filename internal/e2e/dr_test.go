@@ -42,6 +42,10 @@ func TestFailoverToTheBackupPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A monitoring session on A: it stops when the conference moves to B.
+	if _, err := d.clientA.StartMonitor(ctx, onA[0], api.MonitorRequest{IP: "10.1.1.1", Port: 7000}); err != nil {
+		t.Fatal(err)
+	}
 	d.settledAcross("before the failure", d.a, d.b)
 	beforeB := map[string]string{}
 	for _, e := range onB {
@@ -75,6 +79,28 @@ func TestFailoverToTheBackupPlatform(t *testing.T) {
 			r, err := d.clientB.Registry(ctx, e)
 			return err == nil && strings.HasPrefix(r.Node, "b-")
 		})
+	}
+	eventually(t, "B's CM told the monitoring session stopped", func() bool {
+		evs, _ := d.clientB.Events(ctx, api.EventOptions{E164: onA[0]})
+		for _, ev := range evs {
+			if ev.Type == protocol.MAUMonitorStoppedNtf {
+				return true
+			}
+		}
+		return false
+	})
+	if ms, err := d.clientB.Monitors(ctx, onA[0]); err != nil || len(ms) != 0 {
+		t.Fatalf("monitors after failover: %v, %v", ms, err)
+	}
+	// Outside readers list each platform's conferences with where they run.
+	listed, err := d.clientB.PlatformConferences(ctx, "pa", protocol.StateRunning)
+	if err != nil || len(listed) != len(onA) {
+		t.Fatalf("B lists %d of A's conferences (%v), want %d", len(listed), err, len(onA))
+	}
+	for _, c := range listed {
+		if c.Platform != "pa" || c.RealPlatform != "pb" {
+			t.Fatalf("listed %+v", c)
+		}
 	}
 	eventually(t, "A's template in B's registry", func() bool {
 		_, err := d.clientB.Registry(ctx, tpl.E164)
