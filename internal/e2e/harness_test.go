@@ -174,8 +174,8 @@ func (e *env) storeKeys() []string {
 		if strings.HasPrefix(k, "domain/") && (strings.HasSuffix(k, "/info") || strings.HasSuffix(k, "/license")) {
 			continue
 		}
-		if strings.HasPrefix(k, "platform/") {
-			continue
+		if strings.HasPrefix(k, "platform/") || k == "breakouts/instances" || k == "breakouts/secret" {
+			continue // platform bookkeeping, not any conference's
 		}
 		out = append(out, k)
 	}

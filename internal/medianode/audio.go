@@ -22,7 +22,7 @@ import (
 
 // audioLogLimit is how many AUDIO_* messages a node remembers per
 // conference.
-const audioLogLimit = 2000
+const audioLogLimit = 1000
 
 // AudioState is what a node applied of a conference's breakout audio: the
 // last room state sent to its mixer and to its cdts, and each user's
@@ -73,7 +73,7 @@ func (n *Node) AudioPlan(e164 string) AudioState {
 }
 
 // AudioLog returns the AUDIO_* messages the node received for a
-// conference, the oldest first: the last 2,000.
+// conference, the oldest first: the last 1,000.
 func (n *Node) AudioLog(e164 string) []AudioMessage {
 	b := n.audio()
 	b.mu.Lock()

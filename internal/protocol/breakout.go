@@ -12,6 +12,10 @@ package protocol
 //     counterpart here.
 //   - Every *_NOTIFY may carry "message", a sentence saying what to do when
 //     statusCode is not 0.
+//   - The seed names BMS_CONF_INFO_REQUEST only; its answer here is
+//     BMS_CONF_INFO_NOTIFY. AUDIO_USER_MUTE (with the seed's two group
+//     modes), AUDIO_USER_AUDIO_STATE and BMS_ERROR_NOTIFY stand for the
+//     audio-state interfaces the seed refers to without naming.
 //   - The AUDIO_* node messages carry "version", the breakout state's
 //     version that produced them: a node handles its messages concurrently,
 //     so it keeps, per item, the message of the highest version.
@@ -22,20 +26,20 @@ package protocol
 
 // Message types of the BMS client protocol (client <-> breakout service).
 const (
-	BMSConfInfoRequest                = "BMS_CONF_INFO_REQUEST"
-	BMSConfInfoNotify                 = "BMS_CONF_INFO_NOTIFY"
-	BMSBreakoutRoomsStart             = "BMS_CONF_BREAKOUT_ROOMS_START"
-	BMSBreakoutRoomsStartNotify       = "BMS_CONF_BREAKOUT_ROOMS_START_NOTIFY"
-	BMSGetBreakoutRoomsList           = "BMS_CONF_GET_BREAKOUT_ROOMS_LIST"
-	BMSGetBreakoutRoomsListNotify     = "BMS_CONF_GET_BREAKOUT_ROOMS_LIST_NOTIFY"
-	BMSSetUserBreakoutRoom            = "BMS_CONF_SET_USER_BREAKOUT_ROOM"
-	BMSSetUserBreakoutRoomNotify      = "BMS_CONF_SET_USER_BREAKOUT_ROOM_NOTIFY"
-	BMSBreakoutRoomsStop              = "BMS_CONF_BREAKOUT_ROOMS_STOP"
-	BMSBreakoutRoomsStopNotify        = "BMS_CONF_BREAKOUT_ROOMS_STOP_NOTIFY"
-	AudioRecordBreakoutRoom           = "AUDIO_RECORD_BREAKOUT_ROOM"
-	AudioRecordBreakoutRoomNotify     = "AUDIO_RECORD_BREAKOUT_ROOM_NOTIFY"
-	AudioUserSubscribeInBreakout      = "AUDIO_USER_SUBSCRIBE_IN_BREAKOUT_ROOM"
-	AudioUserSubscribeInBreakoutNotif = "AUDIO_USER_SUBSCRIBE_IN_BREAKOUT_ROOM_NOTIFY"
+	BMSConfInfoRequest                 = "BMS_CONF_INFO_REQUEST"
+	BMSConfInfoNotify                  = "BMS_CONF_INFO_NOTIFY"
+	BMSBreakoutRoomsStart              = "BMS_CONF_BREAKOUT_ROOMS_START"
+	BMSBreakoutRoomsStartNotify        = "BMS_CONF_BREAKOUT_ROOMS_START_NOTIFY"
+	BMSGetBreakoutRoomsList            = "BMS_CONF_GET_BREAKOUT_ROOMS_LIST"
+	BMSGetBreakoutRoomsListNotify      = "BMS_CONF_GET_BREAKOUT_ROOMS_LIST_NOTIFY"
+	BMSSetUserBreakoutRoom             = "BMS_CONF_SET_USER_BREAKOUT_ROOM"
+	BMSSetUserBreakoutRoomNotify       = "BMS_CONF_SET_USER_BREAKOUT_ROOM_NOTIFY"
+	BMSBreakoutRoomsStop               = "BMS_CONF_BREAKOUT_ROOMS_STOP"
+	BMSBreakoutRoomsStopNotify         = "BMS_CONF_BREAKOUT_ROOMS_STOP_NOTIFY"
+	AudioRecordBreakoutRoom            = "AUDIO_RECORD_BREAKOUT_ROOM"
+	AudioRecordBreakoutRoomNotify      = "AUDIO_RECORD_BREAKOUT_ROOM_NOTIFY"
+	AudioUserSubscribeInBreakout       = "AUDIO_USER_SUBSCRIBE_IN_BREAKOUT_ROOM"
+	AudioUserSubscribeInBreakoutNotify = "AUDIO_USER_SUBSCRIBE_IN_BREAKOUT_ROOM_NOTIFY"
 	// AUDIO_USER_MUTE is the mute interface with the seed's two group
 	// modes added (MuteGroupAll, UnmuteGroupAll, with groupID = roomID).
 	AudioUserMute       = "AUDIO_USER_MUTE"

@@ -23,6 +23,7 @@ import (
 
 	"github.com/convene/convene/internal/api"
 	"github.com/convene/convene/internal/audit"
+	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
@@ -78,6 +79,7 @@ type Stack struct {
 	Schedulers []*scheduler.Scheduler
 	Registry   *registry.Service
 	Nodes      []*medianode.Node
+	Breakout   *breakout.Service
 	API        *api.Server
 	// Token is the API token this stack made or was given ("" when the
 	// configuration's tokens are used).
@@ -260,6 +262,14 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		}
 	}
 
+	if st.Breakout, err = breakout.New(breakout.Options{}, breakout.Deps{Bus: st.Bus, Store: st.Store, Log: log}); err != nil {
+		return st, err
+	}
+	if err = st.Breakout.Start(ctx); err != nil {
+		return st, err
+	}
+	st.defer_(func(c context.Context) { _ = st.Breakout.Shutdown(c) })
+
 	tokens := map[string]string{}
 	for _, t := range cfg.API.Tokens {
 		tokens[t.Token] = t.Name
@@ -277,7 +287,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}
 	if st.API, err = api.New(api.Options{
 		Listen: listen, Tokens: tokens, Platform: local.Moid, MaxDurationMinutes: cfg.Scheduler.MaxDurationMinutes,
-	}, api.Deps{Bus: st.Bus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics, Gatherer: st.Metrics, PeerStore: st.PeerStore}); err != nil {
+	}, api.Deps{Bus: st.Bus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics, Gatherer: st.Metrics, PeerStore: st.PeerStore, Routes: st.Breakout.Routes()}); err != nil {
 		return st, err
 	}
 	if err = st.API.Start(ctx); err != nil {

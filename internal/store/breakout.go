@@ -13,7 +13,7 @@ import (
 // Breakout state (seed 002, SPEC §5). The breakout service owns the
 // documents; the store keeps them, versioned, and changes them atomically:
 //
-//	breakout/<e164>          hash: version, meta (JSON), sent, updated
+//	breakout/<e164>          hash: version, meta (JSON), node, sent, updated
 //	breakout/<e164>/users    hash: user key -> user (JSON)
 //	breakouts/countdown      zset: e164 -> deadline (Unix ms) of a closing countdown
 //	breakouts/all            set: conferences with breakout state
@@ -58,8 +58,10 @@ type BreakoutChange struct {
 	// Conf, when set, is a condition on the conference: "exists" or
 	// "running" (protocol.StateRunning).
 	Conf string
-	// Meta replaces the meta document when not nil.
+	// Meta replaces the meta document when not nil, and Node with it the
+	// media node the state's audio plan goes to.
 	Meta []byte
+	Node string
 	// SetUsers and DelUsers change user documents by key.
 	SetUsers map[string][]byte
 	DelUsers []string
@@ -98,7 +100,7 @@ func (s *Store) ApplyBreakout(ctx context.Context, c BreakoutChange) (int64, err
 	}
 	args := make([]any, 0, 10+2*len(c.SetUsers)+len(c.DelUsers))
 	args = append(args, "apply", c.E164, strconv.FormatInt(c.Version, 10), c.Conf, string(c.Meta), countdown,
-		strconv.FormatInt(c.Now, 10), strconv.Itoa(len(c.SetUsers)))
+		strconv.FormatInt(c.Now, 10), c.Node, strconv.Itoa(len(c.SetUsers)))
 	for k, v := range c.SetUsers {
 		args = append(args, k, string(v))
 	}
@@ -136,18 +138,33 @@ func (s *Store) MarkBreakoutSent(ctx context.Context, e164 string, version int64
 	return err
 }
 
-// BreakoutVersions reads a conference's breakout version and the version
-// last sent to its media node (0, 0 when it has no breakout state).
-func (s *Store) BreakoutVersions(ctx context.Context, e164 string) (version, sent int64, err error) {
+// BreakoutHead is what a conference's breakout state says of itself
+// without its documents.
+type BreakoutHead struct {
+	Version int64
+	// Sent is the highest version whose audio plan reached the media node.
+	Sent int64
+	// Updated is when the state last changed (Unix ms).
+	Updated int64
+	// Node is the media node its audio plan goes to.
+	Node string
+}
+
+// BreakoutHead reads a conference's breakout head (the zero head when it
+// has no breakout state).
+func (s *Store) BreakoutHead(ctx context.Context, e164 string) (BreakoutHead, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	v, err := s.rdb.HMGet(ctx, "breakout/"+e164, "version", "sent").Result()
+	v, err := s.rdb.HMGet(ctx, "breakout/"+e164, "version", "sent", "updated", "node").Result()
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: %w", err)
+		return BreakoutHead{}, fmt.Errorf("store: %w", err)
 	}
-	version, _ = strconv.ParseInt(str(v[0]), 10, 64)
-	sent, _ = strconv.ParseInt(str(v[1]), 10, 64)
-	return version, sent, nil
+	var h BreakoutHead
+	h.Version, _ = strconv.ParseInt(str(v[0]), 10, 64)
+	h.Sent, _ = strconv.ParseInt(str(v[1]), 10, 64)
+	h.Updated, _ = strconv.ParseInt(str(v[2]), 10, 64)
+	h.Node = str(v[3])
+	return h, nil
 }
 
 // DueBreakoutCountdowns lists the conferences whose closing countdown ends

@@ -1,5 +1,5 @@
 -- breakout: a conference's breakout state (seed 002), owned by the breakout
--- service. Keys: breakout/<e164> (hash: version, meta, sent, updated),
+-- service. Keys: breakout/<e164> (hash: version, meta, node, sent, updated),
 -- breakout/<e164>/users (hash: user key -> JSON), breakouts/countdown (zset:
 -- e164 -> deadline ms of a closing countdown), breakouts/all (set of e164
 -- with breakout state).
@@ -34,8 +34,9 @@ end
 if op == 'apply' then
   -- ARGV: want version, conference condition ('' | 'exists' | 'running'),
   -- meta ('' unchanged), countdown ('' unchanged, '0' none, else deadline
-  -- ms), now ms, n, n pairs of user key and JSON to set, m, m keys to delete.
-  local want, cond, meta, countdown, now = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  -- ms), now ms, media node (kept with the meta), n, n pairs of user key
+  -- and JSON to set, m, m keys to delete.
+  local want, cond, meta, countdown, now, node = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
   if cond ~= '' then
     local state = redis.call('HGET', conf_key(e164), 'state')
     if not state then return {'ERR', 'CONF_NOT_FOUND', e164} end
@@ -43,16 +44,23 @@ if op == 'apply' then
   end
   local cur = tonumber(redis.call('HGET', bkey, 'version') or '0')
   if cur ~= want then return {'ERR', 'CONFLICT', tostring(cur)} end
-  local i = 8
+  local i = 9
   local n = tonumber(ARGV[i]); i = i + 1
+  -- Set the users in chunks: one call per field is slow for a start of
+  -- thousands.
+  local chunk = {}
   for _ = 1, n do
-    redis.call('HSET', ukey, ARGV[i], ARGV[i + 1]); i = i + 2
+    chunk[#chunk + 1] = ARGV[i]; chunk[#chunk + 1] = ARGV[i + 1]; i = i + 2
+    if #chunk >= 400 then
+      redis.call('HSET', ukey, unpack(chunk)); chunk = {}
+    end
   end
+  if #chunk > 0 then redis.call('HSET', ukey, unpack(chunk)) end
   local m = tonumber(ARGV[i]); i = i + 1
   for _ = 1, m do
     redis.call('HDEL', ukey, ARGV[i]); i = i + 1
   end
-  if meta ~= '' then redis.call('HSET', bkey, 'meta', meta) end
+  if meta ~= '' then redis.call('HSET', bkey, 'meta', meta, 'node', node) end
   if countdown == '0' then
     redis.call('ZREM', 'breakouts/countdown', e164)
   elseif countdown ~= '' then

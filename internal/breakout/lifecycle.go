@@ -1,0 +1,187 @@
+package breakout
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/protocol"
+)
+
+// Breakout rooms live and die with their conference: the scheduler's
+// notifications to the CM (meeting.mccntf) say when a conference ended
+// (its breakout state goes, its clients are told and disconnected) and
+// when it runs on another node after a restore (the whole audio plan goes
+// to the new node). A periodic sweep catches what a missed notification
+// would leave behind, and takes the users of dead instances out of their
+// conferences.
+
+// onConfNtf handles the scheduler's notifications.
+func (s *Service) onConfNtf(ctx context.Context, m *bus.Msg) {
+	switch m.Type {
+	case protocol.MAUReleaseConfNtf, protocol.MAUConfStateNtf:
+	default:
+		return
+	}
+	var ntf protocol.ConfStateNtf
+	if err := m.Decode(&ntf); err != nil || ntf.E164 == "" {
+		return
+	}
+	switch {
+	case m.Type == protocol.MAUReleaseConfNtf:
+		s.ended(ntf.E164, false)
+	case ntf.State == protocol.StateRunning && ntf.Node != "":
+		s.moved(ctx, ntf.E164, ntf.Node)
+	}
+}
+
+// ended removes an ended conference's breakout state and disconnects its
+// clients, here and (when tell) on every instance.
+func (s *Service) ended(e164 string, tell bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.store.DeleteBreakout(ctx, e164); err != nil {
+		s.log.Warn("breakout state of an ended conference not removed", "e164", e164, "err", err)
+	}
+	s.forget(e164)
+	s.tmu.Lock()
+	if t := s.timers[e164]; t != nil {
+		t.Stop()
+		delete(s.timers, e164)
+	}
+	s.tmu.Unlock()
+	s.hub.endConf(e164)
+	if tell {
+		if err := s.bus.Publish(protocol.SubjectBreakout(e164), fanout{Type: protocol.BMSFanout, E164: e164, End: true}); err != nil {
+			s.log.Warn("conference end not told to the other instances", "e164", e164, "err", err)
+		}
+	}
+}
+
+// moved sends the whole plan to the node a conference now runs on.
+func (s *Service) moved(ctx context.Context, e164, node string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s.exec(ctx, e164, command{cond: "exists", run: func(_ rules, st *State) outcome {
+		if st.Version == 0 || st.Meta.Node == node {
+			return outcome{}
+		}
+		st.Meta.Node = node
+		return outcome{full: true}
+	}})
+}
+
+// sweepLoop beats and sweeps every SweepInterval.
+func (s *Service) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("breakout sweep failed", "err", err)
+		}
+	}
+}
+
+// sweep beats, removes the breakout state of conferences that ended
+// unnoticed, sends the plan to a node nobody told, and takes the users of
+// dead instances out of their conferences.
+func (s *Service) sweep(ctx context.Context) error {
+	now := s.now().UnixMilli()
+	if err := s.store.BeatBreakoutInstance(ctx, s.opts.Instance, now); err != nil {
+		return err
+	}
+	e164s, err := s.store.BreakoutConferences(ctx)
+	if err != nil {
+		return err
+	}
+	confs, err := s.store.Brief(ctx, e164s)
+	if err != nil {
+		return err
+	}
+	var live []string
+	for _, e := range e164s {
+		c, ok := confs[e]
+		if !ok {
+			s.ended(e, true)
+			continue
+		}
+		live = append(live, e)
+		h, err := s.store.BreakoutHead(ctx, e)
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.State == protocol.StateRunning && c.Node != "" && h.Version > 0 && h.Node != c.Node:
+			// Nobody told us the conference moved.
+			s.moved(ctx, e, c.Node)
+		case h.Version > h.Sent && now-h.Updated >= 2*s.opts.SweepInterval.Milliseconds():
+			s.repair(ctx, e, h.Version)
+		}
+	}
+	beats, err := s.store.BreakoutInstances(ctx)
+	if err != nil {
+		return err
+	}
+	var dead []string
+	for inst, at := range beats {
+		if inst != s.opts.Instance && at < now-s.opts.InstanceTTL.Milliseconds() {
+			dead = append(dead, inst)
+		}
+	}
+	if len(dead) == 0 {
+		return nil
+	}
+	for _, e := range live {
+		s.exec(ctx, e, command{cond: "exists", run: func(r rules, st *State) outcome {
+			for _, u := range st.Users {
+				if u.Online() && ofInstance(u.Session, dead, beats) {
+					r.leave(st, u.Session)
+				}
+			}
+			return outcome{}
+		}})
+	}
+	for _, inst := range dead {
+		if err := s.store.ForgetBreakoutInstance(ctx, inst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repair sends the whole plan again when the last change of a conference
+// never reached its node (the instance that made it died before sending)
+// and nothing changed since for two sweeps.
+func (s *Service) repair(ctx context.Context, e164 string, version int64) {
+	err := s.read(ctx, e164, func(st *State, p *Plan) {
+		if st.Version == version && st.Meta.Node != "" {
+			s.log.Info("sending the whole breakout plan again: its last change did not reach the node", "e164", e164, "version", version, "node", st.Meta.Node)
+			s.out.push(e164, st.Meta.Node, st.Version, p, Full(p))
+		}
+	})
+	if err != nil {
+		s.log.Warn("breakout plan not repaired", "e164", e164, "err", err)
+	}
+}
+
+// ofInstance reports whether a session belongs to a dead instance, or to
+// one that is not in the beat index at all (it shut down, or its beat was
+// forgotten).
+func ofInstance(session string, dead []string, beats map[string]int64) bool {
+	inst, _, _ := strings.Cut(session, "/")
+	if _, known := beats[inst]; !known {
+		return true
+	}
+	for _, d := range dead {
+		if d == inst {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,98 @@
+package breakout_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/convene/convene/internal/redistest"
+	"github.com/convene/convene/internal/store"
+)
+
+// The store keeps breakout state versioned: a change computed from an old
+// version fails, a change may require the conference, the countdown index
+// follows the state, and the same scripts run on the embedded store and on
+// redis-server.
+func TestStoreBreakoutState(t *testing.T) {
+	for _, kind := range []string{"embedded", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			url := ""
+			if kind == "redis" {
+				url = redistest.Start(t, redistest.Options{}).URL()
+			} else {
+				emb, err := store.StartEmbedded("")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(emb.Close)
+				url = emb.URL()
+			}
+			st, err := store.Open(ctx, store.Options{URL: url}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+
+			if rec, err := st.Breakout(ctx, "5100001"); err != nil || rec.Version != 0 || len(rec.Users) != 0 {
+				t.Fatalf("no state yet: %+v %v", rec, err)
+			}
+			users := map[string][]byte{}
+			for i := range 1000 {
+				users[fmt.Sprintf("i%d", i+1)] = []byte(fmt.Sprintf(`{"uid":%d}`, i+1))
+			}
+			deadline := time.Now().Add(time.Minute).UnixMilli()
+			v, err := st.ApplyBreakout(ctx, store.BreakoutChange{E164: "5100001", Meta: []byte(`{"rooms":[]}`), Node: "sim-1", SetUsers: users, Countdown: deadline, Now: 1})
+			if err != nil || v != 1 {
+				t.Fatalf("first change: %d %v", v, err)
+			}
+			if _, err := st.ApplyBreakout(ctx, store.BreakoutChange{E164: "5100001", Version: 0, DelUsers: []string{"i1"}}); !errors.Is(err, store.ErrBreakoutConflict) {
+				t.Fatalf("a change of an old version: %v", err)
+			}
+			if _, err := st.ApplyBreakout(ctx, store.BreakoutChange{E164: "5100001", Version: 1, Conf: "exists"}); !errors.Is(err, store.ErrConfNotFound) {
+				t.Fatalf("a change that needs the conference: %v", err)
+			}
+			if v, err = st.ApplyBreakout(ctx, store.BreakoutChange{E164: "5100001", Version: 1, DelUsers: []string{"i1"}, Countdown: -1, Now: 2}); err != nil || v != 2 {
+				t.Fatalf("second change: %d %v", v, err)
+			}
+			rec, err := st.Breakout(ctx, "5100001")
+			if err != nil || rec.Version != 2 || len(rec.Users) != 999 || string(rec.Users["i7"]) != `{"uid":7}` || string(rec.Meta) != `{"rooms":[]}` {
+				t.Fatalf("state: version %d, %d users, meta %s, %v", rec.Version, len(rec.Users), rec.Meta, err)
+			}
+			if due, err := st.DueBreakoutCountdowns(ctx, deadline+1); err != nil || len(due) != 0 {
+				t.Fatalf("a cleared countdown is due: %v %v", due, err)
+			}
+			if err := st.MarkBreakoutSent(ctx, "5100001", 2); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.MarkBreakoutSent(ctx, "5100001", 1); err != nil {
+				t.Fatal(err)
+			}
+			if h, err := st.BreakoutHead(ctx, "5100001"); err != nil || h.Version != 2 || h.Sent != 2 || h.Updated != 2 || h.Node != "sim-1" {
+				t.Fatalf("head: %+v %v", h, err)
+			}
+			if all, err := st.BreakoutConferences(ctx); err != nil || !slices.Equal(all, []string{"5100001"}) {
+				t.Fatalf("index: %v %v", all, err)
+			}
+			if err := st.DeleteBreakout(ctx, "5100001"); err != nil {
+				t.Fatal(err)
+			}
+			if rec, err := st.Breakout(ctx, "5100001"); err != nil || rec.Version != 0 || len(rec.Users) != 0 {
+				t.Fatalf("after delete: %+v %v", rec, err)
+			}
+			if all, err := st.BreakoutConferences(ctx); err != nil || len(all) != 0 {
+				t.Fatalf("index after delete: %v %v", all, err)
+			}
+			s1, err := st.BreakoutSecret(ctx)
+			if err != nil || len(s1) != 32 {
+				t.Fatalf("secret: %v", err)
+			}
+			if s2, _ := st.BreakoutSecret(ctx); string(s2) != string(s1) {
+				t.Fatal("the secret changed")
+			}
+		})
+	}
+}
