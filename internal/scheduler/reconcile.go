@@ -77,15 +77,27 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 		return
 	}
 	// The possible-service platforms' stores all may attribute conferences
-	// to this node (000 §9.2).
+	// to this node (000 §9.2). Only the differences are read: in steady
+	// state a node reports just what the stores attribute to it, running.
+	attributedAll := map[string]bool{}
+	pendingAll := map[string]bool{}
 	for _, w := range s.stores() {
 		attributed, err := w.st.NodeConferences(ctx, ntf.Node)
 		if err != nil {
 			s.log.Warn("reconcile: could not read the node's conferences", "node", ntf.Node, "platform", w.platform, "err", err)
-			continue
+			return
+		}
+		pending, err := w.st.Pending(ctx)
+		if err != nil {
+			s.log.Warn("reconcile: could not read pending conferences", "platform", w.platform, "err", err)
+			return
+		}
+		for _, e := range pending {
+			pendingAll[e] = true
 		}
 		var missing []string
 		for _, e := range attributed {
+			attributedAll[e] = true
 			if _, ok := list.confs[e]; !ok {
 				missing = append(missing, e)
 			}
@@ -94,11 +106,16 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 			s.reconcileMissing(ctx, w, ntf, missing)
 		}
 	}
-	reported := make([]string, 0, len(ntf.Confs))
+	_, manual := s.roomAbnormal(ntf.Room)
+	examine := make([]string, 0, 8)
 	for _, c := range ntf.Confs {
-		reported = append(reported, c.E164)
+		if manual || !attributedAll[c.E164] || pendingAll[c.E164] {
+			examine = append(examine, c.E164)
+		}
 	}
-	s.reconcileReported(ctx, ntf, reported)
+	if len(examine) > 0 {
+		s.reconcileReported(ctx, ntf, examine)
+	}
 }
 
 func (s *Scheduler) nodeLock(node string) *sync.Mutex {

@@ -103,7 +103,7 @@ func (s *Scheduler) settleCreating(ctx context.Context, w where, c protocol.Conf
 
 // sweep settles conferences left creating for longer than a create or a
 // restore can take (a scheduler died between two steps, a store reply was
-// lost), reading only the domain lists the scheduler serves.
+// lost), reading only those, from the stores' creating index.
 func (s *Scheduler) sweep(ctx context.Context) {
 	if s.dead.Load() {
 		return
@@ -116,20 +116,15 @@ func (s *Scheduler) sweep(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, w := range s.stores() {
-		var creating []string
-		for _, d := range s.cfg.Domains {
-			if d.Platform != w.platform {
-				continue
-			}
-			states, err := w.st.DomainStates(ctx, d.Moid)
-			if err != nil {
-				s.log.Warn("sweep: could not read a domain's conferences", "domain", d.Moid, "err", err)
-				continue
-			}
-			for e, st := range states {
-				if st == protocol.StateCreating && !s.isInflight(e) {
-					creating = append(creating, e)
-				}
+		stuck, err := w.st.CreatingSince(ctx, stale)
+		if err != nil {
+			s.log.Warn("sweep: could not read conferences being created", "platform", w.platform, "err", err)
+			continue
+		}
+		creating := stuck[:0]
+		for _, e := range stuck {
+			if !s.isInflight(e) {
+				creating = append(creating, e)
 			}
 		}
 		if len(creating) == 0 {

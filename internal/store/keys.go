@@ -20,6 +20,9 @@ const (
 	monitorsKey = "confs/monitors"
 	// pendingKey holds the conferences waiting for a restore.
 	pendingKey = "confs/pending"
+	// creatingKey orders conferences being created or restored by when
+	// that began (Unix ms), for the sweep of abandoned ones.
+	creatingKey = "confs/creating"
 	// legacyNodesKey is the seed's cmus set of legacy media nodes.
 	legacyNodesKey = "cmus"
 )

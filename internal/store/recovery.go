@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"strconv"
 	"time"
 
@@ -125,4 +127,17 @@ func (s *Store) AcquireLease(ctx context.Context, platform, holder string, ttl t
 func (s *Store) ReleaseLease(ctx context.Context, platform, holder string) error {
 	_, err := s.run(ctx, leaseScript, "", "release", leaseKey(platform), holder, "0")
 	return err
+}
+
+// CreatingSince lists the conferences whose create or restore began before
+// t (Unix ms) and is not finished: candidates for the sweep of work a dead
+// scheduler left halfway.
+func (s *Store) CreatingSince(ctx context.Context, t int64) ([]string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	v, err := s.rdb.ZRangeByScore(ctx, creatingKey, &redis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(t, 10)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return v, nil
 }

@@ -72,6 +72,9 @@ func TestRestoreTransitions(t *testing.T) {
 		if p, _ := s.Pending(ctx); len(p) != 0 {
 			t.Fatalf("pending during restore = %v", p)
 		}
+		if stuck, _ := s.CreatingSince(ctx, time.Now().Add(time.Minute).UnixMilli()); len(stuck) != 1 || stuck[0] != "701" {
+			t.Fatalf("creating index during a restore = %v", stuck)
+		}
 		// A stale acknowledgement from another node is refused.
 		if _, err := s.Commit(ctx, store.Placement{E164: "701", Node: "n9"}); !errors.Is(err, store.ErrNodeMismatch) {
 			t.Fatalf("stale commit: %v", err)
@@ -82,6 +85,9 @@ func TestRestoreTransitions(t *testing.T) {
 		}
 		if c := state(t, s, "701"); c.State != protocol.StatePendingRestore || c.RestoreAttempts != 1 {
 			t.Fatalf("after failure %+v", c)
+		}
+		if stuck, _ := s.CreatingSince(ctx, time.Now().Add(time.Minute).UnixMilli()); len(stuck) != 0 {
+			t.Fatalf("creating index after a failed restore = %v", stuck)
 		}
 		// Its node reports it after all: adopted back, running.
 		if err := s.Adopt(ctx, "701", "n3"); err != nil {

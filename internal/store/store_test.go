@@ -80,6 +80,12 @@ func TestReserveCommitRelease(t *testing.T) {
 		if c.State != protocol.StateCreating || c.Domain != "acme" || c.Name != "weekly" || len(c.Invited) != 1 {
 			t.Fatalf("reserved conference = %+v", c)
 		}
+		if stuck, _ := s.CreatingSince(ctx, time.Now().Add(time.Minute).UnixMilli()); len(stuck) != 1 || stuck[0] != e164 {
+			t.Fatalf("creating index = %v, want [%s]", stuck, e164)
+		}
+		if stuck, _ := s.CreatingSince(ctx, time.Now().Add(-time.Minute).UnixMilli()); len(stuck) != 0 {
+			t.Fatalf("creating index before it began = %v", stuck)
+		}
 		if moid, err := s.Commit(ctx, store.Placement{E164: e164, Node: "n1", IP: "10.0.0.1", PID: "7", Room: "r1", RealPlatform: "p1"}); err != nil || moid != "acme" {
 			t.Fatalf("Commit = %q, %v", moid, err)
 		}
@@ -131,6 +137,9 @@ func assertEmpty(t *testing.T, s *store.Store, moid, e164, node string) {
 	}
 	if _, err := rdb.ZScore(ctx, "confs/endtime", e164).Result(); err == nil {
 		t.Errorf("end-time entry of %s left behind", e164)
+	}
+	if _, err := rdb.ZScore(ctx, "confs/creating", e164).Result(); err == nil {
+		t.Errorf("creating-index entry of %s left behind", e164)
 	}
 	if n := rdb.ZCard(ctx, "confs/monitors").Val(); n != 0 {
 		t.Errorf("%d monitor index entries left behind", n)

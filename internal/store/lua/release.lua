@@ -16,6 +16,7 @@ redis.call('HDEL', 'domain/' .. f[2] .. '/confs', e164)
 if f[4] and f[4] ~= '' then redis.call('SREM', 'node/' .. f[4] .. '/confs', e164) end
 redis.call('ZREM', 'confs/endtime', e164)
 redis.call('SREM', 'confs/pending', e164)
+redis.call('ZREM', 'confs/creating', e164)
 local mkey = 'conf/' .. e164 .. '/monitor'
 for _, m in ipairs(redis.call('ZRANGE', mkey, 0, -1)) do
   redis.call('ZREM', 'confs/monitors', e164 .. '|' .. m)

@@ -35,6 +35,7 @@ local seqs = {}        -- seqkey -> current value
 local taken = {}       -- numbers handed out in this run
 local unnodes = {}     -- node -> {e164, ...} to leave its set
 local pend, unpend = {}, {}
+local creating, uncreating = {}, {}  -- the creating index: {now, e164, ...} and {e164, ...}
 
 local function push(t, k, a, b)
   local l = t[k]
@@ -92,6 +93,8 @@ local function reserve()
   push(dconfs, moid, e164, 'creating')
   ends[#ends + 1] = endtime
   ends[#ends + 1] = e164
+  creating[#creating + 1] = now
+  creating[#creating + 1] = e164
   return {'OK', e164}
 end
 
@@ -111,6 +114,7 @@ local function commit()
     'roommoid', room, 'realplatformmoid', real, 'reason', '', 'realstarttime', start)
   push(dconfs, f[2], e164, 'running')
   push(nodes, node, e164)
+  uncreating[#uncreating + 1] = e164
   return {'OK', f[2]}
 end
 
@@ -147,6 +151,8 @@ local function begin()
   push(dconfs, f.moid, e164, 'creating')
   push(nodes, node, e164)
   unpend[#unpend + 1] = e164
+  creating[#creating + 1] = now
+  creating[#creating + 1] = e164
   local r = {'OK', f.moid}
   for k, v in pairs(f) do r[#r + 1] = k; r[#r + 1] = v end
   return r
@@ -165,6 +171,7 @@ local function fail()
   redis.call('HINCRBY', ckey, 'restoreattempts', 1)
   push(dconfs, f[2], e164, 'pending-restore')
   pend[#pend + 1] = e164
+  uncreating[#uncreating + 1] = e164
   return {'OK', f[2]}
 end
 
@@ -203,6 +210,8 @@ for node, l in pairs(unnodes) do redis.call('SREM', 'node/' .. node .. '/confs',
 for node, l in pairs(nodes) do redis.call('SADD', 'node/' .. node .. '/confs', unpack(l)) end
 if #unpend > 0 then redis.call('SREM', 'confs/pending', unpack(unpend)) end
 if #pend > 0 then redis.call('SADD', 'confs/pending', unpack(pend)) end
+if #uncreating > 0 then redis.call('ZREM', 'confs/creating', unpack(uncreating)) end
+if #creating > 0 then redis.call('ZADD', 'confs/creating', unpack(creating)) end
 if #ends > 0 then redis.call('ZADD', 'confs/endtime', unpack(ends)) end
 for k, v in pairs(seqs) do redis.call('SET', k, string.format('%d', v)) end
 return out
