@@ -59,17 +59,11 @@ Prints creates/s, latency percentiles and store round trips per create.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tuneGC()
-			if b.cpuProfile != "" {
-				f, err := os.Create(b.cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(b.cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			failed := false
 			for _, s := range b.stores {
 				res, err := b.run(cmd.Context(), s, cmd.OutOrStdout())
@@ -137,17 +131,12 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 	case "redis":
 		opts.Redis = b.redisURL
 		if opts.Redis == "" {
-			dir, err := os.MkdirTemp("", "convene-bench-redis-")
+			url, stop, err := benchRedis()
 			if err != nil {
 				return nil, err
 			}
-			defer os.RemoveAll(dir)
-			srv, err := redisserver.Start(redisserver.Options{Dir: dir})
-			if err != nil {
-				return nil, err
-			}
-			defer srv.Kill()
-			opts.Redis = srv.URL()
+			defer stop()
+			opts.Redis = url
 		}
 	default:
 		return nil, fmt.Errorf("--store %q: use embedded or redis", storeKind)
@@ -276,4 +265,36 @@ func (r *createResult) print(w io.Writer) {
 	if r.firstErr != nil {
 		fmt.Fprintf(w, "  first refusal    %v\n", r.firstErr)
 	}
+}
+
+// benchRedis starts a throwaway redis-server for a benchmark; stop kills
+// it and removes its files.
+func benchRedis() (url string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "convene-bench-redis-")
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := redisserver.Start(redisserver.Options{Dir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return srv.URL(), func() { srv.Kill(); os.RemoveAll(dir) }, nil
+}
+
+// startCPUProfile writes a CPU profile to path until stop; an empty path
+// profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

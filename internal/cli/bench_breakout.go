@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +24,6 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/redisserver"
 	"github.com/convene/convene/internal/stack"
 )
 
@@ -66,17 +64,11 @@ state implies.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tuneGC()
-			if b.cpuProfile != "" {
-				f, err := os.Create(b.cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(b.cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			ok, err := b.run(cmd.Context(), cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -131,17 +123,12 @@ func (b *breakoutBench) run(ctx context.Context, out io.Writer) (bool, error) {
 	log := newLogger(os.Stderr, b.logLevel)
 	opts := stack.Options{Config: b.config(), Listen: "127.0.0.1:0", NATSListen: "none", SimNodes: 1, Log: log}
 	if b.store == "redis" {
-		dir, err := os.MkdirTemp("", "convene-bench-redis-")
+		url, stop, err := benchRedis()
 		if err != nil {
 			return false, err
 		}
-		defer os.RemoveAll(dir)
-		srv, err := redisserver.Start(redisserver.Options{Dir: dir})
-		if err != nil {
-			return false, err
-		}
-		defer srv.Kill()
-		opts.Redis = srv.URL()
+		defer stop()
+		opts.Redis = url
 	} else if b.store != "embedded" {
 		return false, fmt.Errorf("--store %q: use embedded or redis", b.store)
 	}

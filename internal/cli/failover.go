@@ -17,7 +17,6 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/redisserver"
 	"github.com/convene/convene/internal/stack"
 )
 
@@ -102,17 +101,12 @@ func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n i
 		SimNodes: 1, SimCapacity: n, Log: newLogger(os.Stderr, b.logLevel),
 	}
 	if b.store == "redis" {
-		dir, err := os.MkdirTemp("", "convene-bench-redis-")
+		url, stop, err := benchRedis()
 		if err != nil {
 			return false, err
 		}
-		defer os.RemoveAll(dir)
-		srv, err := redisserver.Start(redisserver.Options{Dir: dir})
-		if err != nil {
-			return false, err
-		}
-		defer srv.Kill()
-		opts.Redis = srv.URL()
+		defer stop()
+		opts.Redis = url
 	}
 	st, err := stack.Start(ctx, opts)
 	if err != nil {
