@@ -146,20 +146,17 @@ func TestFailbackKeepsMovedConferencesControlledFromTheMaster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("delay from A: %v", err)
 	}
-	var hosted bool
-	for _, n := range d.b.Nodes {
-		for _, h := range n.Conferences() {
-			if h.E164 == e {
-				hosted = true
-				if h.EndTime != d2.EndsAt.UnixMilli() {
-					t.Fatalf("B's node has end %d, want %d", h.EndTime, d2.EndsAt.UnixMilli())
+	// The node hears of the new end by a notice that follows the answer.
+	eventually(t, "B's node to hold the new end time", func() bool {
+		for _, n := range d.b.Nodes {
+			for _, h := range n.Conferences() {
+				if h.E164 == e {
+					return h.EndTime == d2.EndsAt.UnixMilli()
 				}
 			}
 		}
-	}
-	if !hosted {
-		t.Fatalf("no node of B hosts %s", e)
-	}
+		return false
+	})
 	eventually(t, "A's CM told of the new length", func() bool {
 		evs, _ := d.clientA.Events(ctx, api.EventOptions{E164: e})
 		for _, ev := range evs {
