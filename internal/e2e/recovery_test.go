@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
 )
@@ -88,16 +89,18 @@ func TestFrozenNodeDetectedAndItsCopiesEnded(t *testing.T) {
 }
 
 func TestShortHeartbeatGapMovesNothing(t *testing.T) {
-	e := start(t, setup{nodes: 2})
+	// Detection takes 3 missed beats of 200 ms; a gap of about one is a
+	// blip.
+	e := start(t, setup{nodes: 2, tune: func(c *config.Config) {
+		c.RMS.HeartbeatInterval, c.RMS.MissedHeartbeats = 200*time.Millisecond, 3
+	}})
 	e.createN(10)
 	before := e.placement()
 	n := e.st.Nodes[0]
-	// Detection takes 4 missed beats of 50 ms; a gap of about two is
-	// a blip.
 	n.SetFault(medianode.Fault{NoHeartbeat: true})
-	time.Sleep(90 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond)
 	n.SetFault(medianode.Fault{})
-	time.Sleep(500 * time.Millisecond) // longer than detection: a move would have started
+	time.Sleep(time.Second) // longer than detection: a move would have started
 	if after := e.placement(); !equalMaps(before, after) {
 		t.Fatalf("a short gap moved conferences:\nbefore %v\nafter  %v", before, after)
 	}

@@ -123,7 +123,11 @@ func TestRoomFailsWhenAllItsNodesDie(t *testing.T) {
 }
 
 func TestBusRestartMovesNothing(t *testing.T) {
-	e := start(t, setup{nodes: 3, tcpBus: true})
+	// Detection in the proportions of the defaults (500 ms x 3): clients
+	// take up to about 200 ms to reconnect to a restarted bus.
+	e := start(t, setup{nodes: 3, tcpBus: true, tune: func(c *config.Config) {
+		c.RMS.HeartbeatInterval, c.RMS.MissedHeartbeats, c.RMS.DisconnectGrace = 200*time.Millisecond, 3, 500*time.Millisecond
+	}})
 	e.createN(15)
 	before := e.placement()
 	restarted := time.Now()
