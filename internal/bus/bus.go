@@ -206,14 +206,8 @@ func (b *Bus) Subscribe(subject string, h Handler, opts ...SubOption) (*Subscrip
 	}
 	var cb nats.MsgHandler
 	if cfg.concurrent > 1 {
-		sem := make(chan struct{}, cfg.concurrent)
-		cb = func(nm *nats.Msg) {
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem }()
-				b.serve(h, nm)
-			}()
-		}
+		p := newPool(cfg.concurrent, func(nm *nats.Msg) { b.serve(h, nm) })
+		cb = p.handle
 	} else {
 		cb = func(nm *nats.Msg) { b.serve(h, nm) }
 	}

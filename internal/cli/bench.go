@@ -39,10 +39,11 @@ func benchCmd() *cobra.Command {
 
 type createBench struct {
 	count, concurrency, nodes, warmup int
+	rate                              int // creates/s offered; 0: a closed loop
 	stores                            []string
 	redisURL                          string
 	logLevel                          string
-	cpuProfile                        string
+	cpuProfile, memProfile            string
 }
 
 func benchCreateCmd() *cobra.Command {
@@ -55,6 +56,13 @@ scheduler, licence check and count in the store, RMS, the node's ACK, the
 store again. Everything runs in this process on loopback; the store is the
 embedded one, a redis-server this command starts, or both.
 
+By default the workers create as fast as they can (a closed loop): each
+starts its next create when the last one is answered. With --rate N the
+creates are offered at N per second on a fixed schedule instead, spread
+over the same workers; latency is then counted from when a create was due,
+not from when a worker got to it, so a stall shows as latency for every
+create that fell due during it, not only for those in flight.
+
 Prints creates/s, latency percentiles and store round trips per create.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -64,7 +72,11 @@ Prints creates/s, latency percentiles and store round trips per create.`,
 				return err
 			}
 			defer stop()
+			defer writeAllocProfile(cmd.ErrOrStderr(), b.memProfile)
 			failed := false
+			if b.rate < 0 {
+				return fmt.Errorf("--rate %d: give creates per second, or 0 for as fast as possible", b.rate)
+			}
 			for _, s := range b.stores {
 				res, err := b.run(cmd.Context(), s, cmd.OutOrStdout())
 				if err != nil {
@@ -83,11 +95,13 @@ Prints creates/s, latency percentiles and store round trips per create.`,
 	f.IntVar(&b.count, "count", 20000, "conferences to create (timed)")
 	f.IntVar(&b.warmup, "warmup", 1000, "conferences created first, not timed")
 	f.IntVar(&b.concurrency, "concurrency", 32, "creates in flight at once")
+	f.IntVar(&b.rate, "rate", 0, "creates/s offered on a fixed schedule; 0: as fast as the workers go")
 	f.IntVar(&b.nodes, "nodes", 3, "simulated media nodes")
 	f.StringSliceVar(&b.stores, "store", []string{"embedded", "redis"}, "stores to run against: embedded, redis")
 	f.StringVar(&b.redisURL, "redis", "", "use this Redis instead of starting a redis-server")
 	f.StringVar(&b.logLevel, "log-level", "error", "log level of the services")
 	f.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.StringVar(&b.memProfile, "memprofile", "", "write an allocation profile of the run to this file")
 	return cmd
 }
 
@@ -150,10 +164,18 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 		return nil, err
 	}
 	client := api.NewClient("http://"+st.API.Addr(), "bench-token-0123456789")
-	fmt.Fprintf(out, "bench create: store %s, %d nodes, concurrency %d: %d warm-up, then %d timed creates\n",
-		storeKind, b.nodes, b.concurrency, b.warmup, b.count)
+	load := "as fast as possible"
+	if b.rate > 0 {
+		load = fmt.Sprintf("offered at %d/s", b.rate)
+	}
+	fmt.Fprintf(out, "bench create: store %s, %d nodes, concurrency %d, %s: %d warm-up, then %d timed creates\n",
+		storeKind, b.nodes, b.concurrency, load, b.warmup, b.count)
 
-	if _, err := b.drive(ctx, client, b.warmup, nil); err != nil {
+	rate := b.rate
+	b.rate = 0
+	_, err = b.drive(ctx, client, b.warmup, nil)
+	b.rate = rate
+	if err != nil {
 		return nil, err
 	}
 	before := st.Store.Stats()
@@ -191,7 +213,8 @@ func (b *createBench) drive(ctx context.Context, client *api.Client, n int, lat 
 	return b.driveDomain(ctx, client, "bench", n, lat)
 }
 
-// driveDomain is drive for any domain.
+// driveDomain is drive for any domain. With b.rate set, create i is due
+// at start + i/rate and its latency counts from then.
 func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domain string, n int, lat []time.Duration) ([]error, error) {
 	var (
 		next atomic.Int64
@@ -199,6 +222,7 @@ func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domai
 		errs []error
 		wg   sync.WaitGroup
 	)
+	start := time.Now()
 	for range b.concurrency {
 		wg.Add(1)
 		go func() {
@@ -209,6 +233,12 @@ func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domai
 					return
 				}
 				t0 := time.Now()
+				if b.rate > 0 {
+					t0 = start.Add(time.Duration(i) * time.Second / time.Duration(b.rate))
+					if d := time.Until(t0); d > 0 {
+						time.Sleep(d)
+					}
+				}
 				_, err := client.CreateConference(ctx, api.CreateConferenceRequest{
 					Name: "bench", Domain: domain, Scale: 8, Resolution: "720p", DurationMinutes: 120,
 				})
@@ -280,6 +310,24 @@ func benchRedis() (url string, stop func(), err error) {
 		return "", nil, err
 	}
 	return srv.URL(), func() { srv.Kill(); os.RemoveAll(dir) }, nil
+}
+
+// writeAllocProfile writes the allocations made so far to path; an empty
+// path writes nothing.
+func writeAllocProfile(errw io.Writer, path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(errw, "bench: allocation profile: %v\n", err)
+	}
 }
 
 // startCPUProfile writes a CPU profile to path until stop; an empty path

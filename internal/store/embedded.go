@@ -2,18 +2,29 @@ package store
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	lua "github.com/yuin/gopher-lua"
 )
 
+// The embedded server builds a Lua VM for every script run, sized by these
+// defaults of its Lua library: a 5,120-slot value stack and 256 call frames,
+// about 100 KB that is allocated, cleared and collected for every run.
+// Convene's scripts nest a few calls deep and put at most two values per
+// batched item on the stack (512 for the largest batch), so a quarter of
+// the stack and frames is still four times what they use.
+func init() {
+	lua.RegistrySize = 2048
+	lua.CallStackSize = 64
+}
+
 // Embedded is a Redis-protocol server inside this process. Its data lives in
-// memory only: it is gone when the process ends. Keys with a TTL expire
-// with real time, to within a second (Convene's own keys use none).
+// memory only: it is gone when the process ends. Keys never expire by TTL
+// on it: Convene's keys use none (the scheduler lease keeps its expiry
+// against the server's TIME), and moving the server's clock walks and sorts
+// every key under its lock, a pause that grows with the store.
 type Embedded struct {
-	m    *miniredis.Miniredis
-	stop chan struct{}
-	done chan struct{}
+	m *miniredis.Miniredis
 }
 
 // StartEmbedded starts an in-process Redis-protocol server on addr
@@ -26,28 +37,7 @@ func StartEmbedded(addr string) (*Embedded, error) {
 	if err := m.StartAddr(addr); err != nil {
 		return nil, fmt.Errorf("store: embedded server on %s: %w", addr, err)
 	}
-	e := &Embedded{m: m, stop: make(chan struct{}), done: make(chan struct{})}
-	go e.clock()
-	return e, nil
-}
-
-// clock moves the server's TTLs with the wall clock: on its own the server
-// only expires keys when told to. Telling it walks every key under the
-// server's lock, so it is done once a second, not more.
-func (e *Embedded) clock() {
-	defer close(e.done)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	last := time.Now()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case now := <-t.C:
-			e.m.FastForward(now.Sub(last))
-			last = now
-		}
-	}
+	return &Embedded{m: m}, nil
 }
 
 // Addr is host:port of the server.
@@ -57,12 +47,4 @@ func (e *Embedded) Addr() string { return e.m.Addr() }
 func (e *Embedded) URL() string { return "redis://" + e.m.Addr() }
 
 // Close stops the server.
-func (e *Embedded) Close() {
-	select {
-	case <-e.stop:
-	default:
-		close(e.stop)
-		<-e.done
-	}
-	e.m.Close()
-}
+func (e *Embedded) Close() { e.m.Close() }
