@@ -44,6 +44,9 @@ type createBench struct {
 	redisURL                          string
 	logLevel                          string
 	cpuProfile, memProfile            string
+	// raw, when set, is the API's host:port and token for the benchmark's
+	// own load generator (rawCreator) instead of the API's Go client.
+	raw *rawTarget
 }
 
 func benchCreateCmd() *cobra.Command {
@@ -54,7 +57,9 @@ func benchCreateCmd() *cobra.Command {
 		Long: `Creates conferences through the whole path: HTTP API, bus to the
 scheduler, licence check and count in the store, RMS, the node's ACK, the
 store again. Everything runs in this process on loopback; the store is the
-embedded one, a redis-server this command starts, or both.
+embedded one, a redis-server this command starts, or both. The load comes
+from one kept-alive HTTP/1.1 connection per worker, written and read
+directly: a light client leaves the machine to the platform.
 
 By default the workers create as fast as they can (a closed loop): each
 starts its next create when the last one is answered. With --rate N the
@@ -104,6 +109,8 @@ Prints creates/s, latency percentiles and store round trips per create.`,
 	f.StringVar(&b.memProfile, "memprofile", "", "write an allocation profile of the run to this file")
 	return cmd
 }
+
+type rawTarget struct{ addr, token string }
 
 type createResult struct {
 	store              string
@@ -164,6 +171,8 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 		return nil, err
 	}
 	client := api.NewClient("http://"+st.API.Addr(), "bench-token-0123456789")
+	b.raw = &rawTarget{addr: st.API.Addr(), token: "bench-token-0123456789"}
+	defer func() { b.raw = nil }()
 	load := "as fast as possible"
 	if b.rate > 0 {
 		load = fmt.Sprintf("offered at %d/s", b.rate)
@@ -227,6 +236,17 @@ func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domai
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var raw *rawCreator
+			if b.raw != nil {
+				var err error
+				if raw, err = newRawCreator(b.raw.addr, b.raw.token, domain); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				defer raw.close()
+			}
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= n || ctx.Err() != nil {
@@ -239,9 +259,14 @@ func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domai
 						time.Sleep(d)
 					}
 				}
-				_, err := client.CreateConference(ctx, api.CreateConferenceRequest{
-					Name: "bench", Domain: domain, Scale: 8, Resolution: "720p", DurationMinutes: 120,
-				})
+				var err error
+				if raw != nil {
+					err = raw.create(ctx)
+				} else {
+					_, err = client.CreateConference(ctx, api.CreateConferenceRequest{
+						Name: "bench", Domain: domain, Scale: 8, Resolution: "720p", DurationMinutes: 120,
+					})
+				}
 				if lat != nil {
 					lat[i] = time.Since(t0)
 				}
