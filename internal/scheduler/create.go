@@ -84,19 +84,15 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	// RMS is asked while the licence is reserved: its offer changes
 	// nothing, and it is used only once the reservation holds. A licence
 	// refusal wins over an RMS one, as if asked in turn.
-	type offer struct {
-		ack protocol.GetResAck
-		err error
-	}
-	offered := make(chan offer, 1)
-	go func() {
-		ack, err := s.resources(ctx, req)
-		offered <- offer{ack, err}
-	}()
-	e164, err := st.Reserve(ctx, store.Reservation{
+	pending, err := st.StartReserve(ctx, store.Reservation{
 		Conf: conf, Class: class,
 		Numbering: store.Numbering{Platform: src.Moid, Segment: src.NumberSegment, Digits: src.E164Digits},
 	})
+	if err != nil {
+		return protocol.Conference{}, storeError(req.E164, err)
+	}
+	res, rmsErr := s.resources(ctx, req)
+	e164, err := pending.Wait()
 	if err != nil {
 		return protocol.Conference{}, storeError(req.E164, err)
 	}
@@ -106,11 +102,9 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	s.setInflight(e164, true)
 	defer s.setInflight(e164, false)
 
-	o := <-offered
-	res := o.ack
-	if o.err != nil {
+	if rmsErr != nil {
 		s.undoReserve(st, e164)
-		return protocol.Conference{}, o.err
+		return protocol.Conference{}, rmsErr
 	}
 	node, ok := s.loads.pick(res.MCU)
 	if !ok {

@@ -50,12 +50,26 @@ func newBatcher(rdb *redis.Client, sc *redis.Script, max, workers int, timeout t
 // do queues one item and waits for its result. Once queued, the item will
 // run even if ctx ends, so the caller always learns what happened to it.
 func (b *batcher) do(ctx context.Context, args []any) (result, error) {
+	it, err := b.submit(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	return it.wait()
+}
+
+// submit queues one item; its result is had with wait.
+func (b *batcher) submit(ctx context.Context, args []any) (*batchItem, error) {
 	it := &batchItem{args: args, res: make(chan batchResult, 1)}
 	select {
 	case b.in <- it:
+		return it, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("store: %w", ctx.Err())
 	}
+}
+
+// wait blocks until the item has run.
+func (it *batchItem) wait() (result, error) {
 	r := <-it.res
 	return r.r, r.err
 }

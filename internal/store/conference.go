@@ -34,13 +34,39 @@ type Reservation struct {
 // the number. Errors: ErrDomainNotFound, ErrDomainDisabled, a *LicenseError,
 // ErrE164InUse, ErrE164Exhausted.
 func (s *Store) Reserve(ctx context.Context, r Reservation) (string, error) {
+	p, err := s.StartReserve(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	return p.Wait()
+}
+
+// PendingReserve is a reservation on its way to the store.
+type PendingReserve struct {
+	it *batchItem
+	r  *Reservation
+}
+
+// StartReserve queues a reservation and returns at once, so that the
+// caller can do other work while it runs; Wait has its outcome, which is
+// Reserve's. A queued reservation runs even if ctx ends.
+func (s *Store) StartReserve(ctx context.Context, r Reservation) (*PendingReserve, error) {
 	fields := confFields(&r.Conf)
 	args := make([]any, 0, 9+len(fields))
 	args = append(args, "R", r.Conf.E164, r.Conf.Domain, r.Class.String(), e164SeqKey(r.Numbering.Platform),
 		r.Numbering.Segment, strconv.Itoa(r.Numbering.Digits), strconv.FormatInt(r.Conf.EndTime, 10),
 		strconv.Itoa(len(fields)/2))
 	args = append(args, fields...)
-	res, err := s.creates.do(ctx, args)
+	it, err := s.creates.submit(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	return &PendingReserve{it: it, r: &r}, nil
+}
+
+// Wait returns the reserved number, or why the reservation was refused.
+func (p *PendingReserve) Wait() (string, error) {
+	res, err := p.it.wait()
 	if err != nil {
 		return "", err
 	}
@@ -48,9 +74,9 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (string, error) {
 		if res.str(1) == "LICENSE_EXHAUSTED" {
 			var used, limit int
 			fmt.Sscanf(res.str(2), "%d/%d", &used, &limit)
-			return "", &LicenseError{Domain: r.Conf.Domain, Class: r.Class.String(), InUse: used, Limit: limit}
+			return "", &LicenseError{Domain: p.r.Conf.Domain, Class: p.r.Class.String(), InUse: used, Limit: limit}
 		}
-		return "", res.err(r.Conf.E164)
+		return "", res.err(p.r.Conf.E164)
 	}
 	return res.str(1), nil
 }
