@@ -270,7 +270,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	defer drain(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeAPIError(resp)
+		return ResponseError(resp)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
@@ -281,9 +281,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// decodeAPIError reads an error response; one that is not the API's JSON
-// envelope (a proxy's page) keeps its status as the code, HTTP_<status>.
-func decodeAPIError(resp *http.Response) error {
+// ResponseError reads an error response into an *APIError; one that is not
+// the API's JSON envelope (a proxy's page) keeps its status as the code,
+// HTTP_<status>.
+func ResponseError(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var eb ErrorBody
 	if err := json.Unmarshal(data, &eb); err == nil && eb.Error.Code != "" {

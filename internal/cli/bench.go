@@ -44,10 +44,10 @@ type createBench struct {
 	redisURL                          string
 	logLevel                          string
 	cpuProfile, memProfile            string
-	// raw, when set, is the API's host:port and token for the benchmark's
-	// own load generator (rawCreator) instead of the API's Go client.
-	raw *rawTarget
 }
+
+// benchToken is the API token of the platforms benchmarks start.
+const benchToken = "bench-token-0123456789"
 
 func benchCreateCmd() *cobra.Command {
 	var b createBench
@@ -71,6 +71,9 @@ create that fell due during it, not only for those in flight.
 Prints creates/s, latency percentiles and store round trips per create.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if b.rate < 0 {
+				return fmt.Errorf("--rate %d: give creates per second, or 0 for as fast as possible", b.rate)
+			}
 			tuneGC()
 			stop, err := startCPUProfile(b.cpuProfile)
 			if err != nil {
@@ -79,9 +82,6 @@ Prints creates/s, latency percentiles and store round trips per create.`,
 			defer stop()
 			defer writeAllocProfile(cmd.ErrOrStderr(), b.memProfile)
 			failed := false
-			if b.rate < 0 {
-				return fmt.Errorf("--rate %d: give creates per second, or 0 for as fast as possible", b.rate)
-			}
 			for _, s := range b.stores {
 				res, err := b.run(cmd.Context(), s, cmd.OutOrStdout())
 				if err != nil {
@@ -110,8 +110,6 @@ Prints creates/s, latency percentiles and store round trips per create.`,
 	return cmd
 }
 
-type rawTarget struct{ addr, token string }
-
 type createResult struct {
 	store              string
 	created, errors    int
@@ -134,7 +132,7 @@ func (b *createBench) config() *config.Config {
 			{Moid: "bench-r1", Type: "main"}, {Moid: "bench-r2", Type: "secondary"},
 		}}},
 		Domains: []config.Domain{{Moid: "bench", License: limits}},
-		API:     config.API{Tokens: []config.Token{{Name: "bench", Token: "bench-token-0123456789"}}},
+		API:     config.API{Tokens: []config.Token{{Name: "bench", Token: benchToken}}},
 	}
 	c.Defaults()
 	c.Scheduler.EndCheckInterval = 10 * time.Second
@@ -170,9 +168,6 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 	if err := waitNodes(ctx, st, b.nodes); err != nil {
 		return nil, err
 	}
-	client := api.NewClient("http://"+st.API.Addr(), "bench-token-0123456789")
-	b.raw = &rawTarget{addr: st.API.Addr(), token: "bench-token-0123456789"}
-	defer func() { b.raw = nil }()
 	load := "as fast as possible"
 	if b.rate > 0 {
 		load = fmt.Sprintf("offered at %d/s", b.rate)
@@ -180,17 +175,14 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 	fmt.Fprintf(out, "bench create: store %s, %d nodes, concurrency %d, %s: %d warm-up, then %d timed creates\n",
 		storeKind, b.nodes, b.concurrency, load, b.warmup, b.count)
 
-	rate := b.rate
-	b.rate = 0
-	_, err = b.drive(ctx, client, b.warmup, nil)
-	b.rate = rate
-	if err != nil {
+	gen := &rawTarget{addr: st.API.Addr(), token: benchToken}
+	if _, err := b.driveWith(ctx, nil, gen, 0, "bench", b.warmup, nil); err != nil {
 		return nil, err
 	}
 	before := st.Store.Stats()
 	res := &createResult{store: storeKind, nodes: b.nodes, conc: b.concurrency, lat: make([]time.Duration, b.count)}
 	start := time.Now()
-	errs, err := b.drive(ctx, client, b.count, res.lat)
+	errs, err := b.driveWith(ctx, nil, gen, b.rate, "bench", b.count, res.lat)
 	res.elapsed = time.Since(start)
 	if err != nil {
 		return nil, err
@@ -222,9 +214,18 @@ func (b *createBench) drive(ctx context.Context, client *api.Client, n int, lat 
 	return b.driveDomain(ctx, client, "bench", n, lat)
 }
 
-// driveDomain is drive for any domain. With b.rate set, create i is due
-// at start + i/rate and its latency counts from then.
+// driveDomain is drive for any domain.
 func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domain string, n int, lat []time.Duration) ([]error, error) {
+	return b.driveWith(ctx, client, nil, 0, domain, n, lat)
+}
+
+// rawTarget is an API for the benchmark's own load generator (rawCreator).
+type rawTarget struct{ addr, token string }
+
+// driveWith creates n conferences of domain with b.concurrency workers,
+// through gen when given and client otherwise. With rate > 0, create i is
+// due at start + i/rate and its latency counts from then.
+func (b *createBench) driveWith(ctx context.Context, client *api.Client, gen *rawTarget, rate int, domain string, n int, lat []time.Duration) ([]error, error) {
 	var (
 		next atomic.Int64
 		mu   sync.Mutex
@@ -237,9 +238,9 @@ func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domai
 		go func() {
 			defer wg.Done()
 			var raw *rawCreator
-			if b.raw != nil {
+			if gen != nil {
 				var err error
-				if raw, err = newRawCreator(b.raw.addr, b.raw.token, domain); err != nil {
+				if raw, err = newRawCreator(gen.addr, gen.token, domain); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -253,8 +254,8 @@ func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domai
 					return
 				}
 				t0 := time.Now()
-				if b.rate > 0 {
-					t0 = start.Add(time.Duration(i) * time.Second / time.Duration(b.rate))
+				if rate > 0 {
+					t0 = start.Add(time.Duration(i) * time.Second / time.Duration(rate))
 					if d := time.Until(t0); d > 0 {
 						time.Sleep(d)
 					}

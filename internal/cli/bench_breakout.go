@@ -38,8 +38,6 @@ type breakoutBench struct {
 	cpuProfile          string
 }
 
-const breakoutBenchToken = "bench-token-0123456789"
-
 func benchBreakoutCmd() *cobra.Command {
 	var b breakoutBench
 	cmd := &cobra.Command{
@@ -99,7 +97,7 @@ func (b *breakoutBench) config() *config.Config {
 	c := &config.Config{
 		Platforms: []config.Platform{{Moid: "bench", NumberSegment: "7", E164Digits: 7, Rooms: []config.Room{{Moid: "bench-r1", Type: "main"}}}},
 		Domains:   []config.Domain{{Moid: "bench", License: limits}},
-		API:       config.API{Tokens: []config.Token{{Name: "bench", Token: breakoutBenchToken}}},
+		API:       config.API{Tokens: []config.Token{{Name: "bench", Token: benchToken}}},
 	}
 	c.Defaults()
 	return c
@@ -145,7 +143,7 @@ func (b *breakoutBench) run(ctx context.Context, out io.Writer) (bool, error) {
 		return false, err
 	}
 	defer stopSvc()
-	conf, err := api.NewClient("http://"+st.API.Addr(), breakoutBenchToken).CreateConference(ctx, api.CreateConferenceRequest{
+	conf, err := api.NewClient("http://"+st.API.Addr(), benchToken).CreateConference(ctx, api.CreateConferenceRequest{
 		Name: "breakout bench", Domain: "bench", Scale: 8, Resolution: "720p", DurationMinutes: 60,
 	})
 	if err != nil {
@@ -295,7 +293,7 @@ func startBreakout(ctx context.Context, st *stack.Stack, log *slog.Logger) (*bre
 		b.Close()
 		return nil, "", nil, err
 	}
-	srv, err := api.New(api.Options{Tokens: map[string]string{breakoutBenchToken: "bench"}, Platform: st.Config.Platform},
+	srv, err := api.New(api.Options{Tokens: map[string]string{benchToken: "bench"}, Platform: st.Config.Platform},
 		api.Deps{Bus: b, Store: st.Store, Config: st.Config, Routes: svc.Routes()})
 	if err != nil {
 		return nil, "", nil, err
@@ -367,7 +365,7 @@ func (b *breakoutBench) connectOne(ctx context.Context, hc *http.Client, base, e
 	if id <= 8 {
 		audio = protocol.AudioUnmuted
 	}
-	tr, err := breakout.IssueTicket(ctx, hc, base, breakoutBenchToken, e164, breakout.TicketRequest{
+	tr, err := breakout.IssueTicket(ctx, hc, base, benchToken, e164, breakout.TicketRequest{
 		UserID: id, Role: role, ClientType: protocol.ClientPC, AudioState: audio,
 	})
 	if err != nil {

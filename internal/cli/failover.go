@@ -84,7 +84,7 @@ func (b *failoverBench) config(n int) *config.Config {
 			{Moid: "bench-r1", Type: "main"}, {Moid: "bench-r2", Type: "secondary"},
 		}}},
 		Domains: []config.Domain{{Moid: "bench", License: limits}},
-		API:     config.API{Tokens: []config.Token{{Name: "bench", Token: "bench-token-0123456789"}}},
+		API:     config.API{Tokens: []config.Token{{Name: "bench", Token: benchToken}}},
 	}
 	c.Defaults()
 	c.Scheduler.EndCheckInterval = 10 * time.Second
@@ -116,7 +116,7 @@ func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n i
 	if err := waitNodes(ctx, st, 1); err != nil {
 		return false, err
 	}
-	client := api.NewClient("http://"+st.API.Addr(), "bench-token-0123456789")
+	client := api.NewClient("http://"+st.API.Addr(), benchToken)
 	loader := createBench{concurrency: 32}
 	errs, err := loader.drive(ctx, client, n, nil)
 	if err != nil {

@@ -78,15 +78,7 @@ func (c *rawCreator) roundTrip(deadline time.Time) (closing bool, err error) {
 		_, err := io.Copy(io.Discard, resp.Body)
 		return resp.Close, err
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return false, err
-	}
-	var eb api.ErrorBody
-	if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
-		eb.Error.Code, eb.Error.Message = fmt.Sprintf("HTTP_%d", resp.StatusCode), string(data)
-	}
-	return resp.Close, &api.APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	return resp.Close, api.ResponseError(resp)
 }
 
 func (c *rawCreator) close() {
