@@ -35,10 +35,20 @@ func TestNodeLostConferencesRestoredElsewhere(t *testing.T) {
 	if n := e.inUse("acme", "8_720p"); n != 31 {
 		t.Fatalf("licence count %d after restore, want 31", n)
 	}
-	pend := e.eventsOf(protocol.MAUConfStateNtf, protocol.StatePendingRestore)
-	run := e.eventsOf(protocol.MAUConfStateNtf, protocol.StateRunning)
-	if pend < onVictim || run < onVictim {
-		t.Fatalf("CM heard %d pending and %d running notices for %d moved conferences", pend, run, onVictim)
+	// The notices travel the bus to the CM after the store has changed, so
+	// the last ones may still be on their way.
+	var pend, run int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pend = e.eventsOf(protocol.MAUConfStateNtf, protocol.StatePendingRestore)
+		run = e.eventsOf(protocol.MAUConfStateNtf, protocol.StateRunning)
+		if pend >= onVictim && run >= onVictim {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CM heard %d pending and %d running notices for %d moved conferences", pend, run, onVictim)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// The registry follows them.
 	ctx := context.Background()
