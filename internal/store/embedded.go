@@ -4,25 +4,14 @@ import (
 	"fmt"
 
 	"github.com/alicebob/miniredis/v2"
-	lua "github.com/yuin/gopher-lua"
 )
-
-// The embedded server builds a Lua VM for every script run, sized by these
-// defaults of its Lua library: a 5,120-slot value stack and 256 call frames,
-// about 100 KB that is allocated, cleared and collected for every run.
-// Convene's scripts nest a few calls deep and put at most two values per
-// batched item on the stack (512 for the largest batch), so a quarter of
-// the stack and frames is still four times what they use.
-func init() {
-	lua.RegistrySize = 2048
-	lua.CallStackSize = 64
-}
 
 // Embedded is a Redis-protocol server inside this process. Its data lives in
 // memory only: it is gone when the process ends. Keys never expire by TTL
 // on it: Convene's keys use none (the scheduler lease keeps its expiry
 // against the server's TIME), and moving the server's clock walks and sorts
-// every key under its lock, a pause that grows with the store.
+// every key under its lock, a pause that grows with the store. Scripts run
+// on a runner of Convene's (scripting.go), not on the server's own.
 type Embedded struct {
 	m *miniredis.Miniredis
 }
@@ -37,6 +26,7 @@ func StartEmbedded(addr string) (*Embedded, error) {
 	if err := m.StartAddr(addr); err != nil {
 		return nil, fmt.Errorf("store: embedded server on %s: %w", addr, err)
 	}
+	installScripts(m.Server())
 	return &Embedded{m: m}, nil
 }
 
