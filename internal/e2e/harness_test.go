@@ -69,11 +69,11 @@ func testConfig(limit int) *config.Config {
 		Scheduler: config.Scheduler{
 			NodeTimeout: 1500 * time.Millisecond, RMSTimeout: 3 * time.Second,
 			EndCheckInterval: 50 * time.Millisecond, MonitorTTL: 400 * time.Millisecond,
-			LeaseTTL: 600 * time.Millisecond, LeaseRenew: 100 * time.Millisecond,
+			LeaseTTL: 2 * time.Second, LeaseRenew: 100 * time.Millisecond,
 			RestoreInterval: 200 * time.Millisecond, RestoreBackoff: 50 * time.Millisecond,
 			StartGrace: 2 * time.Second, SweepInterval: time.Second,
 		},
-		RMS: config.RMS{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 4, ConfListInterval: 500 * time.Millisecond, DisconnectGrace: 250 * time.Millisecond},
+		RMS: config.RMS{HeartbeatInterval: 100 * time.Millisecond, MissedHeartbeats: 8, ConfListInterval: 500 * time.Millisecond, DisconnectGrace: 250 * time.Millisecond},
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {

@@ -22,6 +22,8 @@ type batcher struct {
 	max     int
 	timeout time.Duration
 	in      chan *batchItem
+	mu      sync.RWMutex // submit: shared; close: exclusive
+	closed  bool
 	wg      sync.WaitGroup
 	once    sync.Once
 	batches atomic.Int64
@@ -57,9 +59,15 @@ func (b *batcher) do(ctx context.Context, args []any) (result, error) {
 	return it.wait()
 }
 
-// submit queues one item; its result is had with wait.
+// submit queues one item; its result is had with wait. After close it
+// queues nothing and answers the client's closed error.
 func (b *batcher) submit(ctx context.Context, args []any) (*batchItem, error) {
 	it := &batchItem{args: args, res: make(chan batchResult, 1)}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return nil, fmt.Errorf("store: %w", redis.ErrClosed)
+	}
 	select {
 	case b.in <- it:
 		return it, nil
@@ -74,8 +82,15 @@ func (it *batchItem) wait() (result, error) {
 	return r.r, r.err
 }
 
+// close stops taking items, runs those already queued, and returns when
+// they have their results.
 func (b *batcher) close() {
-	b.once.Do(func() { close(b.in) })
+	b.once.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
+		close(b.in)
+	})
 	b.wg.Wait()
 }
 

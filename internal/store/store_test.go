@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/redistest"
@@ -381,4 +383,58 @@ func BenchmarkReserveCommitRelease(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Closing the store while creates are under way loses none of them: each
+// either ran, with its result, or was refused as closed; none panics or
+// waits forever.
+func TestCloseWhileReserving(t *testing.T) {
+	e, err := store.StartEmbedded("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	s, err := store.Open(context.Background(), store.Options{URL: e.URL()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, s, "acme", license.Limits{"8_720p": 1 << 20})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ran, refused int
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_, err := s.Reserve(ctx, reservation("acme", ""))
+				mu.Lock()
+				if err != nil {
+					refused++
+					mu.Unlock()
+					if !errors.Is(err, redis.ErrClosed) {
+						t.Errorf("a create during close failed with %v, want the closed error", err)
+					}
+					return
+				}
+				ran++
+				mu.Unlock()
+			}
+		}()
+	}
+	for {
+		mu.Lock()
+		n := ran
+		mu.Unlock()
+		if n >= 50 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Close()
+	wg.Wait()
+	if refused != 16 {
+		t.Fatalf("%d of 16 creators were told the store closed", refused)
+	}
 }
