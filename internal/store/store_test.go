@@ -394,10 +394,7 @@ func TestCloseWhileReserving(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	s, err := store.Open(context.Background(), store.Options{URL: e.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := open(t, e.URL()) // closed below; the cleanup's second close is harmless
 	publish(t, s, "acme", license.Limits{"8_720p": 1 << 20})
 	ctx := context.Background()
 	var wg sync.WaitGroup
