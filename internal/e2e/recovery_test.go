@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,19 +38,10 @@ func TestNodeLostConferencesRestoredElsewhere(t *testing.T) {
 	}
 	// The notices travel the bus to the CM after the store has changed, so
 	// the last ones may still be on their way.
-	var pend, run int
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pend = e.eventsOf(protocol.MAUConfStateNtf, protocol.StatePendingRestore)
-		run = e.eventsOf(protocol.MAUConfStateNtf, protocol.StateRunning)
-		if pend >= onVictim && run >= onVictim {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CM heard %d pending and %d running notices for %d moved conferences", pend, run, onVictim)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, fmt.Sprintf("the CM to hear pending and running notices for %d moved conferences", onVictim), func() bool {
+		return e.eventsOf(protocol.MAUConfStateNtf, protocol.StatePendingRestore) >= onVictim &&
+			e.eventsOf(protocol.MAUConfStateNtf, protocol.StateRunning) >= onVictim
+	})
 	// The registry follows them.
 	ctx := context.Background()
 	for num, node := range after {

@@ -146,12 +146,18 @@ func (r *scriptRunner) selectDB(db string) {
 	if db == r.peerDB {
 		return
 	}
-	r.out.Reset()
-	r.srv.Dispatch(r.peer, []string{"SELECT", db})
-	_ = r.outW.Flush()
-	if bytes.HasPrefix(r.out.Bytes(), []byte("+OK")) {
+	if bytes.HasPrefix(r.dispatch([]string{"SELECT", db}), []byte("+OK")) {
 		r.peerDB = db
 	}
+}
+
+// dispatch runs one command on the scripts' connection and returns the
+// server's answer, valid until the next dispatch.
+func (r *scriptRunner) dispatch(args []string) []byte {
+	r.out.Reset()
+	r.srv.Dispatch(r.peer, args)
+	_ = r.outW.Flush()
+	return r.out.Bytes()
 }
 
 // newVM builds the VM: the base, table, string and math libraries, the
@@ -169,18 +175,16 @@ func (r *scriptRunner) newVM() *lua.LState {
 	redisT := l.NewTable()
 	redisT.RawSetString("call", l.NewFunction(func(l *lua.LState) int { return r.call(l, true) }))
 	redisT.RawSetString("pcall", l.NewFunction(func(l *lua.LState) int { return r.call(l, false) }))
-	redisT.RawSetString("error_reply", l.NewFunction(func(l *lua.LState) int {
-		t := l.NewTable()
-		t.RawSetString("err", lua.LString(l.CheckString(1)))
-		l.Push(t)
-		return 1
-	}))
-	redisT.RawSetString("status_reply", l.NewFunction(func(l *lua.LState) int {
-		t := l.NewTable()
-		t.RawSetString("ok", lua.LString(l.CheckString(1)))
-		l.Push(t)
-		return 1
-	}))
+	reply := func(field string) *lua.LFunction {
+		return l.NewFunction(func(l *lua.LState) int {
+			t := l.NewTable()
+			t.RawSetString(field, lua.LString(l.CheckString(1)))
+			l.Push(t)
+			return 1
+		})
+	}
+	redisT.RawSetString("error_reply", reply("err"))
+	redisT.RawSetString("status_reply", reply("ok"))
 	redisT.RawSetString("sha1hex", l.NewFunction(func(l *lua.LState) int {
 		l.Push(lua.LString(sha1Hex(l.CheckString(1))))
 		return 1
@@ -345,10 +349,7 @@ func (r *scriptRunner) call(l *lua.LState, raise bool) int {
 			return 0
 		}
 	}
-	r.out.Reset()
-	r.srv.Dispatch(r.peer, args)
-	_ = r.outW.Flush()
-	v, errMsg, _ := parseReply(l, r.out.Bytes())
+	v, errMsg, _ := parseReply(l, r.dispatch(args))
 	if errMsg != "" {
 		if raise {
 			l.RaiseError("%s", errMsg)
