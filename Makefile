@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/convene
 PKGS    := ./...
 
-.PHONY: all build run test bench deps vet fmt-check clean
+.PHONY: all build run test bench deps vet fmt-check fuzz clean
 
 all: build
 
@@ -18,6 +18,11 @@ run: build
 # formatting, vets and runs every test with the race detector.
 test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	./scripts/fuzz-brief.sh
+
+# A few seconds of fuzzing for each decoder of outside input.
+fuzz:
+	./scripts/fuzz-brief.sh
 
 deps:
 	./scripts/install-deps.sh

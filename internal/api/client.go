@@ -219,13 +219,15 @@ func (c *Client) Events(ctx context.Context, opts EventOptions) ([]Event, error)
 	return out.Events, err
 }
 
-// Health reads /healthz. An API that answers but is unhealthy is not an
-// error: its Health says what is down (Status is not "ok").
+// Health reads /healthz with the client's token, so that it says which
+// part is down. An API that answers but is unhealthy is not an error: its
+// Health says what is down (Status is not "ok").
 func (c *Client) Health(ctx context.Context) (Health, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
 	if err != nil {
 		return Health{}, err
 	}
+	req.Header.Set("Authorization", c.auth)
 	resp, err := c.httpc.Do(req)
 	if err != nil {
 		return Health{}, err

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
@@ -75,9 +73,9 @@ func (s *Server) record(_ context.Context, m *bus.Msg) {
 }
 
 // approveRename answers a media node's request to rename its conference:
-// a name of 1 to 128 characters is approved, anything else refused. The
-// answer goes to the conference's control subject, where its scheduler
-// relays it to the node.
+// a name protocol.CheckName accepts (1 to 128 printable characters) is
+// approved, anything else refused. The answer goes to the conference's
+// control subject, where its scheduler relays it to the node.
 func (s *Server) approveRename(_ context.Context, m *bus.Msg) {
 	var req protocol.ModifyConfNameReq
 	if err := m.Decode(&req); err != nil {
@@ -90,7 +88,7 @@ func (s *Server) approveRename(_ context.Context, m *bus.Msg) {
 	}
 	ans := req
 	ans.Type, ans.ErrCode = protocol.CMMCUModifyConfNameAck, ""
-	if n := utf8.RuneCountInString(req.Name); strings.TrimSpace(req.Name) == "" || n > maxNameLen {
+	if err := protocol.CheckName("confname", req.Name); err != nil {
 		ans.Type, ans.ErrCode = protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected
 	}
 	if err := s.bus.Publish(protocol.SubjectConfControl(req.E164), ans); err != nil {
@@ -101,21 +99,30 @@ func (s *Server) approveRename(_ context.Context, m *bus.Msg) {
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *apiError {
+	e164, limit, aerr := eventQuery(r)
+	if aerr != nil {
+		return aerr
+	}
+	writeJSON(w, http.StatusOK, eventList{Events: s.events.list(e164, limit)})
+	return nil
+}
+
+// eventQuery reads the filters of GET /v1/events: e164 and limit.
+func eventQuery(r *http.Request) (string, int, *apiError) {
 	q := r.URL.Query()
 	e164 := q.Get("e164")
 	if e164 != "" && !protocol.ValidE164(e164) {
-		return badRequest("query parameter \"e164\" must be 3 to 32 digits")
+		return "", 0, badRequest("query parameter \"e164\" must be 3 to 32 digits")
 	}
 	limit := defaultEventLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > eventRingSize {
-			return badRequest("query parameter \"limit\" must be between 1 and %d", eventRingSize)
+			return "", 0, badRequest("query parameter \"limit\" must be between 1 and %d", eventRingSize)
 		}
 		limit = n
 	}
-	writeJSON(w, http.StatusOK, eventList{Events: s.events.list(e164, limit)})
-	return nil
+	return e164, limit, nil
 }
 
 // ring holds the last events, oldest overwritten first.

@@ -122,6 +122,8 @@ func TestRenameApproval(t *testing.T) {
 		{"empty", "", protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
 		{"blank", "   ", protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
 		{"129 characters", strings.Repeat("x", 129), protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
+		{"bidi override", "Board\u202Egnitee", protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
+		{"terminal escape", "\x1b[2JBoard", protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := protocol.ModifyConfNameReq{
@@ -145,7 +147,7 @@ func TestRenameApproval(t *testing.T) {
 	// Requests are recorded as events too.
 	eventually(t, "the rename requests among the events", func() bool {
 		_, body := h.do("GET", "/v1/events?e164="+e164, "")
-		return len(decodeBody[eventList](t, body).Events) == 5
+		return len(decodeBody[eventList](t, body).Events) == 7
 	})
 	// A notice that is not a rename gets no answer.
 	if err := h.fakes.Publish(protocol.SubjectCMRequests, protocol.ConfWillEndNtf{Type: protocol.MAUConfWillEndNtf, E164: e164}); err != nil {
@@ -153,7 +155,7 @@ func TestRenameApproval(t *testing.T) {
 	}
 	eventually(t, "the notice among the events", func() bool {
 		_, body := h.do("GET", "/v1/events?e164="+e164, "")
-		return len(decodeBody[eventList](t, body).Events) == 6
+		return len(decodeBody[eventList](t, body).Events) == 8
 	})
 	// Then a rename: the next answer must be the rename's.
 	after := protocol.ModifyConfNameReq{Type: protocol.MCUCMModifyConfNameReq, E164: e164, Name: "after", MtReqID: "after"}

@@ -19,6 +19,9 @@ func (s *Server) createConference(w http.ResponseWriter, r *http.Request) *apiEr
 	if err := q.check(s.opts.MaxDurationMinutes); err != nil {
 		return err
 	}
+	if err := ownDomain(r, q.Domain); err != nil {
+		return err
+	}
 	req := protocol.CreateConfReq{
 		Type: protocol.CMCreateConfReq, E164: q.E164, Name: q.Name, Domain: q.Domain,
 		Scale: q.Scale, Resolution: q.Resolution, DurationMinutes: q.DurationMinutes,

@@ -52,9 +52,12 @@ func decodeError(err error, v any, read int64) *apiError {
 		if typ.Field == "" {
 			return badRequest("body must be a JSON object, not %s", article(typ.Value))
 		}
-		return badRequest("field %q must be %s", typ.Field, expected(v, typ))
+		return badRequest("field %s must be %s", echo(typ.Field), expected(v, typ))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if unquoted, err := strconv.Unquote(name); err == nil {
+			name = echo(unquoted)
+		}
 		return badRequest("unknown field %s", name)
 	}
 	return badRequest("body is not valid JSON: %s", err.Error())
@@ -137,6 +140,28 @@ func article(v string) string {
 	return v
 }
 
+// maxEcho is the most bytes of a client's value, quoted, that an error
+// message repeats.
+const maxEcho = 80
+
+// echo quotes a value from the client for an error message: escaped (Go
+// syntax), and cut with "…" when long, so that a message stays short and
+// prints as it is whatever the client sent.
+func echo(s string) string {
+	q := strconv.Quote(s)
+	if len(q) <= maxEcho {
+		return q
+	}
+	cut := 0
+	for i := range s {
+		if len(strconv.Quote(s[:i])) > maxEcho {
+			break
+		}
+		cut = i
+	}
+	return strconv.Quote(s[:cut]) + "…"
+}
+
 type countingReader struct {
 	r io.Reader
 	n int64
@@ -156,7 +181,7 @@ func queryBool(r *http.Request, name string) (bool, *apiError) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, badRequest("query parameter %q must be true or false, not %q", name, v)
+		return false, badRequest("query parameter %q must be true or false, not %s", name, echo(v))
 	}
 	return b, nil
 }

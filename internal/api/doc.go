@@ -1,6 +1,7 @@
 // Package api is Convene's REST API: the conference manager (CM) of the
-// seeds, played over HTTP. It owns the /v1 routes, bearer-token auth, the
-// JSON error envelope and its stable codes, strict request decoding, the
+// seeds, played over HTTP. It owns the /v1 routes, bearer-token auth with
+// token roles (operator, tenant of some user domains, readonly: access.go,
+// where each route's scope decides who may use it), the JSON error envelope and its stable codes, strict request decoding, the
 // request metrics, the CM agent that records scheduler notifications and
 // approves media-node renames (cm.go), and the Go client of the API
 // (client.go) that the CLI, the benchmark and integration tests use.

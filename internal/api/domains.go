@@ -17,17 +17,8 @@ func (s *Server) domainConferences(w http.ResponseWriter, r *http.Request) *apiE
 	if aerr != nil {
 		return aerr
 	}
-	var f store.ListFilter
-	if f.PublicOnly, aerr = queryBool(r, "public_only"); aerr != nil {
-		return aerr
-	}
-	q := r.URL.Query()
-	f.Terminal = q.Get("terminal")
-	if utf8.RuneCountInString(f.Terminal) > maxAliasLen || (f.Terminal != "" && strings.TrimSpace(f.Terminal) == "") {
-		return badRequest("query parameter \"terminal\" must be an alias or e164 of at most %d characters", maxAliasLen)
-	}
-	state := q.Get("state")
-	if aerr := checkState(state); aerr != nil {
+	f, state, aerr := listQuery(r)
+	if aerr != nil {
 		return aerr
 	}
 	all, err := s.domainStore(moid).DomainConferences(r.Context(), moid)
@@ -97,4 +88,26 @@ func (s *Server) setLicense(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	writeJSON(w, http.StatusOK, licenseView(moid, u))
 	return nil
+}
+
+// listQuery reads the filters of a domain's conference list: public_only,
+// terminal (an alias of at most maxAliasLen characters) and state.
+func listQuery(r *http.Request) (store.ListFilter, string, *apiError) {
+	var (
+		f    store.ListFilter
+		aerr *apiError
+	)
+	if f.PublicOnly, aerr = queryBool(r, "public_only"); aerr != nil {
+		return f, "", aerr
+	}
+	q := r.URL.Query()
+	f.Terminal = q.Get("terminal")
+	if utf8.RuneCountInString(f.Terminal) > maxAliasLen || (f.Terminal != "" && strings.TrimSpace(f.Terminal) == "") {
+		return f, "", badRequest("query parameter \"terminal\" must be an alias or e164 of at most %d characters", maxAliasLen)
+	}
+	state := q.Get("state")
+	if aerr := checkState(state); aerr != nil {
+		return f, "", aerr
+	}
+	return f, state, nil
 }

@@ -37,6 +37,8 @@ var statusOf = map[string]int{
 	protocol.ErrLicenseExhausted:  http.StatusConflict,
 	protocol.ErrE164InUse:         http.StatusConflict,
 	protocol.ErrE164Exhausted:     http.StatusConflict,
+	protocol.ErrE164OutOfSegment:  http.StatusBadRequest,
+	protocol.ErrDurationLimit:     http.StatusConflict,
 	protocol.ErrConfNotRunning:    http.StatusConflict,
 	protocol.ErrRenameRejected:    http.StatusConflict,
 	protocol.ErrNodeRejected:      http.StatusBadGateway,

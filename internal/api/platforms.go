@@ -147,7 +147,7 @@ func (s *Server) setPlatformDR(w http.ResponseWriter, r *http.Request) *apiError
 		return aerr
 	}
 	if !slices.Contains(drModes, req.Mode) {
-		return badRequest("field \"mode\" must be automatic, manual-on, manual-off or closed, not %q", req.Mode)
+		return badRequest("field \"mode\" must be automatic, manual-on, manual-off or closed, not %s", echo(req.Mode))
 	}
 	ctx, cancel := s.busCtx(r)
 	defer cancel()
@@ -253,7 +253,7 @@ func (s *Server) addAccount(v *Platform, ntf *protocol.PlatformStateNtf, self *p
 func pathPlatform(r *http.Request) (string, *apiError) {
 	v := r.PathValue("moid")
 	if !protocol.ValidToken(v) {
-		return "", badRequest("platform %q in the path must be 1 to 64 letters, digits, '-' or '_'", v)
+		return "", badRequest("platform %s in the path must be 1 to 64 letters, digits, '-' or '_'", echo(v))
 	}
 	return v, nil
 }

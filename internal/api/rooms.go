@@ -158,7 +158,7 @@ func roomView(rm protocol.RoomInfo) Room {
 func pathRoom(r *http.Request) (string, *apiError) {
 	v := r.PathValue("moid")
 	if !protocol.ValidToken(v) {
-		return "", badRequest("room %q in the path must be 1 to 64 letters, digits, '-' or '_'", v)
+		return "", badRequest("room %s in the path must be 1 to 64 letters, digits, '-' or '_'", echo(v))
 	}
 	return v, nil
 }

@@ -1,12 +1,9 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/convene/convene/internal/protocol"
 )
 
 // Route is a handler another package mounts on the API (Deps.Routes), so
@@ -18,10 +15,16 @@ type Route struct {
 	// "GET /v1/conferences/{e164}/breakout".
 	Pattern string
 	Handler http.Handler
-	// Open skips the bearer check: the handler authenticates the request
-	// itself (a WebSocket that carries a signed ticket). Holder still
-	// reports a valid bearer token when the request has one.
+	// Open skips the bearer check and the role checks: the handler
+	// authenticates the request itself (a WebSocket that carries a signed
+	// ticket). Holder still reports a valid bearer token when the request
+	// has one.
 	Open bool
+	// Scope says what the route acts on, which decides which tokens may
+	// use it (ScopePlatform, ScopeConference, ScopeDomain or
+	// ScopeTemplate). The zero value, ScopePlatform, closes the route to
+	// tenant tokens. Readonly tokens may use GET routes only.
+	Scope Scope
 }
 
 // HTTPError is an error a mounted route answers with: the HTTP status, a
@@ -53,27 +56,34 @@ func Decode(r *http.Request, v any) *HTTPError {
 	return nil
 }
 
-type holderKey struct{}
-
 // Holder says who holds the bearer token of a request served through a
 // Route (false when it carries none, or none valid, on an Open route).
 func Holder(r *http.Request) (string, bool) {
-	h, ok := r.Context().Value(holderKey{}).(string)
-	return h, ok
+	p, ok := r.Context().Value(principalKey{}).(*principal)
+	if !ok {
+		return "", false
+	}
+	return p.holder, true
 }
 
-// mount wraps a mounted route's handler with the bearer check (unless
-// Open) and records the token's holder in the request's context.
+// mount wraps a mounted route's handler with the bearer and role checks
+// (unless Open) and records the token's holder in the request's context.
 func (s *Server) mount(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		holder, ok := s.holder(r)
-		if !ok && !rt.Open {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="convene"`)
-			writeError(w, errorf(protocol.ErrUnauthorized, "send a valid token as \"Authorization: Bearer <token>\" (api.tokens in the configuration; `convene serve` writes one to .convene/token)"))
+		p, ok := s.authenticate(r)
+		switch {
+		case rt.Open:
+		case !ok:
+			unauthorized(w)
 			return
+		default:
+			if err := s.authorize(r, p, rt.Scope); err != nil {
+				writeError(w, err)
+				return
+			}
 		}
 		if ok {
-			r = r.WithContext(context.WithValue(r.Context(), holderKey{}, holder))
+			r = withPrincipal(r, p)
 		}
 		rt.Handler.ServeHTTP(w, r)
 	})
@@ -82,10 +92,13 @@ func (s *Server) mount(rt Route) http.Handler {
 // mountedRoutes builds the mux with the mounted routes, turning a route
 // net/http refuses (a malformed pattern, one that clashes with another)
 // into an error.
-func (s *Server) mountedRoutes(metricsHandler http.Handler) (h http.Handler, err error) {
+func (s *Server) mountedRoutes() (h http.Handler, err error) {
 	for _, rt := range s.mounted {
 		if rt.Handler == nil || !strings.Contains(rt.Pattern, " /") {
 			return nil, fmt.Errorf("api: route %q: give a method, a path and a handler", rt.Pattern)
+		}
+		if err := checkScope(rt); err != nil {
+			return nil, err
 		}
 	}
 	defer func() {
@@ -93,5 +106,26 @@ func (s *Server) mountedRoutes(metricsHandler http.Handler) (h http.Handler, err
 			h, err = nil, fmt.Errorf("api: mounted routes: %s", fmt.Sprint(r))
 		}
 	}()
-	return s.routes(metricsHandler), nil
+	return s.routes(), nil
+}
+
+// checkScope refuses a mounted route whose scope cannot be checked: the
+// path must hold what the scope names.
+func checkScope(rt Route) error {
+	_, path, _ := strings.Cut(rt.Pattern, " ")
+	switch rt.Scope {
+	case ScopePlatform:
+		return nil
+	case ScopeConference, ScopeTemplate:
+		if strings.Contains(path, "{e164}") {
+			return nil
+		}
+		return fmt.Errorf("api: route %q: scope %s needs {e164} in the path", rt.Pattern, rt.Scope)
+	case ScopeDomain:
+		if strings.Contains(path, "{moid}") {
+			return nil
+		}
+		return fmt.Errorf("api: route %q: scope %s needs {moid} in the path", rt.Pattern, rt.Scope)
+	}
+	return fmt.Errorf("api: route %q: scope %s is not for mounted routes: use platform, conference, domain or template (and Open for a route that authenticates itself)", rt.Pattern, rt.Scope)
 }

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,9 +26,13 @@ import (
 type Options struct {
 	// Listen is the address to serve on; default 127.0.0.1:8080.
 	Listen string
-	// Tokens maps each accepted bearer token to the name of its holder; at
-	// least one.
+	// Tokens maps bearer tokens to the names of their holders; each is an
+	// operator token (the one `convene serve` makes or is given).
 	Tokens map[string]string
+	// Grants are tokens with their roles (api.tokens of the topology:
+	// operator, tenant for some user domains, readonly). Tokens and Grants
+	// together hold at least one token.
+	Grants []config.Token
 	// Platform is the moid of the platform whose scheduler, RMS and
 	// registry the API calls; default the configuration's.
 	Platform string
@@ -70,6 +72,8 @@ type Server struct {
 	handler http.Handler
 	events  *ring
 	mounted []Route
+	// metricsHandler serves /metrics.
+	metricsHandler http.Handler
 
 	mu        sync.Mutex // guards the fields below
 	ln        net.Listener
@@ -78,19 +82,11 @@ type Server struct {
 	peerStore func(platform string) *store.Store
 }
 
-type token struct {
-	sum    [sha256.Size]byte
-	holder string
-}
-
 // New checks the options and dependencies and builds the server; Start
 // serves it.
 func New(opts Options, deps Deps) (*Server, error) {
 	if deps.Bus == nil || deps.Store == nil || deps.Config == nil {
 		return nil, errors.New("api: Bus, Store and Config are required")
-	}
-	if len(opts.Tokens) == 0 {
-		return nil, errors.New("api: no tokens: configure at least one under api.tokens")
 	}
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:8080"
@@ -117,18 +113,18 @@ func New(opts Options, deps Deps) (*Server, error) {
 		opts: opts, bus: deps.Bus, store: deps.Store, cfg: deps.Config, log: deps.Log, peerStore: deps.PeerStore,
 		events: newRing(eventRingSize), mounted: deps.Routes,
 	}
-	for tok, holder := range opts.Tokens {
-		if tok == "" {
-			return nil, fmt.Errorf("api: the token of %q is empty", holder)
-		}
-		s.tokens = append(s.tokens, token{sum: sha256.Sum256([]byte(tok)), holder: holder})
+	tokens, err := newTokens(opts.Tokens, opts.Grants, deps.Config)
+	if err != nil {
+		return nil, err
 	}
+	s.tokens = tokens
 	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
-	if s.handler, err = s.mountedRoutes(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})); err != nil {
+	s.metricsHandler = promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})
+	if s.handler, err = s.mountedRoutes(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -202,7 +198,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) *apiError
 
 // routes builds the mux. Each path also gets a catch-all for the methods
 // it does not serve, so that those get a JSON 405 with Allow.
-func (s *Server) routes(metricsHandler http.Handler) http.Handler {
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}
 	add := func(pattern string, h http.Handler) {
@@ -210,41 +206,16 @@ func (s *Server) routes(metricsHandler http.Handler) http.Handler {
 		allowed[path] = append(allowed[path], method)
 		mux.Handle(pattern, s.metrics.instrument(pattern, h))
 	}
-	v1 := func(pattern string, h handlerFunc) { add(pattern, s.authorized(h)) }
-
-	v1("POST /v1/conferences", s.createConference)
-	v1("GET /v1/conferences/{e164}", s.getConference)
-	v1("DELETE /v1/conferences/{e164}", s.endConference)
-	v1("PATCH /v1/conferences/{e164}", s.updateConference)
-	v1("POST /v1/conferences/{e164}/delay", s.delayConference)
-	v1("POST /v1/conferences/{e164}/monitors", s.startMonitor)
-	v1("GET /v1/conferences/{e164}/monitors", s.listMonitors)
-	v1("POST /v1/conferences/{e164}/monitors/{addr}/keepalive", s.keepMonitorAlive)
-	v1("DELETE /v1/conferences/{e164}/monitors/{addr}", s.stopMonitor)
-	v1("GET /v1/domains/{moid}/conferences", s.domainConferences)
-	v1("GET /v1/domains/{moid}/license", s.getLicense)
-	v1("PUT /v1/domains/{moid}/license", s.setLicense)
-	v1("GET /v1/domains/{moid}/templates", s.domainTemplates)
-	v1("POST /v1/templates", s.createTemplate)
-	v1("GET /v1/templates/{e164}", s.getTemplate)
-	v1("PUT /v1/templates/{e164}", s.updateTemplate)
-	v1("DELETE /v1/templates/{e164}", s.deleteTemplate)
-	v1("GET /v1/nodes", s.listNodes)
-	v1("GET /v1/rooms", s.listRoomStates)
-	v1("POST /v1/rooms/{moid}/fail", s.failRoom)
-	v1("POST /v1/rooms/{moid}/recover", s.recoverRoom)
-	v1("GET /v1/platforms", s.listPlatformStates)
-	v1("POST /v1/platforms/{moid}/fail", s.failPlatform)
-	v1("POST /v1/platforms/{moid}/recover", s.recoverPlatform)
-	v1("PUT /v1/platforms/{moid}/dr", s.setPlatformDR)
-	v1("GET /v1/platforms/{moid}/conferences", s.platformConferences)
-	v1("GET /v1/registry/{e164}", s.registryEntry)
-	v1("GET /v1/events", s.listEvents)
+	for _, rt := range s.ownRoutes() {
+		if rt.scope == ScopeOpen {
+			add(rt.pattern, rt.open)
+			continue
+		}
+		add(rt.pattern, s.authorized(rt.scope, rt.h))
+	}
 	for _, rt := range s.mounted {
 		add(rt.Pattern, s.mount(rt))
 	}
-	add("GET /healthz", http.HandlerFunc(s.healthz))
-	add("GET /metrics", metricsHandler)
 
 	for path, methods := range allowed {
 		sort.Strings(methods)
@@ -263,15 +234,67 @@ func (s *Server) routes(metricsHandler http.Handler) http.Handler {
 	return mux
 }
 
-// authorized checks the bearer token, then runs h and sends its error.
-func (s *Server) authorized(h handlerFunc) http.Handler {
+// route is one of the API's own routes: a handler and what it acts on.
+type route struct {
+	pattern string
+	scope   Scope
+	h       handlerFunc
+	open    http.HandlerFunc // ScopeOpen routes: serves without a token
+}
+
+// ownRoutes are the API's routes, each with its scope (access.go).
+func (s *Server) ownRoutes() []route {
+	return []route{
+		{pattern: "POST /v1/conferences", scope: ScopeBody, h: s.createConference},
+		{pattern: "GET /v1/conferences/{e164}", scope: ScopeConference, h: s.getConference},
+		{pattern: "DELETE /v1/conferences/{e164}", scope: ScopeConference, h: s.endConference},
+		{pattern: "PATCH /v1/conferences/{e164}", scope: ScopeConference, h: s.updateConference},
+		{pattern: "POST /v1/conferences/{e164}/delay", scope: ScopeConference, h: s.delayConference},
+		{pattern: "POST /v1/conferences/{e164}/monitors", scope: ScopeConference, h: s.startMonitor},
+		{pattern: "GET /v1/conferences/{e164}/monitors", scope: ScopeConference, h: s.listMonitors},
+		{pattern: "POST /v1/conferences/{e164}/monitors/{addr}/keepalive", scope: ScopeConference, h: s.keepMonitorAlive},
+		{pattern: "DELETE /v1/conferences/{e164}/monitors/{addr}", scope: ScopeConference, h: s.stopMonitor},
+		{pattern: "GET /v1/domains/{moid}/conferences", scope: ScopeDomain, h: s.domainConferences},
+		{pattern: "GET /v1/domains/{moid}/license", scope: ScopeDomain, h: s.getLicense},
+		// Setting a licence is the platform's business, not the tenant's.
+		{pattern: "PUT /v1/domains/{moid}/license", scope: ScopePlatform, h: s.setLicense},
+		{pattern: "GET /v1/domains/{moid}/templates", scope: ScopeDomain, h: s.domainTemplates},
+		{pattern: "POST /v1/templates", scope: ScopeBody, h: s.createTemplate},
+		{pattern: "GET /v1/templates/{e164}", scope: ScopeTemplate, h: s.getTemplate},
+		{pattern: "PUT /v1/templates/{e164}", scope: ScopeTemplate, h: s.updateTemplate},
+		{pattern: "DELETE /v1/templates/{e164}", scope: ScopeTemplate, h: s.deleteTemplate},
+		{pattern: "GET /v1/nodes", scope: ScopePlatform, h: s.listNodes},
+		{pattern: "GET /v1/rooms", scope: ScopePlatform, h: s.listRoomStates},
+		{pattern: "POST /v1/rooms/{moid}/fail", scope: ScopePlatform, h: s.failRoom},
+		{pattern: "POST /v1/rooms/{moid}/recover", scope: ScopePlatform, h: s.recoverRoom},
+		{pattern: "GET /v1/platforms", scope: ScopePlatform, h: s.listPlatformStates},
+		{pattern: "POST /v1/platforms/{moid}/fail", scope: ScopePlatform, h: s.failPlatform},
+		{pattern: "POST /v1/platforms/{moid}/recover", scope: ScopePlatform, h: s.recoverPlatform},
+		{pattern: "PUT /v1/platforms/{moid}/dr", scope: ScopePlatform, h: s.setPlatformDR},
+		{pattern: "GET /v1/platforms/{moid}/conferences", scope: ScopePlatform, h: s.platformConferences},
+		{pattern: "GET /v1/registry/{e164}", scope: ScopePlatform, h: s.registryEntry},
+		{pattern: "GET /v1/events", scope: ScopePlatform, h: s.listEvents},
+		{pattern: "GET /healthz", scope: ScopeOpen, open: s.healthz},
+		// Metrics name domains, nodes and rooms: a scraper holds a
+		// readonly (or operator) token.
+		{pattern: "GET /metrics", scope: ScopePlatform, h: s.serveMetrics},
+	}
+}
+
+// authorized checks the bearer token and its role against the route's
+// scope, then runs h and sends its error.
+func (s *Server) authorized(scope Scope, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := s.holder(r); !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="convene"`)
-			writeError(w, errorf(protocol.ErrUnauthorized, "send a valid token as \"Authorization: Bearer <token>\" (api.tokens in the configuration; `convene serve` writes one to .convene/token)"))
+		p, ok := s.authenticate(r)
+		if !ok {
+			unauthorized(w)
 			return
 		}
-		if err := h(w, r); err != nil {
+		err := s.authorize(r, p, scope)
+		if err == nil {
+			err = h(w, withPrincipal(r, p))
+		}
+		if err != nil {
 			if Status(err.code) >= 500 {
 				s.log.Warn("api request failed", "method", r.Method, "path", r.URL.Path, "code", err.code, "err", err.msg)
 			}
@@ -280,23 +303,24 @@ func (s *Server) authorized(h handlerFunc) http.Handler {
 	})
 }
 
-// holder finds who holds the request's token, comparing in constant time
-// against every token.
-func (s *Server) holder(r *http.Request) (string, bool) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return "", false
-	}
-	sum := sha256.Sum256([]byte(tok))
-	holder, found := "", 0
-	for i := range s.tokens {
-		if subtle.ConstantTimeCompare(sum[:], s.tokens[i].sum[:]) == 1 {
-			holder, found = s.tokens[i].holder, 1
-		}
-	}
-	return holder, found == 1
+// serveMetrics serves the Prometheus registry.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) *apiError {
+	s.metricsHandler.ServeHTTP(w, r)
+	return nil
 }
 
+// holder is who holds the request's token.
+func (s *Server) holder(r *http.Request) (string, bool) {
+	p, ok := s.authenticate(r)
+	if !ok {
+		return "", false
+	}
+	return p.holder, true
+}
+
+// healthz says whether the store and the bus are up. Without a valid
+// token it says only that ("ok" or "unavailable"); with one it says which
+// part is down and why.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	h := Health{Status: "ok", Store: "ok", Bus: "ok"}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -310,6 +334,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if h.Status != "ok" {
 		status = http.StatusServiceUnavailable
+	}
+	if _, ok := s.authenticate(r); !ok {
+		h = Health{Status: h.Status}
 	}
 	writeJSON(w, status, h)
 }

@@ -42,11 +42,11 @@ func TestAuth(t *testing.T) {
 		})
 	}
 	t.Run("open routes", func(t *testing.T) {
-		for _, path := range []string{"/healthz", "/metrics"} {
-			if status, body := h.doAuth("GET", path, "", ""); status != http.StatusOK {
-				t.Errorf("%s without a token: %d %s", path, status, body)
-			}
+		if status, body := h.doAuth("GET", "/healthz", "", ""); status != http.StatusOK {
+			t.Errorf("/healthz without a token: %d %s", status, body)
 		}
+		status, body := h.doAuth("GET", "/metrics", "", "")
+		wantError(t, status, body, http.StatusUnauthorized, protocol.ErrUnauthorized, "Authorization: Bearer")
 	})
 }
 
@@ -91,11 +91,27 @@ func TestHealthz(t *testing.T) {
 	if got := decodeBody[Health](t, body); status != http.StatusOK || got != (Health{Status: "ok", Store: "ok", Bus: "ok"}) {
 		t.Fatalf("healthy: %d %+v", status, got)
 	}
+	status, body = h.doAuth("GET", "/healthz", "", "")
+	if got := decodeBody[Health](t, body); status != http.StatusOK || got != (Health{Status: "ok"}) {
+		t.Fatalf("healthy, without a token: %d %+v", status, got)
+	}
+	addr := h.embed.Addr()
 	h.embed.Close()
 	status, body = h.do("GET", "/healthz", "")
 	got := decodeBody[Health](t, body)
 	if status != http.StatusServiceUnavailable || got.Status != "unavailable" || !strings.HasPrefix(got.Store, "down: ") || got.Bus != "ok" {
 		t.Fatalf("store down: %d %+v", status, got)
+	}
+	// Without a valid token, up or down and nothing more: not the store's
+	// error, which names its address.
+	for _, auth := range []string{"", "Bearer not-a-token-0123456789"} {
+		status, body = h.doAuth("GET", "/healthz", "", auth)
+		if got := decodeBody[Health](t, body); status != http.StatusServiceUnavailable || got != (Health{Status: "unavailable"}) {
+			t.Fatalf("store down, auth %q: %d %s", auth, status, body)
+		}
+		if strings.Contains(string(body), addr) {
+			t.Fatalf("health without a token shows the store's address %s: %s", addr, body)
+		}
 	}
 	h.nats.Shutdown()
 	eventually(t, "the bus to report down", func() bool {

@@ -68,6 +68,10 @@ func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *ap
 	if aerr != nil {
 		return aerr
 	}
+	state := r.URL.Query().Get("state")
+	if aerr := checkState(state); aerr != nil {
+		return aerr
+	}
 	if _, ok := s.cfg.PlatformByMoid(moid); !ok {
 		return errorf(protocol.ErrNotFound, "no platform %q in the topology", moid)
 	}
@@ -79,7 +83,6 @@ func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *ap
 	if err != nil {
 		return fromStore(err, "")
 	}
-	state := r.URL.Query().Get("state")
 	out := conferenceList{Conferences: make([]Conference, 0, len(confs))}
 	for i := range confs {
 		if state != "" && confs[i].State != state {

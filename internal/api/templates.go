@@ -17,6 +17,9 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) *apiErro
 	if err := q.check(s.opts.MaxDurationMinutes); err != nil {
 		return err
 	}
+	if err := ownDomain(r, q.Domain); err != nil {
+		return err
+	}
 	t, aerr := s.templateCall(r, protocol.CMCreateTemplateReq, q.template())
 	if aerr != nil {
 		return aerr
@@ -40,6 +43,11 @@ func (s *Server) updateTemplate(w http.ResponseWriter, r *http.Request) *apiErro
 	}
 	q.E164 = e164
 	if err := q.check(s.opts.MaxDurationMinutes); err != nil {
+		return err
+	}
+	// The path's template is the token's (ScopeTemplate); the domain it
+	// moves to must be too.
+	if err := ownDomain(r, q.Domain); err != nil {
 		return err
 	}
 	t, aerr := s.templateCall(r, protocol.CMModifyTemplateReq, q.template())

@@ -5,29 +5,22 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 )
 
-// Limits of free-text fields.
-const (
-	maxNameLen     = 128
-	maxPasswordLen = 64
-	maxAliasLen    = 128
-	maxInvited     = 1000
-)
+// The limits of free text are protocol's, shared with the scheduler.
+const maxAliasLen = protocol.MaxAliasLen
 
 // The checks of request fields. Each returns nil or a BAD_REQUEST naming
 // the field.
 
+// checkName applies the one rule for names (protocol.CheckName): 1 to 128
+// printable characters, no control, formatting or zero-width characters.
 func checkName(field, v string) *apiError {
-	if strings.TrimSpace(v) == "" {
-		return badRequest("field %q is required", field)
-	}
-	if n := utf8.RuneCountInString(v); n > maxNameLen {
-		return badRequest("field %q must be at most %d characters, not %d", field, maxNameLen, n)
+	if err := protocol.CheckName(field, v); err != nil {
+		return badRequest("%s", err.Error())
 	}
 	return nil
 }
@@ -80,28 +73,15 @@ func checkOptionalE164(v string) *apiError {
 }
 
 func checkPassword(v string) *apiError {
-	if n := utf8.RuneCountInString(v); n > maxPasswordLen {
-		return badRequest("field \"password\" must be at most %d characters", maxPasswordLen)
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return badRequest("field \"password\" must not hold control characters")
-		}
+	if err := protocol.CheckPassword("password", v); err != nil {
+		return badRequest("%s", err.Error())
 	}
 	return nil
 }
 
 func checkInvited(v []string) *apiError {
-	if len(v) > maxInvited {
-		return badRequest("field \"invited\" must list at most %d aliases, not %d", maxInvited, len(v))
-	}
-	for i, a := range v {
-		if strings.TrimSpace(a) == "" {
-			return badRequest("field \"invited[%d]\" must not be empty", i)
-		}
-		if utf8.RuneCountInString(a) > maxAliasLen {
-			return badRequest("field \"invited[%d]\" must be at most %d characters", i, maxAliasLen)
-		}
+	if err := protocol.CheckInvited("invited", v); err != nil {
+		return badRequest("%s", err.Error())
 	}
 	return nil
 }
@@ -161,7 +141,7 @@ func (q *MonitorRequest) check() *apiError {
 		return badRequest("field \"ip\" is required")
 	}
 	if net.ParseIP(q.IP) == nil {
-		return badRequest("field \"ip\" must be an IPv4 or IPv6 address, not %q", q.IP)
+		return badRequest("field \"ip\" must be an IPv4 or IPv6 address, not %s", echo(q.IP))
 	}
 	if q.Port == 0 {
 		return badRequest("field \"port\" is required")
@@ -178,7 +158,7 @@ func (q *SetLicenseRequest) check() *apiError {
 	}
 	for class, n := range q.Limits {
 		if _, err := license.ParseClass(class); err != nil {
-			return badRequest("field \"limits\" has unknown class %q: use %s", class, classNames())
+			return badRequest("field \"limits\" has unknown class %s: use %s", echo(class), classNames())
 		}
 		if n < 0 {
 			return badRequest("field \"limits.%s\" must not be negative", class)
@@ -201,7 +181,7 @@ func classNames() string {
 func pathE164(r *http.Request) (string, *apiError) {
 	v := r.PathValue("e164")
 	if !protocol.ValidE164(v) {
-		return "", badRequest("e164 %q in the path must be 3 to 32 digits", v)
+		return "", badRequest("e164 %s in the path must be 3 to 32 digits", echo(v))
 	}
 	return v, nil
 }
@@ -209,7 +189,7 @@ func pathE164(r *http.Request) (string, *apiError) {
 func pathMoid(r *http.Request) (string, *apiError) {
 	v := r.PathValue("moid")
 	if !protocol.ValidToken(v) {
-		return "", badRequest("domain %q in the path must be 1 to 64 letters, digits, '-' or '_'", v)
+		return "", badRequest("domain %s in the path must be 1 to 64 letters, digits, '-' or '_'", echo(v))
 	}
 	return v, nil
 }
@@ -220,7 +200,7 @@ func pathAddr(r *http.Request) (ip string, port int, err *apiError) {
 	host, p, splitErr := net.SplitHostPort(v)
 	n, atoiErr := strconv.Atoi(p)
 	if splitErr != nil || atoiErr != nil || net.ParseIP(host) == nil || n < 1 || n > 65535 {
-		return "", 0, badRequest("monitor address %q in the path must be ip:port", v)
+		return "", 0, badRequest("monitor address %s in the path must be ip:port", echo(v))
 	}
 	return host, n, nil
 }
@@ -234,6 +214,6 @@ func checkState(v string) *apiError {
 	case "", protocol.StateCreating, protocol.StateRunning, protocol.StatePendingRestore:
 		return nil
 	}
-	return badRequest("query parameter \"state\" must be %s, %s or %s, not %q",
-		protocol.StateCreating, protocol.StateRunning, protocol.StatePendingRestore, v)
+	return badRequest("query parameter \"state\" must be %s, %s or %s, not %s",
+		protocol.StateCreating, protocol.StateRunning, protocol.StatePendingRestore, echo(v))
 }

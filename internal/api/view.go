@@ -230,11 +230,12 @@ type EventOptions struct {
 	Limit int // default 100
 }
 
-// Health is the body of GET /healthz: "ok" or what went wrong, per part.
+// Health is the body of GET /healthz: "ok" or "unavailable", and, for a
+// request with a valid token, the state of each part.
 type Health struct {
 	Status string `json:"status"`
-	Store  string `json:"store"`
-	Bus    string `json:"bus"`
+	Store  string `json:"store,omitempty"`
+	Bus    string `json:"bus,omitempty"`
 }
 
 // ErrorBody is the body of every error response.

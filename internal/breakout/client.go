@@ -32,10 +32,22 @@ type Message struct {
 func (m Message) Decode(v any) error { return json.Unmarshal(m.Data, v) }
 
 // Dial connects to the WebSocket URL a ticket response gives, relative to
-// the API's base URL (http://host:port).
+// the API's base URL (http://host:port). The ticket is used up: to
+// connect again, ask for a new one.
 func Dial(ctx context.Context, apiBase, path string) (*Client, error) {
+	return DialNonce(ctx, apiBase, path, "")
+}
+
+// DialNonce is Dial with a nonce of the client's (TicketNonceHeader): a
+// client that did not get the answer to a connect may connect again with
+// the same ticket and nonce. Empty sends none.
+func DialNonce(ctx context.Context, apiBase, path, nonce string) (*Client, error) {
 	u := strings.Replace(strings.TrimRight(apiBase, "/"), "http", "ws", 1) + path
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	opts := &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled}
+	if nonce != "" {
+		opts.HTTPHeader = http.Header{TicketNonceHeader: []string{nonce}}
+	}
+	conn, resp, err := websocket.Dial(ctx, u, opts)
 	if err != nil {
 		if resp != nil && resp.Body != nil {
 			body, _ := io.ReadAll(resp.Body)

@@ -2,6 +2,7 @@ package breakout
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/convene/convene/internal/protocol"
@@ -15,10 +16,38 @@ var (
 	ErrStarted = errors.New("breakout: already started")
 	// ErrBusy means a change kept meeting changes of other instances.
 	ErrBusy = errors.New("breakout: the state kept changing under the change")
-	// ErrTicket means a WebSocket ticket is malformed, forged, expired or
-	// for another conference.
+	// ErrTicket means a WebSocket ticket is malformed, forged, expired,
+	// used, or for another conference; the errors below are kinds of it.
 	ErrTicket = errors.New("breakout: invalid ticket")
+	// ErrTicketExpired means a ticket's lifetime is over.
+	ErrTicketExpired = fmt.Errorf("%w: it expired", ErrTicket)
+	// ErrTicketUsed means another connection used the ticket already.
+	ErrTicketUsed = fmt.Errorf("%w: it was used already, and a ticket is good for one connection", ErrTicket)
+	// ErrTicketStale means the ticket is for a conference that ended,
+	// whose number a new conference has taken.
+	ErrTicketStale = fmt.Errorf("%w: it is for an earlier conference with this number, which has ended", ErrTicket)
 )
+
+// Stable codes of ticket refusals; any other invalid ticket is
+// protocol.ErrUnauthorized.
+const (
+	CodeTicketExpired = "TICKET_EXPIRED"
+	CodeTicketUsed    = "TICKET_USED"
+	CodeTicketStale   = "TICKET_STALE"
+)
+
+// ticketCode is the stable code of a ticket refusal.
+func ticketCode(err error) string {
+	switch {
+	case errors.Is(err, ErrTicketExpired):
+		return CodeTicketExpired
+	case errors.Is(err, ErrTicketUsed):
+		return CodeTicketUsed
+	case errors.Is(err, ErrTicketStale):
+		return CodeTicketStale
+	}
+	return protocol.ErrUnauthorized
+}
 
 // codes are the REST mirror's error codes and HTTP statuses of the
 // statusCode values of the BMS protocol.

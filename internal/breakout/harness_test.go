@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,10 @@ import (
 )
 
 const token = "breakout-token-0123456789"
+
+// wait bounds every wait for something the system does: long enough for
+// a loaded machine, never a measure of how fast it is.
+const wait = 15 * time.Second
 
 // env is a platform running in the test process (bus, store, RMS,
 // scheduler, simulated media nodes) with breakout-service instances beside
@@ -61,13 +66,16 @@ func testConfig() *config.Config {
 		}}},
 		Domains: []config.Domain{{Moid: "acme", Platform: "p1", License: all}},
 		API:     config.API{Tokens: []config.Token{{Name: "test", Token: token}}},
+		// Liveness windows a loaded machine keeps (a node is down after
+		// 800 ms without a beat, the scheduler's lease lasts 2 s), as in
+		// the end-to-end harness.
 		Scheduler: config.Scheduler{
 			NodeTimeout: 1500 * time.Millisecond, RMSTimeout: 3 * time.Second,
-			EndCheckInterval: 200 * time.Millisecond, LeaseTTL: 600 * time.Millisecond, LeaseRenew: 100 * time.Millisecond,
+			EndCheckInterval: 200 * time.Millisecond, LeaseTTL: 2 * time.Second, LeaseRenew: 100 * time.Millisecond,
 			RestoreInterval: 200 * time.Millisecond, RestoreBackoff: 50 * time.Millisecond,
-			StartGrace: time.Second, SweepInterval: time.Second,
+			StartGrace: 2 * time.Second, SweepInterval: time.Second,
 		},
-		RMS: config.RMS{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 4, ConfListInterval: 500 * time.Millisecond, DisconnectGrace: 250 * time.Millisecond},
+		RMS: config.RMS{HeartbeatInterval: 100 * time.Millisecond, MissedHeartbeats: 8, ConfListInterval: 500 * time.Millisecond, DisconnectGrace: 250 * time.Millisecond},
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
@@ -101,7 +109,7 @@ func start(t *testing.T, s setup) *env {
 		defer cancel()
 		st.Stop(ctx)
 	})
-	eventually(t, "nodes registered", 10*time.Second, func() bool {
+	eventually(t, "nodes registered", wait, func() bool {
 		up := 0
 		for _, n := range st.RMS.Nodes() {
 			if n.State == protocol.NodeUp {
@@ -206,7 +214,7 @@ func (e *env) waitPlan(in *instance, e164 string) (*breakout.State, *breakout.Pl
 		p    *breakout.Plan
 		last error
 	)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		var err error
 		st, p, err = in.svc.Snapshot(context.Background(), e164)
@@ -255,7 +263,7 @@ func (e *env) connect(in *instance, e164 string, w who) *user {
 
 func (e *env) dial(in *instance, e164 string, w who) *user {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	role := "participant"
 	if w.host {
@@ -293,7 +301,7 @@ func (u *user) read() {
 
 func (u *user) send(v any) {
 	u.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := u.c.Send(ctx, v); err != nil {
 		u.t.Fatalf("user %d: send: %v", u.id, err)
@@ -304,7 +312,7 @@ func (u *user) send(v any) {
 // given), skipping others, and returns it.
 func (u *user) expect(typ string, match func(breakout.Message) bool) breakout.Message {
 	u.t.Helper()
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(wait)
 	for {
 		select {
 		case m := <-u.msgs:
@@ -312,7 +320,7 @@ func (u *user) expect(typ string, match func(breakout.Message) bool) breakout.Me
 				return m
 			}
 		case <-timeout:
-			u.t.Fatalf("user %d: no %s within 5 s", u.id, typ)
+			u.t.Fatalf("user %d: no %s within %s", u.id, typ, wait)
 		}
 	}
 }
@@ -323,8 +331,8 @@ func (u *user) next() breakout.Message {
 	select {
 	case m := <-u.msgs:
 		return m
-	case <-time.After(5 * time.Second):
-		u.t.Fatalf("user %d: no message within 5 s", u.id)
+	case <-time.After(wait):
+		u.t.Fatalf("user %d: no message within %s", u.id, wait)
 	}
 	return breakout.Message{}
 }
@@ -335,8 +343,8 @@ func (u *user) closed() error {
 	u.t.Helper()
 	select {
 	case <-u.done:
-	case <-time.After(5 * time.Second):
-		u.t.Fatalf("user %d: still connected after 5 s", u.id)
+	case <-time.After(wait):
+		u.t.Fatalf("user %d: still connected after %s", u.id, wait)
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -354,6 +362,20 @@ func decode[T any](t *testing.T, m breakout.Message) T {
 
 func status(code uint32) func(breakout.Message) bool {
 	return func(m breakout.Message) bool { return m.StatusCode == code }
+}
+
+// fakeClock is a services' clock a test moves forward. It runs with real
+// time, ahead by an offset, so that the beats of instances on it stay
+// fresh for instances on the real clock (the stack's own).
+type fakeClock struct{ offset atomic.Int64 }
+
+func (c *fakeClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// to moves the clock forward until it reads at least t.
+func (c *fakeClock) to(t time.Time) {
+	if d := t.Sub(c.now()); d > 0 {
+		c.offset.Add(int64(d))
+	}
 }
 
 // eventually polls cond until it holds or the time is up.

@@ -88,13 +88,17 @@ func (s *Service) sweepLoop(ctx context.Context) {
 	}
 }
 
-// sweep beats, removes the breakout state of conferences that ended
-// unnoticed, sends the plan to a node nobody told, and takes the users of
-// dead instances out of their conferences.
+// sweep beats, removes the records of tickets past any use, removes the
+// breakout state of conferences that ended unnoticed, sends the plan to a
+// node nobody told, and takes the users of dead instances out of their
+// conferences.
 func (s *Service) sweep(ctx context.Context) error {
 	now := s.now().UnixMilli()
 	if err := s.store.BeatBreakoutInstance(ctx, s.opts.Instance, now); err != nil {
 		return err
+	}
+	if _, err := s.store.ForgetTickets(ctx, now, 1000); err != nil {
+		s.log.Warn("records of used tickets not removed", "err", err)
 	}
 	e164s, err := s.store.BreakoutConferences(ctx)
 	if err != nil {

@@ -38,7 +38,7 @@ func TestConferenceEndEndsBreakout(t *testing.T) {
 			t.Fatalf("user %d closed with %d, want 4001 (conference ended)", u.id, code)
 		}
 	}
-	eventually(t, "breakout state removed", 5*time.Second, func() bool {
+	eventually(t, "breakout state removed", wait, func() bool {
 		keys, err := e.st.Store.Client().Keys(context.Background(), "breakout*").Result()
 		if err != nil {
 			t.Fatal(err)
@@ -77,13 +77,15 @@ func TestRestoreSendsThePlanToTheNewNode(t *testing.T) {
 	host.send(subscribe(e164, 1, sub(10, 3)))
 	host.expect(protocol.AudioUserSubscribeInBreakoutNotify, status(0))
 	st, _ := e.waitPlan(in, e164)
+	// A ticket issued before the restore is for the same conference after it.
+	tr := issue(t, in, e164, breakout.TicketRequest{UserID: 4})
 	old := e.node(e164)
 	for i, n := range e.st.Nodes {
 		if n == old {
 			e.st.KillNode(i)
 		}
 	}
-	eventually(t, "the conference restored on the other node", 10*time.Second, func() bool {
+	eventually(t, "the conference restored on the other node", wait, func() bool {
 		c, err := e.st.Store.Conference(context.Background(), e164)
 		return err == nil && c.State == protocol.StateRunning && c.Node != old.ID()
 	})
@@ -98,6 +100,12 @@ func TestRestoreSendsThePlanToTheNewNode(t *testing.T) {
 	host.send(move(e164, 1, 2, 0, 20))
 	host.expect(protocol.BMSSetUserBreakoutRoomNotify, status(0))
 	e.waitPlan(in, e164)
+	c, err := breakout.Dial(context.Background(), in.base, tr.URL)
+	if err != nil {
+		t.Fatalf("a ticket of the conference before its restore: %v", err)
+	}
+	defer c.CloseNow()
+	entered(t, c, e164, 4)
 }
 
 // Breakout rooms need a running conference; a WebSocket needs a valid
@@ -135,7 +143,7 @@ func TestBreakoutNeedsTheConference(t *testing.T) {
 // An instance changed the state and died before telling the node: a sweep
 // sees the change never went out and sends the whole plan again.
 func TestLostChangeIsRepaired(t *testing.T) {
-	e := start(t, setup{opts: breakout.Options{SweepInterval: 50 * time.Millisecond, InstanceTTL: time.Second}})
+	e := start(t, setup{opts: breakout.Options{SweepInterval: 50 * time.Millisecond, InstanceTTL: 5 * time.Second}})
 	in := e.insts[0]
 	e164 := e.conference()
 	host := e.connect(in, e164, who{id: 1, host: true, audio: protocol.AudioUnmuted})
@@ -169,7 +177,7 @@ func TestLostChangeIsRepaired(t *testing.T) {
 // The conference runs on another node and no notification said so: a
 // sweep finds the store's node differs and sends the plan there.
 func TestSweepFollowsAnUntoldMove(t *testing.T) {
-	e := start(t, setup{nodes: 2, opts: breakout.Options{SweepInterval: 50 * time.Millisecond, InstanceTTL: time.Second}})
+	e := start(t, setup{nodes: 2, opts: breakout.Options{SweepInterval: 50 * time.Millisecond, InstanceTTL: 5 * time.Second}})
 	in := e.insts[0]
 	e164 := e.conference()
 	host := e.connect(in, e164, who{id: 1, host: true, audio: protocol.AudioUnmuted})

@@ -295,7 +295,7 @@ func (g *gen) check() error {
 	if st.Version == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		err := plan.Check(applied(g.e.node(g.e164), g.e164))
 		if err == nil {

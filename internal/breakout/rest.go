@@ -32,17 +32,19 @@ func (s *Service) Routes() []api.Route {
 			}
 		})
 	}
+	// Every route acts on the conference of the path: a tenant token may
+	// use it for its own domains' conferences only (api.ScopeConference).
 	return []api.Route{
-		{Pattern: "GET " + base, Handler: h(s.restState)},
-		{Pattern: "GET " + base + "/audio", Handler: h(s.restAudio)},
-		{Pattern: "POST " + base + "/tickets", Handler: h(s.restTicket)},
-		{Pattern: "POST " + base + "/start", Handler: h(s.restStart)},
-		{Pattern: "POST " + base + "/stop", Handler: h(s.restStop)},
-		{Pattern: "POST " + base + "/moves", Handler: h(s.restMove)},
-		{Pattern: "POST " + base + "/record", Handler: h(s.restRecord)},
-		{Pattern: "PUT " + base + "/subscriptions/{user}", Handler: h(s.restSubscribe)},
-		{Pattern: "POST " + base + "/mute", Handler: h(s.restMute)},
-		{Pattern: "POST " + base + "/audio-state", Handler: h(s.restAudioState)},
+		{Pattern: "GET " + base, Handler: h(s.restState), Scope: api.ScopeConference},
+		{Pattern: "GET " + base + "/audio", Handler: h(s.restAudio), Scope: api.ScopeConference},
+		{Pattern: "POST " + base + "/tickets", Handler: h(s.restTicket), Scope: api.ScopeConference},
+		{Pattern: "POST " + base + "/start", Handler: h(s.restStart), Scope: api.ScopeConference},
+		{Pattern: "POST " + base + "/stop", Handler: h(s.restStop), Scope: api.ScopeConference},
+		{Pattern: "POST " + base + "/moves", Handler: h(s.restMove), Scope: api.ScopeConference},
+		{Pattern: "POST " + base + "/record", Handler: h(s.restRecord), Scope: api.ScopeConference},
+		{Pattern: "PUT " + base + "/subscriptions/{user}", Handler: h(s.restSubscribe), Scope: api.ScopeConference},
+		{Pattern: "POST " + base + "/mute", Handler: h(s.restMute), Scope: api.ScopeConference},
+		{Pattern: "POST " + base + "/audio-state", Handler: h(s.restAudioState), Scope: api.ScopeConference},
 		{Pattern: "GET " + base + "/ws", Handler: http.HandlerFunc(s.serveWS), Open: true},
 	}
 }
@@ -90,10 +92,15 @@ func (s *Service) restTicket(w http.ResponseWriter, r *http.Request) *api.HTTPEr
 	case !protocol.ValidAudioState(req.AudioState):
 		return badRequest("audioState is 0 (closed), 1 (muted) or 2 (unmuted), not %d", req.AudioState)
 	}
-	if _, err := s.store.Conference(r.Context(), e164); err != nil {
+	cf, err := s.store.Conference(r.Context(), e164)
+	if err != nil {
 		return confError(err, e164)
 	}
-	tok, exp := s.Ticket(e164, id)
+	if instanceOf(cf) == 0 {
+		return &api.HTTPError{Status: http.StatusConflict, Code: protocol.ErrConfNotRunning,
+			Message: "conference " + e164 + " has not started yet: ask for a ticket once it runs"}
+	}
+	tok, exp := s.Ticket(cf, id)
 	api.WriteJSON(w, http.StatusOK, TicketResponse{
 		Ticket: tok, ExpiresAt: exp.UTC(), URL: "/v1/conferences/" + e164 + "/breakout/ws?ticket=" + url.QueryEscape(tok),
 	})

@@ -259,7 +259,7 @@ func TestUserLeavesTheConference(t *testing.T) {
 
 	_ = ums.c.Close()
 	_ = plain.c.Close()
-	eventually(t, "both users out", 5*time.Second, func() bool {
+	eventually(t, "both users out", wait, func() bool {
 		st, _, err := in.svc.Snapshot(t.Context(), e164)
 		if err != nil {
 			t.Fatal(err)
@@ -355,7 +355,7 @@ func TestReconnectReplacesTheSession(t *testing.T) {
 // An instance dies with clients: once its beat is old, another instance
 // takes its users out of the conference, as if they had left.
 func TestUsersOfADeadInstanceLeave(t *testing.T) {
-	e := start(t, setup{insts: 2, opts: breakout.Options{SweepInterval: 50 * time.Millisecond, InstanceTTL: 400 * time.Millisecond}})
+	e := start(t, setup{insts: 2, opts: breakout.Options{SweepInterval: 100 * time.Millisecond, InstanceTTL: 2 * time.Second}})
 	a, b := e.insts[0], e.insts[1]
 	e164 := e.conference()
 	host := e.connect(b, e164, who{id: 1, host: true})
@@ -364,7 +364,7 @@ func TestUsersOfADeadInstanceLeave(t *testing.T) {
 	host.send(startReq(e164, 1, []protocol.BreakoutRoomInfo{room(10, 0, item(2, 902), item(3, 0))}))
 	host.expect(protocol.BMSBreakoutRoomsStartNotify, status(0))
 	a.kill()
-	eventually(t, "the dead instance's users out", 5*time.Second, func() bool {
+	eventually(t, "the dead instance's users out", wait, func() bool {
 		st, _, err := b.svc.Snapshot(context.Background(), e164)
 		if err != nil {
 			t.Fatal(err)

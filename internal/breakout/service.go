@@ -37,7 +37,8 @@ type Options struct {
 	// may go without a beat before it counts as dead; default 5 s.
 	SweepInterval time.Duration
 	InstanceTTL   time.Duration
-	// TicketTTL is how long a WebSocket ticket is valid; default 10 min.
+	// TicketTTL is how long a WebSocket ticket is valid: the time from
+	// asking for it to connecting with it, once; default 60 s.
 	TicketTTL time.Duration
 	// TicketSecret signs tickets; default a secret shared by every
 	// instance through the store.
@@ -84,7 +85,7 @@ func (o *Options) defaults() error {
 	defD(&o.CountdownCheck, 100*time.Millisecond)
 	defD(&o.SweepInterval, time.Second)
 	defD(&o.InstanceTTL, 5*time.Second)
-	defD(&o.TicketTTL, 10*time.Minute)
+	defD(&o.TicketTTL, time.Minute)
 	defD(&o.WriteTimeout, 10*time.Second)
 	if o.InstanceTTL < 2*o.SweepInterval {
 		return fmt.Errorf("%w: InstanceTTL %s must be at least two sweeps (%s)", ErrBadOptions, o.InstanceTTL, 2*o.SweepInterval)
@@ -107,6 +108,8 @@ type Store interface {
 	BreakoutInstances(ctx context.Context) (map[string]int64, error)
 	ForgetBreakoutInstance(ctx context.Context, instance string) error
 	BreakoutSecret(ctx context.Context) ([]byte, error)
+	RedeemTicket(ctx context.Context, id, redeemer string, until int64) (string, error)
+	ForgetTickets(ctx context.Context, now int64, limit int) (int, error)
 }
 
 // Deps are what the service uses.

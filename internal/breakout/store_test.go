@@ -20,22 +20,7 @@ func TestStoreBreakoutState(t *testing.T) {
 	for _, kind := range []string{"embedded", "redis"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			url := ""
-			if kind == "redis" {
-				url = redistest.Start(t, redistest.Options{}).URL()
-			} else {
-				emb, err := store.StartEmbedded("")
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(emb.Close)
-				url = emb.URL()
-			}
-			st, err := store.Open(ctx, store.Options{URL: url}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
+			st := openStore(t, kind)
 
 			if rec, err := st.Breakout(ctx, "5100001"); err != nil || rec.Version != 0 || len(rec.Users) != 0 {
 				t.Fatalf("no state yet: %+v %v", rec, err)
@@ -92,6 +77,74 @@ func TestStoreBreakoutState(t *testing.T) {
 			}
 			if s2, _ := st.BreakoutSecret(ctx); string(s2) != string(s1) {
 				t.Fatal("the secret changed")
+			}
+		})
+	}
+}
+
+// openStore opens a store on a new embedded server or redis-server.
+func openStore(t *testing.T, kind string) *store.Store {
+	t.Helper()
+	url := ""
+	if kind == "redis" {
+		url = redistest.Start(t, redistest.Options{}).URL()
+	} else {
+		emb, err := store.StartEmbedded("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(emb.Close)
+		url = emb.URL()
+	}
+	st, err := store.Open(context.Background(), store.Options{URL: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// A ticket's redemption is first come, first served, and safe to repeat:
+// the redeemer that ran it again (its reply was lost) still holds the
+// ticket; anyone else finds it taken. The records go once past their
+// time, by the sweep's call, on both servers.
+func TestStoreTicketRedemption(t *testing.T) {
+	for _, kind := range []string{"embedded", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			st := openStore(t, kind)
+			const until = 1_800_000_000_000
+			for _, try := range []struct{ id, redeemer, holder string }{
+				{"t1", "bms-1/a", "bms-1/a"},
+				{"t1", "bms-1/a", "bms-1/a"}, // the same redemption again
+				{"t1", "bms-2/b", "bms-1/a"},
+				{"t2", "bms-2/b", "bms-2/b"},
+			} {
+				if got, err := st.RedeemTicket(ctx, try.id, try.redeemer, until); err != nil || got != try.holder {
+					t.Fatalf("%s redeems %s: held by %q (%v), want %q", try.redeemer, try.id, got, err, try.holder)
+				}
+			}
+			if _, err := st.RedeemTicket(ctx, "t3", "bms-2/b", until+60_000); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := st.ForgetTickets(ctx, until, 100); err != nil || n != 0 {
+				t.Fatalf("forgot %d records kept until the time itself (%v)", n, err)
+			}
+			if n, err := st.ForgetTickets(ctx, until+1, 100); err != nil || n != 2 {
+				t.Fatalf("forgot %d records past their time, want 2 (%v)", n, err)
+			}
+			if n, err := st.ForgetTickets(ctx, until+1, 100); err != nil || n != 0 {
+				t.Fatalf("forgot %d records again (%v)", n, err)
+			}
+			if got, _ := st.RedeemTicket(ctx, "t3", "bms-1/a", until+60_000); got != "bms-2/b" {
+				t.Fatalf("a record still in its time is held by %q", got)
+			}
+			keys := st.Client()
+			if n, err := keys.HLen(ctx, "breakouts/tickets").Result(); err != nil || n != 1 {
+				t.Fatalf("%d redemption records left, want 1 (%v)", n, err)
+			}
+			if n, err := keys.ZCard(ctx, "breakouts/tickets/until").Result(); err != nil || n != 1 {
+				t.Fatalf("%d redemption times left, want 1 (%v)", n, err)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -29,14 +30,40 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, &api.HTTPError{Status: http.StatusServiceUnavailable, Code: "BREAKOUT_UNAVAILABLE", Message: "the breakout service is not running on this instance; retry"})
 		return
 	}
-	id, err := s.verify(r.URL.Query().Get("ticket"), e164)
+	cl, err := s.parse(r.URL.Query().Get("ticket"), e164)
 	if err != nil {
-		api.WriteError(w, &api.HTTPError{Status: http.StatusUnauthorized, Code: protocol.ErrUnauthorized,
-			Message: err.Error() + ": ask for a ticket with POST /v1/conferences/" + e164 + "/breakout/tickets"})
+		refuseTicket(w, err, e164)
 		return
 	}
-	if _, err := s.store.Conference(r.Context(), e164); err != nil {
+	nonce := r.Header.Get(TicketNonceHeader)
+	switch {
+	case nonce != "" && !validNonce(nonce):
+		api.WriteError(w, &api.HTTPError{Status: http.StatusBadRequest, Code: protocol.ErrBadRequest,
+			Message: TicketNonceHeader + " is 16 to 128 letters, digits, '-' or '_': send a random one, or none"})
+		return
+	case !upgrading(r):
+		// A plain GET of the URL (a link preview, a crawler) must not
+		// use the ticket up.
+		api.WriteError(w, &api.HTTPError{Status: http.StatusUpgradeRequired, Code: protocol.ErrBadRequest,
+			Message: "this is a WebSocket endpoint: connect with a WebSocket client"})
+		return
+	}
+	cf, err := s.store.Conference(r.Context(), e164)
+	if err != nil {
 		api.WriteError(w, confError(err, e164))
+		return
+	}
+	if err := cl.ofInstance(cf); err != nil {
+		refuseTicket(w, err, e164)
+		return
+	}
+	id, session := cl.Identity, s.opts.Instance+"/"+randomHex(8)
+	if err := s.redeem(r.Context(), cl, nonce, session); err != nil {
+		if errors.Is(err, ErrTicket) {
+			refuseTicket(w, err, e164)
+		} else {
+			api.WriteError(w, confError(err, e164))
+		}
 		return
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -57,7 +84,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.life.Unlock()
 	defer s.conns.Done()
 	conn.SetReadLimit(maxMessage)
-	c := s.newClient(e164, id, s.opts.Instance+"/"+randomHex(8), conn)
+	c := s.newClient(e164, id, session, conn)
 	ctx := context.Background()
 	if err := s.hub.add(ctx, c); err != nil {
 		s.log.Warn("client not registered", "e164", e164, "err", err)
@@ -91,6 +118,30 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	s.exec(lctx, e164, command{cond: "exists", run: func(r rules, st *State) outcome { return r.leave(st, c.session) }})
+}
+
+// refuseTicket answers a connection whose ticket is no good.
+func refuseTicket(w http.ResponseWriter, err error, e164 string) {
+	api.WriteError(w, &api.HTTPError{Status: http.StatusUnauthorized, Code: ticketCode(err),
+		Message: err.Error() + ": ask for a new ticket with POST /v1/conferences/" + e164 + "/breakout/tickets"})
+}
+
+// upgrading reports whether a request asks for a WebSocket.
+func upgrading(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHas(r.Header, "Connection", "upgrade") &&
+		headerHas(r.Header, "Upgrade", "websocket") && r.Header.Get("Sec-WebSocket-Key") != ""
+}
+
+// headerHas reports whether a comma-separated header lists token.
+func headerHas(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func confError(err error, e164 string) *api.HTTPError {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,11 +20,27 @@ type Options struct {
 	URL string
 	// Embedded, when set, connects in-process to that server.
 	Embedded *Embedded
+	// OverTCP connects to Embedded through its TCP listener instead, as a
+	// client in another process does: the connection then survives the
+	// server's Restart by reconnecting.
+	OverTCP bool
 	// System connects to the embedded server's system account, whose
 	// connection events (ConnEventsSubject) say when a client's connection
-	// ends: in-process with Embedded, or over TCP with a URL carrying the
-	// system credentials (Embedded.SystemURL).
+	// ends. Needs Embedded; its password never leaves this process.
 	System bool
+	// Role is what the connection is for: it picks the credential in
+	// Creds and names the connection's inbox (Inbox). With Embedded and no
+	// role, the connection is RoleInternal and may do everything.
+	Role Role
+	// Creds holds the role's key; default Embedded's. Ignored when
+	// CredsFile is set.
+	Creds *Creds
+	// CredsFile is a credential file: a NATS user JWT with its seed (a
+	// standard .creds file) or an nkey seed (as OpenCreds writes); the
+	// kind is told from the content.
+	CredsFile string
+	// TLS to the server: a CA to verify it, a client certificate to show.
+	TLS TLSFiles
 	// Name identifies the connection in the server's monitoring.
 	Name string
 	// RequestTimeout applies to requests whose context has no deadline;
@@ -39,11 +57,25 @@ type Options struct {
 	OnReconnect  func()
 }
 
+// TLSFiles are PEM files for TLS to the NATS server.
+type TLSFiles struct {
+	// CAFile verifies the server's certificate (default: the system's CAs
+	// when the server requires TLS).
+	CAFile string
+	// CertFile and KeyFile are this client's certificate and key, for a
+	// server that verifies clients.
+	CertFile string
+	KeyFile  string
+}
+
 // Bus is one connection to the bus.
 type Bus struct {
 	nc      *nats.Conn
 	timeout time.Duration
 	log     *slog.Logger
+
+	mu       sync.Mutex
+	reported error // the last refusal Flush reported
 }
 
 // Connect opens a connection. It keeps reconnecting forever when the server
@@ -75,25 +107,120 @@ func Connect(opts Options, log *slog.Logger) (*Bus, error) {
 				opts.OnReconnect()
 			}
 		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				log.Error("bus refused a subject this connection's role may not use", "conn", opts.Name, "role", opts.Role, "err", err)
+				return
+			}
+			log.Warn("bus error", "conn", opts.Name, "err", err)
+		}),
 	}
 	if opts.RetryOnFailedConnect {
 		nopts = append(nopts, nats.RetryOnFailedConnect(true))
 	}
 	url := opts.URL
-	if opts.Embedded != nil {
-		nopts = append(nopts, nats.InProcessServer(opts.Embedded.srv))
-		if opts.System {
-			nopts = append(nopts, nats.UserInfo(systemUser, opts.Embedded.sysPass))
-		}
+	if e := opts.Embedded; e != nil {
 		url = ""
+		if opts.OverTCP {
+			if url = e.URL(); url == "" {
+				return nil, errors.New("bus: the embedded server does not listen: no TCP connection to it")
+			}
+		} else {
+			nopts = append(nopts, nats.InProcessServer(e.srv))
+		}
 	} else if url == "" {
 		return nil, errors.New("bus: no server: give a URL or an embedded server")
 	}
+	auth, err := authOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	nopts = append(nopts, auth...)
+	if opts.TLS.CAFile != "" {
+		nopts = append(nopts, nats.RootCAs(opts.TLS.CAFile))
+	}
+	if opts.TLS.CertFile != "" || opts.TLS.KeyFile != "" {
+		if opts.TLS.CertFile == "" || opts.TLS.KeyFile == "" {
+			return nil, errors.New("bus: TLS: give both the client certificate and its key (--nats-tls-cert and --nats-tls-key)")
+		}
+		nopts = append(nopts, nats.ClientCert(opts.TLS.CertFile, opts.TLS.KeyFile))
+	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("bus: connect %q: %w", url, err)
+		where := RedactURL(url)
+		if where == "" {
+			where = "the embedded server"
+		}
+		err = mapErr(err)
+		if errors.Is(err, ErrUnauthorized) && !opts.System && opts.Role != "" {
+			return nil, fmt.Errorf("bus: connect to %s as %s: %w: give the %s role's credential with --nats-creds (convene serve writes it to <data-dir>/creds/%s)",
+				where, roleName(opts), err, opts.Role, CredsFile(opts.Role))
+		}
+		return nil, fmt.Errorf("bus: connect to %s as %s: %w", where, roleName(opts), err)
 	}
 	return &Bus{nc: nc, timeout: opts.RequestTimeout, log: log}, nil
+}
+
+// authOptions are the options that prove who the connection is.
+func authOptions(opts Options) ([]nats.Option, error) {
+	if opts.System {
+		if opts.Embedded == nil {
+			return nil, errors.New("bus: a system connection needs the embedded server")
+		}
+		return []nats.Option{nats.UserInfo(systemUser, opts.Embedded.sysPass)}, nil
+	}
+	role := opts.Role
+	if role == "" && opts.Embedded != nil {
+		role = RoleInternal
+	}
+	var out []nats.Option
+	if role != "" && role != RoleInternal {
+		out = append(out, nats.CustomInboxPrefix(inboxPrefix(role, opts.Name)))
+	}
+	if opts.CredsFile != "" {
+		o, err := credsFileOption(opts.CredsFile)
+		if err != nil {
+			return nil, err
+		}
+		return append(out, o), nil
+	}
+	creds := opts.Creds
+	if creds == nil && opts.Embedded != nil {
+		creds = opts.Embedded.opts.Creds
+	}
+	if creds == nil || role == "" {
+		return out, nil // a server that asks for no credentials
+	}
+	o, err := creds.option(role)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, o), nil
+}
+
+func roleName(opts Options) string {
+	switch {
+	case opts.System:
+		return "system"
+	case opts.Role != "":
+		return string(opts.Role)
+	case opts.Embedded != nil:
+		return string(RoleInternal)
+	}
+	return "no role"
+}
+
+// RedactURL masks the password of a URL with user information, for
+// printing and logging.
+func RedactURL(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	if _, has := p.User.Password(); has {
+		p.User = neturl.UserPassword(p.User.Username(), "xxxxx")
+	}
+	return p.String()
 }
 
 // Close drains nothing and closes the connection at once, as a crash would.
@@ -102,11 +229,27 @@ func (b *Bus) Close() { b.nc.Close() }
 // Drain lets in-flight handlers finish, then closes.
 func (b *Bus) Drain() error { return b.nc.Drain() }
 
-// Flush waits until the server has processed everything sent so far.
+// Flush waits until the server has processed everything sent so far. It
+// reports ErrDenied when the server refused a publish or subscription of
+// this connection since the last Flush that said so (the server refuses
+// asynchronously: Publish and Subscribe cannot tell).
 func (b *Bus) Flush(ctx context.Context) error {
 	ctx, cancel := b.withTimeout(ctx)
 	defer cancel()
-	return b.nc.FlushWithContext(ctx)
+	if err := b.nc.FlushWithContext(ctx); err != nil {
+		return mapErr(err)
+	}
+	last := b.nc.LastError()
+	if last == nil || !errors.Is(last, nats.ErrPermissionViolation) {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if last == b.reported {
+		return nil
+	}
+	b.reported = last
+	return fmt.Errorf("%w (%w)", ErrDenied, last)
 }
 
 // Connected reports whether the connection is up.
@@ -256,6 +399,10 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w (%w)", ErrTimeout, err)
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return fmt.Errorf("%w (%w)", ErrClosed, err)
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked):
+		return fmt.Errorf("%w (%w)", ErrUnauthorized, err)
+	case errors.Is(err, nats.ErrPermissionViolation):
+		return fmt.Errorf("%w (%w)", ErrDenied, err)
 	}
 	return err
 }
@@ -276,5 +423,5 @@ func (b *Bus) Status() string {
 	if err := b.nc.LastError(); err != nil {
 		s += " (last error: " + err.Error() + ")"
 	}
-	return s + " to " + b.nc.ConnectedUrl()
+	return s + " to " + b.nc.ConnectedUrlRedacted()
 }

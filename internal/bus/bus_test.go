@@ -157,8 +157,8 @@ func TestSystemConnectionHearsDisconnects(t *testing.T) {
 	if err := sys.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// An application client over TCP, without credentials.
-	app, err := Connect(Options{URL: e.URL(), Name: "mcu:n7"}, nil)
+	// An application client over TCP, with this process's credentials.
+	app, err := Connect(Options{Embedded: e, OverTCP: true, Name: "mcu:n7"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestSystemConnectionHearsDisconnects(t *testing.T) {
 		t.Fatal("no disconnect event")
 	}
 	// Over TCP, with the system credentials.
-	tcpSys, err := Connect(Options{URL: e.SystemURL(), System: true}, nil)
+	tcpSys, err := Connect(Options{Embedded: e, OverTCP: true, System: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestKickAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	reconnects := make(chan struct{}, 8)
-	c, err := Connect(Options{URL: e.URL(), Name: "mcu:k1", ReconnectWait: 20 * time.Millisecond, OnReconnect: func() { reconnects <- struct{}{} }}, nil)
+	c, err := Connect(Options{Embedded: e, OverTCP: true, Name: "mcu:k1", ReconnectWait: 20 * time.Millisecond, OnReconnect: func() { reconnects <- struct{}{} }}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

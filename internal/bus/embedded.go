@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,11 +23,23 @@ type EmbeddedOptions struct {
 	// SystemPassword of the system user; default random. Give the old one
 	// to a server that replaces another, so system connections reconnect.
 	SystemPassword string
+	// Creds are the credentials the server accepts, one per role; default
+	// this process's own (ProcessCreds), which no other process holds.
+	Creds *Creds
+	// Platform is the moid whose subjects the roles' permissions name;
+	// default any platform.
+	Platform string
+	// NodeConnPrefix, when set, binds a media node to its id: a connection
+	// with the mcu credential must be named NodeConnPrefix+<node id> and
+	// may read only that node's subject, and no other role may take such
+	// a name.
+	NodeConnPrefix string
 }
 
-// Embedded is a NATS server running inside this process. Clients without
-// credentials land in the application account; a system user, known only
-// to this process, can watch connections come and go (SystemEvents).
+// Embedded is a NATS server running inside this process. Every client
+// must prove it holds one of the credentials in Creds, and may then use
+// only its role's subjects (Permissions); a system user, known only to
+// this process, can watch connections come and go (ConnEventsSubject).
 type Embedded struct {
 	srv     *server.Server
 	opts    EmbeddedOptions
@@ -39,7 +50,6 @@ type Embedded struct {
 const (
 	AppAccount    = "APP"
 	systemAccount = "SYS"
-	appUser       = "app"
 	systemUser    = "sys"
 )
 
@@ -56,37 +66,47 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 8 << 20
 	}
+	if opts.Creds == nil {
+		c, err := ProcessCreds()
+		if err != nil {
+			return nil, err
+		}
+		opts.Creds = c
+	}
+	if opts.SystemPassword == "" {
+		opts.SystemPassword = randomPassword()
+	}
 	app, sys := server.NewAccount(AppAccount), server.NewAccount(systemAccount)
-	pass := opts.SystemPassword
-	if pass == "" {
-		pass = randomPassword()
+	auth, err := newAuthenticator(opts.Creds, opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus: embedded server: %w", err)
 	}
 	srv, err := server.NewServer(&server.Options{
-		Host:          opts.Host,
-		Port:          port,
-		DontListen:    opts.NoListen,
-		NoSigs:        true,
-		NoLog:         true,
-		MaxPayload:    opts.MaxPayload,
-		Accounts:      []*server.Account{app, sys},
-		SystemAccount: systemAccount,
-		Users: []*server.User{
-			{Username: appUser, Account: app},
-			{Username: systemUser, Password: pass, Account: sys},
-		},
-		NoAuthUser: appUser,
+		Host:                       opts.Host,
+		Port:                       port,
+		DontListen:                 opts.NoListen,
+		NoSigs:                     true,
+		NoLog:                      true,
+		MaxPayload:                 opts.MaxPayload,
+		Accounts:                   []*server.Account{app, sys},
+		SystemAccount:              systemAccount,
+		CustomClientAuthentication: auth,
+		AlwaysEnableNonce:          true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
 	}
+	auth.srv = srv
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("bus: embedded server did not become ready")
 	}
-	opts.SystemPassword = pass
-	return &Embedded{srv: srv, opts: opts, sysPass: pass}, nil
+	return &Embedded{srv: srv, opts: opts, sysPass: opts.SystemPassword}, nil
 }
+
+// Creds are the credentials the server accepts.
+func (e *Embedded) Creds() *Creds { return e.opts.Creds }
 
 // Restart shuts the server down and starts a new one with the same
 // options on the same address; clients connected over TCP reconnect.
@@ -97,16 +117,6 @@ func (e *Embedded) Restart() (*Embedded, error) {
 	}
 	e.Shutdown()
 	return StartEmbedded(opts)
-}
-
-// SystemURL is URL with the system user's credentials, for a system
-// connection over TCP (Options.URL with System).
-func (e *Embedded) SystemURL() string {
-	u := e.URL()
-	if u == "" {
-		return ""
-	}
-	return strings.Replace(u, "nats://", "nats://"+systemUser+":"+e.sysPass+"@", 1)
 }
 
 // Kick cuts the connections named name, as a network blip does; their

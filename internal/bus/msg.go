@@ -47,11 +47,12 @@ func (m *Msg) Nack(typ, code, msg string) error {
 var typePrefix = []byte(`{"type":"`)
 
 // typeOf finds a message's type; messages Convene encodes start with it, so
-// the fast path avoids a full decode.
+// the fast path avoids a full decode. The fast path takes only a plain
+// printable ASCII type (no escapes), which reads the same either way.
 func typeOf(data []byte) string {
 	if bytes.HasPrefix(data, typePrefix) {
 		rest := data[len(typePrefix):]
-		if i := bytes.IndexByte(rest, '"'); i >= 0 && bytes.IndexByte(rest[:i], '\\') < 0 {
+		if i := bytes.IndexByte(rest, '"'); i >= 0 && plainASCII(rest[:i]) {
 			return string(rest[:i])
 		}
 	}
@@ -60,6 +61,15 @@ func typeOf(data []byte) string {
 	}
 	_ = json.Unmarshal(data, &h)
 	return h.Type
+}
+
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Handler handles a message.

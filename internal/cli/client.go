@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -73,7 +71,9 @@ func (c *apiConn) fail(err error) error {
 	}
 	var ae *api.APIError
 	if errors.As(err, &ae) {
-		return ae
+		escaped := *ae
+		escaped.Message = printable(ae.Message)
+		return &escaped
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("nothing answers at %s: start `convene serve`, or point --api or CONVENE_API at the API", c.url)
@@ -88,11 +88,4 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
-}
-
-// emitJSON prints v as indented JSON.
-func emitJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

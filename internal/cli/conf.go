@@ -91,7 +91,7 @@ func confListCmd(conn *apiConn) *cobra.Command {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "E164\tNAME\tSTATE\tNODE\tROOM\tENDS")
 			for _, cf := range confs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cf.E164, cf.Name, cf.State, dash(cf.Node), dash(cf.Room), clock(cf.EndsAt))
+				printRow(tw, cf.E164, cf.Name, cf.State, dash(cf.Node), dash(cf.Room), clock(cf.EndsAt))
 			}
 			return tw.Flush()
 		},
@@ -141,7 +141,7 @@ func confEndCmd(conn *apiConn) *cobra.Command {
 			if err := c.EndConference(cmd.Context(), args[0]); err != nil {
 				return conn.fail(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "conference %s ended\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "conference %s ended\n", printable(args[0]))
 			return nil
 		},
 	}
@@ -162,7 +162,7 @@ func confDelayCmd(conn *apiConn) *cobra.Command {
 			if err != nil {
 				return conn.fail(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "conference %s now lasts %d minutes and ends %s\n", conf.E164, conf.DurationMinutes, clock(conf.EndsAt))
+			fmt.Fprintf(cmd.OutOrStdout(), "conference %s now lasts %d minutes and ends %s\n", printable(conf.E164), conf.DurationMinutes, clock(conf.EndsAt))
 			return nil
 		},
 	}
@@ -186,7 +186,7 @@ func confRenameCmd(conn *apiConn) *cobra.Command {
 			if err != nil {
 				return conn.fail(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "conference %s is now %q\n", conf.E164, conf.Name)
+			fmt.Fprintf(cmd.OutOrStdout(), "conference %s is now %q\n", printable(conf.E164), conf.Name)
 			return nil
 		},
 	}
@@ -214,7 +214,7 @@ func confPasswordCmd(conn *apiConn) *cobra.Command {
 			if conf.HasPassword {
 				what = "changed"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "conference %s: password %s\n", conf.E164, what)
+			fmt.Fprintf(cmd.OutOrStdout(), "conference %s: password %s\n", printable(conf.E164), what)
 			return nil
 		},
 	}
@@ -261,7 +261,7 @@ func printConference(w io.Writer, c api.Conference, asJSON bool) error {
 		{"RECORDING", yesNo(c.Recording)},
 		{"PASSWORD", map[bool]string{true: "set", false: "none"}[c.HasPassword]},
 	} {
-		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+		printRow(tw, row[0], row[1])
 	}
 	return tw.Flush()
 }

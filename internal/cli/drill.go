@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/scheduler"
 	"github.com/convene/convene/internal/stack"
 )
 
@@ -25,7 +27,10 @@ type drill struct {
 	logLevel    string
 	out         io.Writer
 	start       time.Time
-	failed      []string
+	// failed are steps that did not happen; steps what was measured after
+	// each one. The verdict is judged from both.
+	failed []string
+	steps  []measure
 }
 
 func drillCmd() *cobra.Command {
@@ -60,12 +65,12 @@ doubled, left pending or wrongly counted.`,
 			if err := run(cmd.Context()); err != nil {
 				return err
 			}
-			if len(d.failed) > 0 {
-				fmt.Fprintf(d.out, "\nDRILL FAILED: %d steps broke an invariant\n", len(d.failed))
-				for _, f := range d.failed {
+			if failures, code := verdict(d.steps, d.failed); code != 0 {
+				fmt.Fprintf(d.out, "\nDRILL FAILED: %d problems\n", len(failures))
+				for _, f := range failures {
 					fmt.Fprintln(d.out, "  -", f)
 				}
-				return exitCode(1)
+				return exitCode(code)
 			}
 			fmt.Fprintln(d.out, "\ndrill passed: no conference lost, doubled or left pending")
 			return nil
@@ -122,7 +127,17 @@ func (d *drill) run(ctx context.Context) error {
 		return fmt.Errorf("booking: %d creates refused, first: %w", len(errs), errs[0])
 	}
 	d.logf("platform up: %d conferences on %d media nodes in 2 rooms, 2 schedulers (1 active)", d.conferences, d.nodes)
-	d.settle(ctx, st, "booked")
+	// What must run from now on: every conference booked, by number,
+	// tenant and class, read once booking settled.
+	complaint := d.settle(ctx, st, "booked")
+	want, _, err := takeCensus(ctx, st.Store)
+	if err != nil {
+		return err
+	}
+	if len(want) != d.conferences {
+		d.fail("%d conferences run after booking %d", len(want), d.conferences)
+	}
+	d.check(ctx, "booked", want, st, complaint)
 
 	w, err := watch(st)
 	if err != nil {
@@ -142,7 +157,8 @@ func (d *drill) run(ctx context.Context) error {
 	} else {
 		d.fail("node loss not detected: %v", err)
 	}
-	d.settle(ctx, st, fmt.Sprintf("%d conferences restored on other nodes", hosted))
+	what := fmt.Sprintf("%d conferences restored on other nodes", hosted)
+	d.check(ctx, "node killed", want, st, d.settle(ctx, st, what))
 	d.logf("  recovered %s after the kill", ms(time.Since(t0)))
 
 	// 2. A server room fails.
@@ -153,7 +169,7 @@ func (d *drill) run(ctx context.Context) error {
 	}
 	d.logf("failed server room room-a1 (%d conferences in it)", inRoom)
 	d.waitFor(ctx, "every conference out of room-a1", func() bool { return countInRoom(st, "room-a1") == 0 })
-	d.settle(ctx, st, "room-a1's conferences restored in room-a2")
+	d.check(ctx, "room failed", want, st, d.settle(ctx, st, "room-a1's conferences restored in room-a2"))
 	d.logf("  recovered %s after the failure", ms(time.Since(t0)))
 
 	// 3. The room comes back: nothing moves.
@@ -162,11 +178,15 @@ func (d *drill) run(ctx context.Context) error {
 		return err
 	}
 	d.logf("recovered server room room-a1")
-	time.Sleep(1500 * time.Millisecond)
+	// Nothing must move: wait until the scheduler has seen the room back
+	// and run two restore passes since, rather than sleep and hope.
+	d.waitLooked(ctx, st, "the scheduler to see room-a1 back", func(a scheduler.Activity) bool {
+		return !slices.Contains(a.AbnormalRooms, "room-a1")
+	})
 	if moved := diff(before, placement(ctx, st)); moved > 0 {
 		d.fail("recovering the room moved %d conferences", moved)
 	}
-	d.settle(ctx, st, "nothing moved back")
+	d.check(ctx, "room recovered", want, st, d.settle(ctx, st, "nothing moved back"))
 
 	// 4. The active scheduler dies: the standby takes over, moves nothing.
 	active := st.ActiveScheduler()
@@ -176,20 +196,55 @@ func (d *drill) run(ctx context.Context) error {
 	d.logf("killed the active scheduler %s", active.ID())
 	d.waitFor(ctx, "the standby to take over", func() bool { return st.ActiveScheduler() != nil })
 	d.logf("  standby %s active after %s", st.ActiveScheduler().ID(), ms(time.Since(t0)))
-	if _, err := client.CreateConference(ctx, api.CreateConferenceRequest{Name: "after takeover", Domain: "drill", Scale: 8, Resolution: "720p", DurationMinutes: 30}); err != nil {
+	if c, err := client.CreateConference(ctx, api.CreateConferenceRequest{Name: "after takeover", Domain: "drill", Scale: 8, Resolution: "720p", DurationMinutes: 30}); err != nil {
 		d.fail("create through the new scheduler: %v", err)
 	} else {
+		want[c.E164] = identOf(protocol.Conference{Domain: c.Domain, Scale: c.Scale, Resolution: c.Resolution})
 		d.logf("  booked a conference through the new scheduler")
 	}
-	time.Sleep(time.Second)
+	d.waitLooked(ctx, st, "the new scheduler's start-up grace and restore passes", func(scheduler.Activity) bool { return true })
 	if moved := diff(before, placement(ctx, st)); moved > 0 {
 		d.fail("the takeover moved %d conferences", moved)
 	}
-	r := d.settle(ctx, st, "takeover moved nothing")
-	if r.Running != d.conferences+1 {
-		d.fail("%d conferences run at the end; %d were booked", r.Running, d.conferences+1)
-	}
+	d.check(ctx, "scheduler killed", want, st, d.settle(ctx, st, "takeover moved nothing"))
 	return nil
+}
+
+// check measures the conferences after a step against those that must
+// run, and says at once what is wrong.
+func (d *drill) check(ctx context.Context, step string, want census, st *stack.Stack, complaint string) {
+	d.record(measureStep(ctx, step, want, st.Store, complaint, []*stack.Stack{st}))
+}
+
+func (d *drill) record(m measure) {
+	d.steps = append(d.steps, m)
+	problems := judge(m)
+	for _, p := range problems {
+		d.logf("  FAILED: %s", p)
+	}
+	if len(problems) == 0 {
+		d.logf("  %d conferences run, each the one booked, once", len(m.Want))
+	}
+}
+
+// waitLooked waits until the active scheduler's activity satisfies seen,
+// then until it has run two more restore passes: proof that it looked
+// at the platform since, which a sleep is not.
+func (d *drill) waitLooked(ctx context.Context, st *stack.Stack, what string, seen func(scheduler.Activity) bool) {
+	var passes uint64
+	d.waitFor(ctx, what, func() bool {
+		sc := st.ActiveScheduler()
+		if sc == nil {
+			return false
+		}
+		a := sc.Activity()
+		passes = a.RestorePasses
+		return seen(a)
+	})
+	d.waitFor(ctx, what+": two restore passes since", func() bool {
+		sc := st.ActiveScheduler()
+		return sc != nil && sc.Activity().RestorePasses >= passes+2
+	})
 }
 
 func (d *drill) fail(format string, args ...any) {
@@ -210,29 +265,26 @@ func (d *drill) waitFor(ctx context.Context, what string, cond func() bool) {
 }
 
 // settle waits until every invariant holds with nothing creating or
-// pending, and says so.
-func (d *drill) settle(ctx context.Context, st *stack.Stack, what string) auditReport {
+// pending, and says so; it answers the audit's complaint when that does
+// not happen within 30 s ("" when it does).
+func (d *drill) settle(ctx context.Context, st *stack.Stack, what string) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r, err := st.Audit(ctx)
 		ok := err == nil && r.OK() && r.Creating == 0 && r.Pending == 0
 		if ok {
 			d.logf("  audit: %s (%s)", r, what)
-			return auditReport{Running: r.Running}
+			return ""
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			if err != nil {
-				d.fail("%s: audit failed: %v", what, err)
-			} else {
-				d.fail("%s: %s", what, r)
+				return fmt.Sprintf("%s: audit failed: %v", what, err)
 			}
-			return auditReport{Running: r.Running}
+			return fmt.Sprintf("%s: %s", what, r)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-type auditReport struct{ Running int }
 
 // busiest is the index of the simulated node hosting the most conferences.
 func busiest(st *stack.Stack) int {

@@ -11,7 +11,9 @@ import (
 
 	"github.com/convene/convene/internal/api"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/scheduler"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/store"
 )
 
 // runPlatforms is the two-platform drill: A fails under load, B takes over,
@@ -32,7 +34,17 @@ func (d *drill) runPlatforms(ctx context.Context) error {
 		return fmt.Errorf("booking on B: %v %v", err, errs)
 	}
 	d.logf("platforms up: A with %d conferences, its backup B with %d; %d media nodes each", d.conferences, d.conferences/2, nodes)
-	d.settlePair(ctx, p, "booked", p.a, p.b)
+	_, complaint := d.settlePair(ctx, p, "booked", p.a, p.b)
+	// Tenant A's conferences must all survive, the same ones: read once
+	// booking settled. (Tenant B books and ends under load meanwhile.)
+	wantA, _, err := takeCensus(ctx, p.a.Store, "tenant-a")
+	if err != nil {
+		return err
+	}
+	if len(wantA) != d.conferences {
+		d.fail("tenant A has %d conferences running after booking %d", len(wantA), d.conferences)
+	}
+	d.checkA(ctx, p, "booked", wantA, p.a.Store, complaint)
 
 	// Load on B throughout: tenant B books and ends conferences.
 	var booked, ended atomic.Int64
@@ -68,7 +80,8 @@ func (d *drill) runPlatforms(ctx context.Context) error {
 	stopLoad()
 	wg.Wait()
 	d.logf("load on B during the failure: tenant B booked %d and ended %d conferences", booked.Load(), ended.Load())
-	d.settlePair(ctx, p, "taken over by B", p.b)
+	_, complaint = d.settlePair(ctx, p, "taken over by B", p.b)
+	d.checkA(ctx, p, "A failed over to B", wantA, p.b.PeerStore("plat-a"), complaint)
 
 	// 2. A's tenants book on B.
 	var extra []string
@@ -82,6 +95,7 @@ func (d *drill) runPlatforms(ctx context.Context) error {
 			d.fail("booking for A's tenant got %s, not a number in A's segment 66", c.E164)
 		}
 		extra = append(extra, c.E164)
+		wantA[c.E164] = identOf(protocol.Conference{Domain: c.Domain, Scale: c.Scale, Resolution: c.Resolution})
 	}
 	d.logf("booked %d conferences for A's tenant on B (numbers in A's segment, data in A's store)", len(extra))
 
@@ -94,11 +108,23 @@ func (d *drill) runPlatforms(ctx context.Context) error {
 	d.logf("platform A restarted")
 	d.waitFor(ctx, "B's PMS to see A back", func() bool { return p.masterState() == protocol.PlatformNormal })
 	d.logf("  B's PMS saw A back after %s: B hands A's service back", ms(time.Since(t0)))
-	time.Sleep(2 * time.Second)
+	// Nothing must move back: wait until B's scheduler has applied A's
+	// recovery and run two restore passes since, and A's has started and
+	// done the same.
+	d.waitLooked(ctx, p.b, "B's scheduler to hand A's service back", func(a scheduler.Activity) bool {
+		for _, pl := range a.Platforms.Masters {
+			if pl.Platform == "plat-a" {
+				return pl.State == protocol.PlatformNormal
+			}
+		}
+		return false
+	})
+	d.waitLooked(ctx, p.a, "A's scheduler to start", func(scheduler.Activity) bool { return true })
 	if moved := diff(before, d.placementOfA(ctx, p)); moved > 0 {
 		d.fail("failback moved %d conferences", moved)
 	}
-	d.settlePair(ctx, p, "nothing moved back", p.a, p.b)
+	_, complaint = d.settlePair(ctx, p, "nothing moved back", p.a, p.b)
+	d.checkA(ctx, p, "A back", wantA, p.a.Store, complaint)
 
 	// 4. A's CM ends some moved conferences; they leave B's nodes.
 	var toEnd []string
@@ -111,28 +137,28 @@ func (d *drill) runPlatforms(ctx context.Context) error {
 	for _, e := range toEnd {
 		if err := p.clientA.EndConference(ctx, e); err != nil {
 			d.fail("ending %s from A: %v", e, err)
+			continue
 		}
+		delete(wantA, e)
 	}
 	d.logf("A's CM ended %d of the moved conferences", len(toEnd))
-	running := d.settlePair(ctx, p, "after ending from A", p.a, p.b)
-	// Tenant A's conferences: every one booked, minus those ended, none
-	// lost or doubled; tenant B's: as many as its list holds (a create cut
-	// off by the end of the load may have completed unseen by its client).
-	wantA := d.conferences + len(extra) - len(toEnd)
+	running, complaint := d.settlePair(ctx, p, "after ending from A", p.a, p.b)
+	d.checkA(ctx, p, "moved conferences ended from A", wantA, p.a.Store, complaint)
+	// Tenant A's conferences were judged one by one above; tenant B's: as
+	// many as its list holds (a create cut off by the end of the load may
+	// have completed unseen by its client), none doubled; each tenant's
+	// licence counts what it runs.
 	confsA, errA := p.a.Store.DomainConferences(ctx, "tenant-a")
 	confsB, errB := p.b.Store.DomainConferences(ctx, "tenant-b")
 	if errA != nil || errB != nil {
 		return fmt.Errorf("reading the tenants' conferences: %v %v", errA, errB)
 	}
-	if len(confsA) != wantA {
-		d.fail("tenant A has %d conferences; %d were booked and not ended", len(confsA), wantA)
-	}
 	if running != len(confsA)+len(confsB) {
 		d.fail("%d conferences run; the tenants hold %d", running, len(confsA)+len(confsB))
 	}
 	u, err := p.a.Store.License(ctx, "tenant-a")
-	if err == nil && u.InUse["8_720p"] != wantA {
-		d.fail("tenant A counts %d conferences; %d run", u.InUse["8_720p"], wantA)
+	if err == nil && u.InUse["8_720p"] != len(wantA) {
+		d.fail("tenant A counts %d conferences; %d run", u.InUse["8_720p"], len(wantA))
 	}
 	d.logf("tenant A: %d conferences, counted %d times against its licence; tenant B: %d", len(confsA), u.InUse["8_720p"], len(confsB))
 	return nil
@@ -168,23 +194,33 @@ func (d *drill) placementOfA(ctx context.Context, p *pair) map[string]string {
 }
 
 // settlePair waits until both platforms' invariants hold and answers how
-// many conferences run.
-func (d *drill) settlePair(ctx context.Context, p *pair, what string, live ...*stack.Stack) int {
+// many conferences run, and the audit's complaint when they do not hold
+// within 30 s.
+func (d *drill) settlePair(ctx context.Context, p *pair, what string, live ...*stack.Stack) (int, string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		running, problems, err := p.audit(ctx, live...)
 		if err == nil && len(problems) == 0 {
 			d.logf("  audit: %d conferences running across the platforms; every invariant holds (%s)", running, what)
-			return running
+			return running, ""
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			if err != nil {
-				d.fail("%s: audit failed: %v", what, err)
-			} else {
-				d.fail("%s: %d problems, first: %v", what, len(problems), first3(problems))
+				return running, fmt.Sprintf("%s: audit failed: %v", what, err)
 			}
-			return running
+			return running, fmt.Sprintf("%s: %d problems, first: %v", what, len(problems), first3(problems))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// checkA measures tenant A's conferences in A's store (st: A's own, or
+// B's connection to it) against those that must run, on both platforms'
+// nodes.
+func (d *drill) checkA(ctx context.Context, p *pair, step string, want census, st *store.Store, complaint string) {
+	if st == nil {
+		d.fail("%s: platform A's store is not reachable", step)
+		return
+	}
+	d.record(measureStep(ctx, step, want, st, complaint, []*stack.Stack{p.a, p.b}, "tenant-a"))
 }

@@ -20,7 +20,7 @@ func init() { register(newMCUSimCommand) }
 
 func newMCUSimCommand() *cobra.Command {
 	var (
-		natsURL  string
+		bf       busFlags
 		platform string
 		room     string
 		id       string
@@ -36,17 +36,16 @@ func newMCUSimCommand() *cobra.Command {
 		Long: `Run one or more simulated media nodes. Each speaks the media-node protocol
 faithfully (registration and heartbeats to RMS, conference lists, create,
 restore, release, rename, monitoring) and holds its conferences in memory.
-They run until interrupted, then unregister.
+They run until interrupted, then unregister. They join the bus with the
+media nodes' credential (--nats-creds, e.g. the .convene/creds/mcu.creds
+that convene serve writes), and the bus lets each use only its own subject.
 
 Node ids are <id>-1 ... <id>-N; with --count 1 and an explicit --id, the id
 is used as given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if natsURL == "" {
-				natsURL = os.Getenv("CONVENE_NATS")
-			}
-			if natsURL == "" {
-				return errors.New("mcu-sim: no bus: give --nats nats://host:4222 or set CONVENE_NATS")
+			if _, err := bf.options("mcu-sim", bus.RoleMCU, ""); err != nil {
+				return err
 			}
 			if count < 1 {
 				return fmt.Errorf("mcu-sim: --count %d: run at least one node", count)
@@ -70,8 +69,13 @@ is used as given.`,
 				return err
 			}
 			for _, nodeID := range ids {
-				// One connection per node, as separate processes would have.
-				b, err := bus.Connect(bus.Options{URL: natsURL, Name: resources.NodeConnName(nodeID)}, log)
+				// One connection per node, as separate processes would have;
+				// the bus binds each to its node's subject by its name.
+				bo, err := bf.options("mcu-sim", bus.RoleMCU, resources.NodeConnName(nodeID))
+				if err != nil {
+					return errors.Join(err, stop())
+				}
+				b, err := bus.Connect(bo, log)
 				if err != nil {
 					return errors.Join(err, stop())
 				}
@@ -103,7 +107,7 @@ is used as given.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&natsURL, "nats", "", "NATS URL of the platform's bus (default $CONVENE_NATS)")
+	bf.register(f, bus.RoleMCU)
 	f.StringVar(&platform, "platform", "plat-a", "moid of the platform the nodes join")
 	f.StringVar(&room, "room", "room-a1", "moid of the server room the nodes sit in")
 	f.StringVar(&id, "id", "sim-"+mcuSimHost(), "node id, or the prefix of the ids with --count")

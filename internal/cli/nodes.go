@@ -43,7 +43,7 @@ func nodesCmd() *cobra.Command {
 			if n.Reported != n.Conferences {
 				confs += " (node says " + strconv.Itoa(n.Reported) + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, dash(n.Room), state, confs, n.Capacity, dash(n.IP))
+			printRow(tw, n.ID, dash(n.Room), state, confs, strconv.Itoa(n.Capacity), dash(n.IP))
 		}
 		return tw.Flush()
 	}

@@ -142,8 +142,7 @@ func printPlatforms(w io.Writer, ps []api.Platform, asJSON bool) error {
 		if p.Manual {
 			state += " (manual)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Moid, dash(p.Name), dash(p.Relation), dash(state),
-			dash(p.Observed), dash(p.DRMode), dash(p.Reason))
+		printRow(tw, p.Moid, dash(p.Name), dash(p.Relation), dash(state), dash(p.Observed), dash(p.DRMode), dash(p.Reason))
 	}
 	return tw.Flush()
 }

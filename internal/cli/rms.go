@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +16,7 @@ func init() { register(newRMSCommand) }
 
 func newRMSCommand() *cobra.Command {
 	var (
-		natsURL  string
+		bf       busFlags
 		cfgPath  string
 		platform string
 		level    string
@@ -31,11 +29,8 @@ nodes up and down, tracks server-room states, and answers GET_RES_REQ on the
 platform's bus. Without --config it serves the built-in demo topology.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if natsURL == "" {
-				natsURL = os.Getenv("CONVENE_NATS")
-			}
-			if natsURL == "" {
-				return errors.New("rms: no bus: give --nats nats://host:4222 or set CONVENE_NATS")
+			if _, err := bf.options("rms", bus.RoleRMS, ""); err != nil {
+				return err
 			}
 			cfg := config.Demo()
 			if cfgPath != "" {
@@ -52,7 +47,11 @@ platform's bus. Without --config it serves the built-in demo topology.`,
 				return fmt.Errorf("rms: platform %q is not in the configuration; list it under platforms or pick another with --platform", platform)
 			}
 			log := newLogger(cmd.ErrOrStderr(), level)
-			b, err := bus.Connect(bus.Options{URL: natsURL, Name: "rms-" + plat.Moid}, log)
+			bo, err := bf.options("rms", bus.RoleRMS, "rms-"+plat.Moid)
+			if err != nil {
+				return err
+			}
+			b, err := bus.Connect(bo, log)
 			if err != nil {
 				return err
 			}
@@ -83,7 +82,7 @@ platform's bus. Without --config it serves the built-in demo topology.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&natsURL, "nats", "", "NATS URL of the platform's bus (default $CONVENE_NATS)")
+	bf.register(f, bus.RoleRMS)
 	f.StringVar(&cfgPath, "config", "", "configuration file (default: the built-in demo topology)")
 	f.StringVar(&platform, "platform", "", "moid of the platform to serve (default: the configuration's platform)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")

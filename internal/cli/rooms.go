@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -119,7 +120,7 @@ func printRooms(w io.Writer, rooms []api.Room, asJSON bool) error {
 		case r.State == "abnormal" && r.Reason != "":
 			state += " (auto)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.Moid, dash(r.Name), r.Type, state, r.LiveNodes, dash(r.Reason))
+		printRow(tw, r.Moid, dash(r.Name), r.Type, state, strconv.Itoa(r.LiveNodes), dash(r.Reason))
 	}
 	return tw.Flush()
 }

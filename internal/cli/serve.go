@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/stack"
 )
@@ -30,8 +32,9 @@ func serveCmd() *cobra.Command {
 		Long: `Run every service of one platform in this process.
 
 With no flags it runs on embedded defaults: an in-process NATS server
-(listening on 127.0.0.1:4222 for media nodes in other processes), an
-in-process Redis-protocol store whose data is gone when the process ends,
+(listening on 127.0.0.1:4222 for media nodes in other processes, each
+with its role's credential from <data-dir>/creds, e.g. mcu.creds), an
+in-process Redis-protocol store that keeps its data in <data-dir>/store,
 and the built-in demo topology (platform plat-a, rooms room-a1 and room-a2,
 tenant "demo").`,
 		Args: cobra.NoArgs,
@@ -51,6 +54,9 @@ tenant "demo").`,
 				}
 				cfg.Platform = platform
 			}
+			if o.NATS == "" && (o.NATSCreds != "" || o.NATSTLS != (bus.TLSFiles{})) {
+				return fmt.Errorf("--nats-creds and --nats-tls-* are for an external bus (--nats); the embedded bus writes its own credentials to %s", filepath.Join(dataDir, "creds"))
+			}
 			o.Config, o.Log, o.DataDir = cfg, log, dataDir
 			ctx := cmd.Context()
 			st, err := stack.Start(ctx, o)
@@ -61,20 +67,23 @@ tenant "demo").`,
 			fmt.Fprintf(out, "Convene is serving platform %s (%s)\n", cfg.Platform, cfg.Local().Name)
 			fmt.Fprintf(out, "  API:    http://%s\n", st.API.Addr())
 			if st.Token != "" {
-				fmt.Fprintf(out, "  token:  %s\n", st.Token)
+				fmt.Fprintf(out, "  token:  %s (%s)\n", maskToken(st.Token), tokenRole(cfg, st.Token))
 				if err := writeToken(dataDir, st.Token); err != nil {
-					log.Warn("could not save the API token for the CLI", "err", err)
+					log.Warn("could not save the API token for the CLI: choose one with --api-token (or CONVENE_TOKEN) and restart", "err", err)
 				} else {
 					fmt.Fprintf(out, "          (saved to %s for the convene CLI)\n", filepath.Join(dataDir, "token"))
 				}
 			}
-			if u := st.BusURL(); u != "" {
-				fmt.Fprintf(out, "  bus:    %s (embedded NATS)\n", u)
-			} else if o.NATS != "" {
-				fmt.Fprintf(out, "  bus:    %s\n", o.NATS)
+			if len(cfg.API.Tokens) > 0 {
+				fmt.Fprintf(out, "  tokens: %s from the configuration\n", tokenCounts(cfg))
 			}
+			printBus(out, st, o)
 			if o.Redis == "" {
-				fmt.Fprintf(out, "  store:  embedded, in memory: its data is gone when this process ends (use --redis for a real one)\n")
+				if dataDir != "" {
+					fmt.Fprintf(out, "  store:  embedded, durable in %s\n", filepath.Join(dataDir, "store"))
+				} else {
+					fmt.Fprintf(out, "  store:  embedded, in memory: its data is gone when this process ends (give --data-dir to keep it)\n")
+				}
 			} else {
 				fmt.Fprintf(out, "  store:  %s\n", o.Redis)
 			}
@@ -94,15 +103,41 @@ tenant "demo").`,
 	f.StringVar(&cfgPath, "config", "", "topology and tuning (YAML); default: the built-in demo topology")
 	f.StringVar(&platform, "platform", "", "moid of the platform to serve (default: the configuration's)")
 	f.StringVar(&o.Listen, "listen", "", "REST API address (default 127.0.0.1:8080)")
-	f.StringVar(&o.Token, "api-token", os.Getenv("CONVENE_TOKEN"), "API bearer token (default: the configuration's, else a new random one)")
+	f.StringVar(&o.Token, "api-token", os.Getenv("CONVENE_TOKEN"), "an operator token for the API, beside the configuration's api.tokens (default: with none configured, a new random one)")
 	f.StringVar(&o.NATS, "nats", "", "URL of an external NATS server (default: embedded)")
 	f.StringVar(&o.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens (\"none\": in-process only)")
-	f.StringVar(&o.Redis, "redis", "", "URL of the platform's Redis store (default: embedded, ephemeral)")
+	f.StringVar(&o.NATSCreds, "nats-creds", "", "with --nats: this process's credentials on that bus: one creds file for every service, or a directory of <role>.creds files (the embedded bus writes its own to <data-dir>/creds)")
+	registerTLSFlags(f, &o.NATSTLS)
+	f.StringToStringVar(&o.PeerCreds, "nats-peer-creds", nil, "credential files for other platforms' buses, by moid (plat-b=/path/platform.creds); default this platform's own platform credential")
+	f.StringVar(&o.Redis, "redis", "", "URL of the platform's Redis store (default: embedded, kept in --data-dir)")
 	f.IntVar(&o.SimNodes, "sim-nodes", 0, "simulated media nodes to run in this process")
 	f.IntVar(&o.SimCapacity, "sim-capacity", 1000, "conferences each simulated node can host")
-	f.StringVar(&dataDir, "data-dir", ".convene", "where the CLI token and the rooms operators failed are kept")
+	f.StringVar(&dataDir, "data-dir", ".convene", "where the CLI token, the rooms operators failed and the embedded store's data (in store/) are kept; \"\" keeps the embedded store in memory")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
+}
+
+// printBus tells where the bus is and where its credentials are; a URL is
+// printed without its password, a credential by its path only.
+func printBus(out io.Writer, st *stack.Stack, o stack.Options) {
+	if u := st.BusURL(); u != "" {
+		fmt.Fprintf(out, "  bus:    %s (embedded NATS: every connection needs a credential)\n", u)
+	} else if o.NATS != "" {
+		fmt.Fprintf(out, "  bus:    %s\n", bus.RedactURL(o.NATS))
+	} else {
+		fmt.Fprintf(out, "  bus:    embedded NATS, in-process only\n")
+	}
+	c := st.BusCreds()
+	switch {
+	case o.NATS != "" && o.NATSCreds != "":
+		fmt.Fprintf(out, "  creds:  %s\n", o.NATSCreds)
+	case o.NATS != "":
+	case c != nil && c.Dir() != "":
+		fmt.Fprintf(out, "  creds:  %s%c (%s for media nodes, %s for RMS, %s for a platform joining this bus; one <role>.creds per role)\n",
+			c.Dir(), filepath.Separator, bus.CredsFile(bus.RoleMCU), bus.CredsFile(bus.RoleRMS), bus.CredsFile(bus.RolePlatform))
+	case st.BusURL() != "":
+		fmt.Fprintf(out, "  creds:  in memory only: no other process can join the bus (give --data-dir to have them written)\n")
+	}
 }
 
 func firstDomain(c *config.Config) string {
@@ -112,6 +147,37 @@ func firstDomain(c *config.Config) string {
 		}
 	}
 	return "<domain>"
+}
+
+// maskToken shows enough of a token to tell it from another, never the
+// secret: its first four characters.
+func maskToken(token string) string {
+	if len(token) < 16 {
+		return "…"
+	}
+	return token[:4] + "…"
+}
+
+// tokenRole is the role of the token serve was given or made: the
+// configuration's when it lists the token, else operator.
+func tokenRole(c *config.Config, token string) string {
+	for _, t := range c.API.Tokens {
+		if t.Token == token {
+			return t.RoleOrDefault()
+		}
+	}
+	return config.RoleOperator
+}
+
+// tokenCounts says how many of the configuration's API tokens have each
+// role: "3 (1 operator, 1 tenant, 1 readonly)".
+func tokenCounts(c *config.Config) string {
+	n := map[string]int{}
+	for _, t := range c.API.Tokens {
+		n[t.RoleOrDefault()]++
+	}
+	return fmt.Sprintf("%d (%d operator, %d tenant, %d readonly)", len(c.API.Tokens),
+		n[config.RoleOperator], n[config.RoleTenant], n[config.RoleReadonly])
 }
 
 func writeToken(dir, token string) error {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -83,10 +84,66 @@ type API struct {
 	Tokens []Token `yaml:"tokens"`
 }
 
-// Token is a bearer token and who holds it.
+// Token is a bearer token, who holds it and what it may do.
 type Token struct {
 	Name  string `yaml:"name"`
 	Token string `yaml:"token"`
+	// Role is operator (everything), tenant (only the user domains in
+	// Domains: their conferences, templates and licence view) or readonly
+	// (reads only). Left out, it is operator, as tokens were before roles.
+	Role string `yaml:"role"`
+	// Domains are the user domains a tenant token may act for; only
+	// tenant tokens list them.
+	Domains []string `yaml:"domains,omitempty"`
+}
+
+// The roles of an API token.
+const (
+	RoleOperator = "operator"
+	RoleTenant   = "tenant"
+	RoleReadonly = "readonly"
+)
+
+// Roles lists the roles of an API token.
+var Roles = []string{RoleOperator, RoleTenant, RoleReadonly}
+
+// RoleOrDefault is the token's role, operator when left out.
+func (t Token) RoleOrDefault() string {
+	if t.Role == "" {
+		return RoleOperator
+	}
+	return t.Role
+}
+
+// Validate checks a token against the topology's user domains (doms).
+func (t Token) Validate(doms map[string]bool) error {
+	if !protocol.PrintableText(t.Name) || strings.TrimSpace(t.Name) == "" {
+		return fmt.Errorf("api token %q: give it a name of printable text (the name shows in logs)", t.Name)
+	}
+	if len(t.Token) < 16 {
+		return fmt.Errorf("api token %q is shorter than 16 characters", t.Name)
+	}
+	if t.Token == ExampleTokenSecret {
+		return fmt.Errorf("api token %q still has the example's placeholder: put in a secret of your own (openssl rand -hex 24)", t.Name)
+	}
+	switch t.Role {
+	case RoleOperator, RoleReadonly, "":
+		if len(t.Domains) > 0 {
+			return fmt.Errorf("api token %q: role %s acts on every domain; only tenant tokens list domains", t.Name, t.RoleOrDefault())
+		}
+	case RoleTenant:
+		if len(t.Domains) == 0 {
+			return fmt.Errorf("api token %q: a tenant token lists the user domains it may act for under domains", t.Name)
+		}
+		for _, d := range t.Domains {
+			if !doms[d] {
+				return fmt.Errorf("api token %q: domain %q is not listed under domains", t.Name, d)
+			}
+		}
+	default:
+		return fmt.Errorf("api token %q: role %q must be operator, tenant or readonly", t.Name, t.Role)
+	}
+	return nil
 }
 
 // Scheduler tunes the scheduler.
@@ -196,6 +253,11 @@ func (c *Config) Defaults() {
 	if c.API.Listen == "" {
 		c.API.Listen = "127.0.0.1:8080"
 	}
+	for i := range c.API.Tokens {
+		if c.API.Tokens[i].Role == "" {
+			c.API.Tokens[i].Role = RoleOperator
+		}
+	}
 	s := &c.Scheduler
 	setDur(&s.NodeTimeout, 3*time.Second)
 	setDur(&s.RMSTimeout, 2*time.Second)
@@ -291,10 +353,15 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("domain %q: %w", d.Moid, err)
 		}
 	}
+	secrets := map[string]string{}
 	for _, t := range c.API.Tokens {
-		if len(t.Token) < 16 {
-			return fmt.Errorf("api token %q is shorter than 16 characters", t.Name)
+		if err := t.Validate(doms); err != nil {
+			return err
 		}
+		if other, dup := secrets[t.Token]; dup {
+			return fmt.Errorf("api tokens %q and %q are the same token: give each holder its own", other, t.Name)
+		}
+		secrets[t.Token] = t.Name
 	}
 	if c.Scheduler.LeaseRenew >= c.Scheduler.LeaseTTL {
 		return fmt.Errorf("scheduler.lease_renew %v must be shorter than scheduler.lease_ttl %v", c.Scheduler.LeaseRenew, c.Scheduler.LeaseTTL)

@@ -69,3 +69,48 @@ func TestDemoIsValid(t *testing.T) {
 		t.Fatalf("demo = %+v", c)
 	}
 }
+
+func TestTokenRoles(t *testing.T) {
+	base := "platforms:\n  - moid: p1\n    rooms: [{moid: r1}]\ndomains: [{moid: acme}, {moid: beta}]\n"
+	t.Run("role defaults to operator", func(t *testing.T) {
+		c, err := Parse([]byte(base + "api: {tokens: [{name: ops, token: 0123456789abcdef}]}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.API.Tokens[0].Role != RoleOperator {
+			t.Fatalf("role %q, want operator", c.API.Tokens[0].Role)
+		}
+	})
+	t.Run("each role", func(t *testing.T) {
+		c, err := Parse([]byte(base + `api:
+  tokens:
+    - {name: ops, token: 0123456789abcdef, role: operator}
+    - {name: portal, token: 0123456789abcdeg, role: tenant, domains: [acme, beta]}
+    - {name: board, token: 0123456789abcdeh, role: readonly}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.API.Tokens[1]; got.Role != RoleTenant || len(got.Domains) != 2 {
+			t.Fatalf("tenant token = %+v", got)
+		}
+	})
+	for _, tt := range []struct{ name, tokens, want string }{
+		{"unknown role", "[{name: a, token: 0123456789abcdef, role: admin}]", `role "admin" must be operator, tenant or readonly`},
+		{"tenant without domains", "[{name: a, token: 0123456789abcdef, role: tenant}]", "a tenant token lists the user domains"},
+		{"tenant of an unknown domain", "[{name: a, token: 0123456789abcdef, role: tenant, domains: [acme, gamma]}]", `domain "gamma" is not listed`},
+		{"operator with domains", "[{name: a, token: 0123456789abcdef, domains: [acme]}]", "only tenant tokens list domains"},
+		{"readonly with domains", "[{name: a, token: 0123456789abcdef, role: readonly, domains: [acme]}]", "only tenant tokens list domains"},
+		{"one secret twice", "[{name: a, token: 0123456789abcdef}, {name: b, token: 0123456789abcdef, role: readonly}]", `"a" and "b" are the same token`},
+		{"no name", "[{token: 0123456789abcdef}]", "give it a name"},
+		{"name with an escape", "[{name: \"a\\e[2J\", token: 0123456789abcdef}]", "give it a name of printable text"},
+		{"the example's placeholder", "[{name: a, token: " + ExampleTokenSecret + "}]", "still has the example's placeholder"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(base + "api: {tokens: " + tt.tokens + "}\n"))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}

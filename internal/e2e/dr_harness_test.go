@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/redistest"
+	"github.com/convene/convene/internal/scheduler"
 	"github.com/convene/convene/internal/stack"
 	"github.com/convene/convene/internal/store"
 )
@@ -24,14 +26,32 @@ type dr struct {
 	t              *testing.T
 	cfg            *config.Config
 	redisA, redisB *redistest.Server
+	// storeA and storeB are the test's own connections to each platform's
+	// store, whatever becomes of the platforms.
+	storeA, storeB *store.Store
 	natsA, natsB   string // host:port
 	a, b           *stack.Stack
 	clientA        *api.Client
 	clientB        *api.Client
 	nodes          int
+	made           confSet // every conference create returned
 }
 
-func freeHostPort(t *testing.T) string {
+// drSetup says how to start the two platforms.
+type drSetup struct {
+	nodes int
+	// tune adjusts the topology before start.
+	tune func(*config.Config)
+}
+
+// busAttempts bounds the tries to start both platforms' buses: their
+// addresses must be in the topology before either starts, so they are
+// picked free, and another process may take one before its server binds it.
+const busAttempts = 3
+
+// candidatePort is a loopback address nothing listened on a moment ago:
+// only a candidate, which the embedded server then binds or fails to.
+func candidatePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,10 +63,51 @@ func freeHostPort(t *testing.T) string {
 
 func startDR(t *testing.T, nodes int) *dr {
 	t.Helper()
-	d := &dr{t: t, nodes: nodes}
+	return startDRWith(t, drSetup{nodes: nodes})
+}
+
+func startDRWith(t *testing.T, s drSetup) *dr {
+	t.Helper()
+	d := &dr{t: t, nodes: s.nodes, made: confSet{}}
 	d.redisA = redistest.Start(t, redistest.Options{})
 	d.redisB = redistest.Start(t, redistest.Options{})
-	d.natsA, d.natsB = freeHostPort(t), freeHostPort(t)
+	d.storeA, d.storeB = d.openStore(d.redisA.URL()), d.openStore(d.redisB.URL())
+	var err error
+	for attempt := 1; ; attempt++ {
+		d.natsA, d.natsB = candidatePort(t), candidatePort(t)
+		d.cfg = drConfig(d)
+		if s.tune != nil {
+			s.tune(d.cfg)
+		}
+		d.cfg.Defaults()
+		if err := d.cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if d.b, err = d.tryPlatform("pb"); err == nil {
+			if d.a, err = d.tryPlatform("pa"); err == nil {
+				break
+			}
+			d.stop(d.b)
+		}
+		if attempt == busAttempts {
+			t.Fatalf("the platforms did not start in %d attempts (buses on free ports): %v", busAttempts, err)
+		}
+		t.Logf("the platforms did not start (a bus port taken?), trying other ports: %v", err)
+	}
+	for _, st := range []*stack.Stack{d.b, d.a} {
+		t.Cleanup(func() { d.stop(st) })
+		d.waitNodes(st)
+	}
+	d.clientB = api.NewClient("http://"+d.b.API.Addr(), token)
+	d.clientA = api.NewClient("http://"+d.a.API.Addr(), token)
+	d.waitPlatformState("pa", protocol.PlatformNormal)
+	return d
+}
+
+// drConfig is the two platforms' topology. Liveness windows are those of
+// the single-platform tests (heartbeat 100 ms × 8, a 2 s lease), which a
+// loaded machine keeps.
+func drConfig(d *dr) *config.Config {
 	all := func(n int) license.Limits {
 		l := license.Limits{}
 		for _, c := range license.All() {
@@ -54,7 +115,7 @@ func startDR(t *testing.T, nodes int) *dr {
 		}
 		return l
 	}
-	d.cfg = &config.Config{
+	return &config.Config{
 		Platforms: []config.Platform{
 			{Moid: "pa", Name: "Platform A", NumberSegment: "51", Backups: []string{"pb"},
 				Store: d.redisA.URL(), Bus: "nats://" + d.natsA,
@@ -71,27 +132,26 @@ func startDR(t *testing.T, nodes int) *dr {
 		Scheduler: config.Scheduler{
 			NodeTimeout: 1500 * time.Millisecond, RMSTimeout: 3 * time.Second,
 			EndCheckInterval: 100 * time.Millisecond, MonitorTTL: 2 * time.Second,
-			LeaseTTL: 600 * time.Millisecond, LeaseRenew: 100 * time.Millisecond,
+			LeaseTTL: 2 * time.Second, LeaseRenew: 100 * time.Millisecond,
 			RestoreInterval: 200 * time.Millisecond, RestoreBackoff: 50 * time.Millisecond,
 			StartGrace: 2 * time.Second, SweepInterval: time.Second,
 		},
-		RMS: config.RMS{HeartbeatInterval: 100 * time.Millisecond, MissedHeartbeats: 4, ConfListInterval: 500 * time.Millisecond, DisconnectGrace: 300 * time.Millisecond},
+		RMS: config.RMS{HeartbeatInterval: 100 * time.Millisecond, MissedHeartbeats: 8, ConfListInterval: 500 * time.Millisecond, DisconnectGrace: 250 * time.Millisecond},
 	}
-	d.cfg.Defaults()
-	if err := d.cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	d.b = d.startPlatform("pb")
-	d.a = d.startPlatform("pa")
-	d.clientB = api.NewClient("http://"+d.b.API.Addr(), token)
-	d.clientA = api.NewClient("http://"+d.a.API.Addr(), token)
-	d.waitPlatformState("pa", protocol.PlatformNormal)
-	return d
 }
 
-// startPlatform starts one platform's stack (again).
-func (d *dr) startPlatform(moid string) *stack.Stack {
+func (d *dr) openStore(url string) *store.Store {
 	d.t.Helper()
+	st, err := store.Open(context.Background(), store.Options{URL: url}, nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// tryPlatform starts one platform's stack on its configured bus address.
+func (d *dr) tryPlatform(moid string) (*stack.Stack, error) {
 	cfg := *d.cfg
 	cfg.Platform = moid
 	redis, nats, prefix := d.redisA, d.natsA, "a"
@@ -103,14 +163,20 @@ func (d *dr) startPlatform(moid string) *stack.Stack {
 		SimNodes: d.nodes, SimCapacity: 1000, NodePrefix: prefix,
 	})
 	if err != nil {
-		d.t.Fatal(err)
+		return nil, fmt.Errorf("platform %s: %w", moid, err)
 	}
-	d.t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		st.Stop(c)
-	})
-	eventually(d.t, "the nodes of "+moid+" up", func() bool {
+	return st, nil
+}
+
+func (d *dr) stop(st *stack.Stack) {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st.Stop(c)
+}
+
+func (d *dr) waitNodes(st *stack.Stack) {
+	d.t.Helper()
+	eventually(d.t, "the nodes of "+st.Config.Platform+" up", func() bool {
 		up := 0
 		for _, n := range st.RMS.Nodes() {
 			if n.State == protocol.NodeUp {
@@ -119,11 +185,20 @@ func (d *dr) startPlatform(moid string) *stack.Stack {
 		}
 		return up == d.nodes
 	})
-	if moid == "pa" && d.clientA != nil {
-		d.a = st
-		d.clientA = api.NewClient("http://"+st.API.Addr(), token)
+}
+
+// restartA starts platform A again after a crash, on the bus address the
+// topology gives it.
+func (d *dr) restartA() {
+	d.t.Helper()
+	st, err := d.tryPlatform("pa")
+	if err != nil {
+		d.t.Fatal(err)
 	}
-	return st
+	d.t.Cleanup(func() { d.stop(st) })
+	d.waitNodes(st)
+	d.a = st
+	d.clientA = api.NewClient("http://"+st.API.Addr(), token)
 }
 
 // waitPlatformState waits until B's PMS holds A in state.
@@ -145,24 +220,12 @@ func (d *dr) create(c *api.Client, domain, name string) api.Conference {
 	if err != nil {
 		d.t.Fatalf("create %s on %s: %v", name, domain, err)
 	}
+	d.made.add(conf)
 	return conf
 }
 
-// hosted is what every live node of both platforms hosts, by node.
-func (d *dr) hosted(stacks ...*stack.Stack) map[string][]string {
-	out := map[string][]string{}
-	for _, st := range stacks {
-		for _, n := range st.Nodes {
-			if !n.Running() {
-				continue
-			}
-			for _, c := range n.Conferences() {
-				out[n.ID()] = append(out[n.ID()], c.E164)
-			}
-		}
-	}
-	return out
-}
+// hosted is what every live node of stacks hosts, by node.
+func (d *dr) hosted(stacks ...*stack.Stack) map[string][]string { return liveHosted(stacks...) }
 
 // settledAcross checks both stores against both platforms' nodes: every
 // conference runs on exactly one live node of the platform it says it runs
@@ -249,4 +312,102 @@ func (d *dr) storeOf(moid string, st *stack.Stack) *store.Store {
 		return st.Store
 	}
 	return st.PeerStore(moid)
+}
+
+// conferences is every conference create returned so far, after checking
+// that exactly they run: take it before the fault.
+func (d *dr) conferences() confSet {
+	d.t.Helper()
+	out := maps.Clone(d.made)
+	d.sameConferences(out)
+	return out
+}
+
+// domainsOf lists the user domains of a platform.
+func (d *dr) domainsOf(platform string) map[string]bool {
+	out := map[string]bool{}
+	for _, dm := range d.cfg.Domains {
+		if dm.Platform == platform {
+			out[dm.Moid] = true
+		}
+	}
+	return out
+}
+
+// sameConferences fails the test unless exactly the conferences of want
+// run now, each in its source platform's store, running, with the same
+// tenant and class, counted in that store's licence and hosted once, by
+// the node the store names, among the live nodes of both platforms; and
+// nothing else is stored or hosted. Call it once the platforms settled.
+func (d *dr) sameConferences(want confSet) {
+	d.t.Helper()
+	ctx := context.Background()
+	var stored []protocol.Conference
+	var problems []string
+	for _, s := range []struct {
+		moid string
+		st   *store.Store
+	}{{"pa", d.storeA}, {"pb", d.storeB}} {
+		confs, err := s.st.AllConferences(ctx)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		domains := d.domainsOf(s.moid)
+		mine := confSet{}
+		for e, k := range want {
+			if domains[k.domain] {
+				mine[e] = k
+			}
+		}
+		for _, c := range confs {
+			if !domains[c.Domain] {
+				problems = append(problems, fmt.Sprintf("%s of domain %s is in platform %s's store", c.E164, c.Domain, s.moid))
+			}
+		}
+		stored = append(stored, confs...)
+		problems = append(problems, licenceProblems(d.t, s.st, mine, confs)...)
+	}
+	problems = append(problems, compareConferences(want, stored, liveHosted(d.a, d.b))...)
+	if len(problems) > 0 {
+		d.t.Fatalf("the conferences running are not the %d created:\n  %s", len(want), strings.Join(problems, "\n  "))
+	}
+}
+
+// restorePasses waits until sc has run n more restore passes than now.
+func (d *dr) restorePasses(sc *scheduler.Scheduler, n uint64) {
+	d.t.Helper()
+	from := sc.Activity().RestorePasses
+	eventually(d.t, fmt.Sprintf("%d restore passes of %s", n, sc.ID()), func() bool { return sc.Activity().RestorePasses >= from+n })
+}
+
+// endChecks waits until sc has run n more end-time checks than now.
+func (d *dr) endChecks(sc *scheduler.Scheduler, n uint64) {
+	d.t.Helper()
+	from := sc.Activity().EndChecks
+	eventually(d.t, fmt.Sprintf("%d end-time checks of %s", n, sc.ID()), func() bool { return sc.Activity().EndChecks >= from+n })
+}
+
+// applied waits until sc has applied a platform state in which cond holds
+// for platform A (as a master).
+func (d *dr) applied(sc *scheduler.Scheduler, what string, cond func(protocol.PlatformInfo) bool) {
+	d.t.Helper()
+	eventually(d.t, sc.ID()+" to apply "+what, func() bool {
+		for _, m := range sc.Activity().Platforms.Masters {
+			if m.Platform == "pa" {
+				return cond(m)
+			}
+		}
+		return false
+	})
+}
+
+// active waits for st's active scheduler.
+func (d *dr) active(st *stack.Stack) *scheduler.Scheduler {
+	d.t.Helper()
+	var sc *scheduler.Scheduler
+	eventually(d.t, "an active scheduler on "+st.Config.Platform, func() bool {
+		sc = st.ActiveScheduler()
+		return sc != nil
+	})
+	return sc
 }

@@ -3,8 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +16,9 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/redistest"
+	"github.com/convene/convene/internal/resources"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/store"
 )
 
 const token = "e2e-token-0123456789"
@@ -41,6 +46,9 @@ type env struct {
 	st     *stack.Stack
 	client *api.Client
 	redis  *redistest.Server
+
+	mu   sync.Mutex
+	made confSet // every conference a create through the API returned
 }
 
 func testConfig(limit int) *config.Config {
@@ -68,7 +76,7 @@ func testConfig(limit int) *config.Config {
 		API: config.API{Tokens: []config.Token{{Name: "test", Token: token}}},
 		Scheduler: config.Scheduler{
 			NodeTimeout: 1500 * time.Millisecond, RMSTimeout: 3 * time.Second,
-			EndCheckInterval: 50 * time.Millisecond, MonitorTTL: 400 * time.Millisecond,
+			EndCheckInterval: 50 * time.Millisecond, MonitorTTL: 2 * time.Second,
 			LeaseTTL: 2 * time.Second, LeaseRenew: 100 * time.Millisecond,
 			RestoreInterval: 200 * time.Millisecond, RestoreBackoff: 50 * time.Millisecond,
 			StartGrace: 2 * time.Second, SweepInterval: time.Second,
@@ -108,7 +116,7 @@ func start(t *testing.T, s setup) *env {
 		defer cancel()
 		st.Stop(c)
 	})
-	e := &env{t: t, st: st, client: api.NewClient("http://"+st.API.Addr(), token), redis: r}
+	e := &env{t: t, st: st, client: api.NewClient("http://"+st.API.Addr(), token), redis: r, made: confSet{}}
 	eventually(t, fmt.Sprintf("%d nodes registered", s.nodes), func() bool {
 		up := 0
 		for _, n := range st.RMS.Nodes() {
@@ -138,7 +146,13 @@ func (e *env) create(name string, mod ...func(*api.CreateConferenceRequest)) (ap
 	for _, m := range mod {
 		m(&req)
 	}
-	return e.client.CreateConference(context.Background(), req)
+	c, err := e.client.CreateConference(context.Background(), req)
+	if err == nil {
+		e.mu.Lock()
+		e.made.add(c)
+		e.mu.Unlock()
+	}
+	return c, err
 }
 
 func (e *env) mustCreate(name string, mod ...func(*api.CreateConferenceRequest)) api.Conference {
@@ -174,8 +188,8 @@ func (e *env) storeKeys() []string {
 		if strings.HasPrefix(k, "domain/") && (strings.HasSuffix(k, "/info") || strings.HasSuffix(k, "/license")) {
 			continue
 		}
-		if strings.HasPrefix(k, "platform/") || k == "breakouts/instances" || k == "breakouts/secret" {
-			continue // platform bookkeeping, not any conference's
+		if strings.HasPrefix(k, "platform/") || strings.HasPrefix(k, "ops/") || k == "breakouts/instances" || k == "breakouts/secret" {
+			continue // platform bookkeeping (leases, answers to writes that may be retried), not any conference's
 		}
 		out = append(out, k)
 	}
@@ -264,6 +278,201 @@ func (e *env) createN(n int) []string {
 	return out
 }
 
+// confKey is what makes a conference the same one after a fault: its
+// tenant and its licence class (its number is the key of a confSet).
+type confKey struct{ domain, class string }
+
+func keyOf(domain string, scale int, resolution string) confKey {
+	cl, err := license.ClassOf(scale, resolution)
+	if err != nil {
+		return confKey{domain, fmt.Sprintf("%d_%s (%v)", scale, resolution, err)}
+	}
+	return confKey{domain, cl.String()}
+}
+
+// confSet is the conferences a test expects to run, by number.
+type confSet map[string]confKey
+
+// add records a conference the API returned.
+func (s confSet) add(c api.Conference) { s[c.E164] = keyOf(c.Domain, c.Scale, c.Resolution) }
+
+// conferences is every conference created through the API so far, after
+// checking that exactly they run: take it once the conferences a test
+// creates run, before the fault.
+func (e *env) conferences() confSet {
+	e.t.Helper()
+	e.mu.Lock()
+	out := maps.Clone(e.made)
+	e.mu.Unlock()
+	e.sameConferences(out)
+	return out
+}
+
+// sameConferences fails the test unless exactly the conferences of want
+// run now: the store holds each of them, running, with the same tenant
+// and class, and nothing else; the licence counts are theirs; and the live
+// nodes host each exactly once, on the node the store names, and nothing
+// else. Call it once the platform settled: a conference the system quietly
+// ended, or one that appeared, is a failure.
+func (e *env) sameConferences(want confSet) {
+	e.t.Helper()
+	ctx := context.Background()
+	confs, err := e.st.Store.AllConferences(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	problems := compareConferences(want, confs, liveHosted(e.st))
+	problems = append(problems, licenceProblems(e.t, e.st.Store, want, confs)...)
+	if len(problems) > 0 {
+		e.t.Fatalf("the conferences running are not the %d created:\n  %s", len(want), strings.Join(problems, "\n  "))
+	}
+}
+
+// liveHosted is what the running simulated nodes of stacks host, by node.
+func liveHosted(stacks ...*stack.Stack) map[string][]string {
+	out := map[string][]string{}
+	for _, st := range stacks {
+		for _, n := range st.Nodes {
+			if !n.Running() {
+				continue
+			}
+			for _, c := range n.Conferences() {
+				out[n.ID()] = append(out[n.ID()], c.E164)
+			}
+		}
+	}
+	return out
+}
+
+// compareConferences lists how the stored conferences and what nodes host
+// differ from want: each conference of want stored once, running, same
+// tenant and class, hosted by its node and no other (a legacy conference
+// stays attributed to its node, hosted or not); nothing else stored or
+// hosted.
+func compareConferences(want confSet, stored []protocol.Conference, hosted map[string][]string) []string {
+	var out []string
+	hostedBy := map[string][]string{}
+	for node, l := range hosted {
+		for _, e := range l {
+			hostedBy[e] = append(hostedBy[e], node)
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range stored {
+		k, ok := want[c.E164]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s (%s) is in the store but was not created", c.E164, c.State))
+			continue
+		case seen[c.E164]:
+			out = append(out, fmt.Sprintf("%s is in the store twice", c.E164))
+			continue
+		}
+		seen[c.E164] = true
+		if got := keyOf(c.Domain, c.Scale, c.Resolution); got != k {
+			out = append(out, fmt.Sprintf("%s is of domain %s class %s; it was created for %s class %s", c.E164, got.domain, got.class, k.domain, k.class))
+		}
+		if c.State != protocol.StateRunning {
+			out = append(out, fmt.Sprintf("%s is %s (%s), not running", c.E164, c.State, c.Reason))
+			continue
+		}
+		hosts := hostedBy[c.E164]
+		switch {
+		case c.Legacy && len(hosts) == 0:
+		case len(hosts) != 1 || hosts[0] != c.Node:
+			out = append(out, fmt.Sprintf("%s runs on %s by the store; live nodes %v host it", c.E164, c.Node, hosts))
+		}
+	}
+	var lost []string
+	for e := range want {
+		if !seen[e] {
+			lost = append(lost, e)
+		}
+	}
+	sort.Strings(lost)
+	for _, e := range lost {
+		out = append(out, fmt.Sprintf("%s was lost: the store no longer has it (hosted by %v)", e, hostedBy[e]))
+	}
+	for e, nodes := range hostedBy {
+		if _, ok := want[e]; !ok {
+			out = append(out, fmt.Sprintf("nodes %v host %s, which was not created", nodes, e))
+		}
+	}
+	if len(out) > 0 {
+		out = append(out, fmt.Sprintf("(%d in the store, %d created)", len(stored), len(want)))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// licenceProblems lists the licence counts in st that differ from the
+// conferences of want it holds.
+func licenceProblems(t *testing.T, st *store.Store, want confSet, stored []protocol.Conference) []string {
+	t.Helper()
+	counts := map[confKey]int{}
+	for _, c := range stored {
+		if _, ok := want[c.E164]; ok {
+			counts[want[c.E164]]++
+		}
+	}
+	domains := map[string]bool{}
+	for _, k := range want {
+		domains[k.domain] = true
+	}
+	var out []string
+	for d := range domains {
+		u, err := st.License(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cl := range license.All() {
+			k := confKey{d, cl.String()}
+			if got := u.InUse[cl.String()]; got != counts[k] {
+				out = append(out, fmt.Sprintf("domain %s counts %d conferences of class %s; %d of those created run", d, got, cl, counts[k]))
+			}
+		}
+	}
+	return out
+}
+
+var barrierSeq atomic.Int64
+
+// barrier returns once RMS's liveness checks have looked past now: a
+// throw-away node (a recorder, so never offered a conference) registers
+// on a connection of its own and never beats. With closeConn its
+// connection ends at once and it goes down when the disconnect grace
+// ends, after that of every connection that ended before it; otherwise it
+// goes down at its heartbeat deadline, after every node whose last beat
+// came before now missed its own. Either way, RMS has judged those nodes
+// by the time it returns: a test that shows nothing happened waits for
+// this instead of sleeping.
+func (e *env) barrier(closeConn bool) {
+	e.t.Helper()
+	id := fmt.Sprintf("barrier-%d", barrierSeq.Add(1))
+	b, err := e.st.Connect(resources.NodeConnName(id))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer b.Close()
+	room := e.st.Config.Local().Rooms[0].Moid
+	req := protocol.RegisterReq{Type: protocol.MCURegisterReq, Node: id, IP: "127.0.9.9", PID: "1", Room: room,
+		Platform: e.st.Config.Platform, Capacity: 1, Kind: resources.KindVRS}
+	if err := b.Call(context.Background(), protocol.SubjectRMSNodes(e.st.Config.Platform), req, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	if closeConn {
+		b.Close()
+	}
+	eventually(e.t, "RMS to take the barrier node "+id+" down", func() bool {
+		for _, n := range e.st.RMS.Nodes() {
+			if n.Node == id {
+				return n.State == protocol.NodeDown
+			}
+		}
+		return false
+	})
+}
+
 // nodeIndex finds the stack's index of a simulated node.
 func (e *env) nodeIndex(id string) int {
 	for i, n := range e.st.Nodes {
@@ -274,8 +483,6 @@ func (e *env) nodeIndex(id string) int {
 	e.t.Fatalf("no node %s", id)
 	return -1
 }
-
-var listAll = api.ListOptions{}
 
 func natsListen(tcp bool) string {
 	if tcp {

@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/convene/convene/internal/api"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/scheduler"
 )
 
 // roomOf maps nodes to rooms as the stack places them: sim-1, sim-3, ...
@@ -40,6 +43,7 @@ func TestRoomFailedByAnOperator(t *testing.T) {
 	e := start(t, setup{nodes: 4})
 	ctx := context.Background()
 	e.createN(20)
+	created := e.conferences()
 	inR1 := 0
 	for _, n := range e.placement() {
 		if e.roomOf(n) == "r1" {
@@ -61,6 +65,7 @@ func TestRoomFailedByAnOperator(t *testing.T) {
 		return true
 	})
 	e.settled("after r1 failed")
+	e.sameConferences(created)
 	for num, n := range e.placement() {
 		if e.roomOf(n) != "r2" {
 			t.Fatalf("%s still in %s after its room failed", num, e.roomOf(n))
@@ -77,7 +82,9 @@ func TestRoomFailedByAnOperator(t *testing.T) {
 	}
 	// New conferences avoid the failed room.
 	for range 4 {
-		if c := e.mustCreate("while r1 is down"); e.roomOf(c.Node) != "r2" {
+		c := e.mustCreate("while r1 is down")
+		created.add(c)
+		if e.roomOf(c.Node) != "r2" {
 			t.Fatalf("created in %s while r1 is down", e.roomOf(c.Node))
 		}
 	}
@@ -86,19 +93,42 @@ func TestRoomFailedByAnOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "r1 normal again", func() bool { return e.roomState("r1").State == protocol.RoomNormal })
-	time.Sleep(300 * time.Millisecond) // a restore pass or two: recovery moves nothing back
+	// The scheduler applied the recovery and then looked at what is
+	// pending twice: recovery moves nothing back.
+	sc := e.st.ActiveScheduler()
+	eventually(t, "the scheduler to take r1 as normal", func() bool { return len(sc.Activity().AbnormalRooms) == 0 })
+	e.restorePasses(sc, 2)
 	if after := e.placement(); !equalMaps(before, after) {
 		t.Fatal("recovering the room moved conferences")
 	}
-	if c := e.mustCreate("after recovery"); e.roomOf(c.Node) != "r1" {
+	eventually(t, "RMS to offer r1 again", func() bool {
+		for _, r := range e.st.RMS.Rooms() {
+			if r.Room == "r1" {
+				return r.State == protocol.RoomNormal
+			}
+		}
+		return false
+	})
+	c := e.mustCreate("after recovery")
+	created.add(c)
+	if e.roomOf(c.Node) != "r1" {
 		t.Fatalf("after recovery the least-loaded nodes are in r1, but it went to %s", e.roomOf(c.Node))
 	}
 	e.settled("after r1 recovered")
+	e.sameConferences(created)
+}
+
+// restorePasses waits until sc has run n more restore passes than now.
+func (e *env) restorePasses(sc *scheduler.Scheduler, n uint64) {
+	e.t.Helper()
+	from := sc.Activity().RestorePasses
+	eventually(e.t, fmt.Sprintf("%d restore passes", n), func() bool { return sc.Activity().RestorePasses >= from+n })
 }
 
 func TestRoomFailsWhenAllItsNodesDie(t *testing.T) {
 	e := start(t, setup{nodes: 4})
 	e.createN(16)
+	created := e.conferences()
 	for i, n := range e.st.Nodes {
 		if e.roomOf(n.ID()) == "r1" {
 			e.st.KillNode(i)
@@ -109,6 +139,7 @@ func TestRoomFailsWhenAllItsNodesDie(t *testing.T) {
 		return r.State == protocol.RoomAbnormal && !r.Manual
 	})
 	e.settled("after every node of r1 died")
+	e.sameConferences(created)
 	for num, n := range e.placement() {
 		if e.roomOf(n) != "r2" {
 			t.Fatalf("%s in %s", num, e.roomOf(n))
@@ -120,6 +151,7 @@ func TestRoomFailsWhenAllItsNodesDie(t *testing.T) {
 	}
 	eventually(t, "r1 recovered by itself", func() bool { return e.roomState("r1").State == protocol.RoomNormal })
 	e.settled("after r1 recovered")
+	e.sameConferences(created)
 }
 
 func TestBusRestartMovesNothing(t *testing.T) {
@@ -129,7 +161,7 @@ func TestBusRestartMovesNothing(t *testing.T) {
 		c.RMS.HeartbeatInterval, c.RMS.MissedHeartbeats, c.RMS.DisconnectGrace = 200*time.Millisecond, 3, 500*time.Millisecond
 	}})
 	e.createN(15)
-	before := e.placement()
+	created, before := e.conferences(), e.placement()
 	restarted := time.Now()
 	if err := e.st.RestartBus(); err != nil {
 		t.Fatal(err)
@@ -137,7 +169,9 @@ func TestBusRestartMovesNothing(t *testing.T) {
 	var last error
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, last = e.create("after the bus restart"); last == nil {
+		var c api.Conference
+		if c, last = e.create("after the bus restart"); last == nil {
+			created.add(c)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -147,6 +181,7 @@ func TestBusRestartMovesNothing(t *testing.T) {
 	}
 	t.Logf("first create %v after the restart", time.Since(restarted))
 	e.settled("after the bus restarted")
+	e.sameConferences(created)
 	t.Logf("settled %v after the restart", time.Since(restarted))
 	after := e.placement()
 	for num, n := range before {
@@ -163,18 +198,26 @@ func TestNodeConnectionBlipMovesNothing(t *testing.T) {
 		c.RMS.HeartbeatInterval, c.RMS.MissedHeartbeats, c.RMS.DisconnectGrace = 200*time.Millisecond, 3, 500*time.Millisecond
 	}})
 	e.createN(10)
-	before := e.placement()
+	created, before := e.conferences(), e.placement()
+	downs := e.watchDowns()
 	if n := e.st.KickNode(0); n != 1 {
 		t.Fatalf("kicked %d connections", n)
 	}
-	time.Sleep(time.Second) // past the grace and the heartbeat deadline: a move would have started
+	// RMS has judged the kicked connection's end past its grace, and the
+	// node's heartbeats past their deadline: a move would have started.
+	e.barrier(true)
+	e.barrier(false)
+	if got := downs(); len(got) != 0 {
+		t.Fatalf("a connection blip took nodes down: %v", got)
+	}
 	if after := e.placement(); !equalMaps(before, after) {
 		t.Fatal("a connection blip moved conferences")
 	}
 	for _, n := range e.st.RMS.Nodes() {
-		if n.State != protocol.NodeUp {
+		if n.State != protocol.NodeUp && !strings.HasPrefix(n.Node, "barrier-") {
 			t.Fatalf("node %s is %s after a blip", n.Node, n.State)
 		}
 	}
 	e.settled("after the blip")
+	e.sameConferences(created)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/convene/convene/internal/api"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
 )
 
 func TestCreateRunsOnANodeAndEndReleasesEverything(t *testing.T) {
@@ -172,10 +173,26 @@ func TestMonitoringKeepAliveAndExpiry(t *testing.T) {
 	if h := node.Conferences(); len(h[0].Monitors) != 1 || h[0].Monitors[0] != "10.9.8.7:9000" {
 		t.Fatalf("node monitors = %v", h[0].Monitors)
 	}
-	// Kept alive for longer than the 400 ms TTL, it stays.
-	for range 8 {
+	// Kept alive every 100 ms for longer than the TTL, and until the
+	// expiry check ran twice after the TTL had passed, it stays: only a
+	// pause of a whole TTL between two keep-alives may end it.
+	sc := e.st.ActiveScheduler()
+	ttl := e.st.Config.Scheduler.MonitorTTL
+	started := time.Now()
+	var passed bool
+	var checks uint64 // expiry checks done once the TTL had passed
+	for {
 		if err := e.client.KeepMonitorAlive(ctx, c.E164, m.Addr); err != nil {
-			t.Fatal(err)
+			t.Fatalf("keep-alive %s after the session started: %v", time.Since(started), err)
+		}
+		if !passed && time.Since(started) >= ttl {
+			passed, checks = true, sc.Activity().MonitorChecks
+		}
+		if passed && sc.Activity().MonitorChecks >= checks+2 {
+			break
+		}
+		if time.Since(started) > 10*ttl {
+			t.Fatal("the scheduler's monitor expiry checks did not run")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -216,7 +233,10 @@ func TestEndTimeNoticeAndEnd(t *testing.T) {
 	e.setEndTime(c.E164, time.Now().Add(4*time.Minute))
 	eventually(t, "the node's about-to-end notice", func() bool { return node.Conferences()[0].WillEndNotified })
 	eventually(t, "the CM's about-to-end notice", func() bool { return len(e.events(c.E164, protocol.MAUConfWillEndNtf)) == 1 })
-	time.Sleep(200 * time.Millisecond) // several checks: the notice is sent once
+	// Three more end-time checks: the notice is sent once.
+	sc := e.st.ActiveScheduler()
+	checks := sc.Activity().EndChecks
+	eventually(t, "three more end-time checks", func() bool { return sc.Activity().EndChecks >= checks+3 })
 	if n := len(e.events(c.E164, protocol.MAUConfWillEndNtf)); n != 1 {
 		t.Fatalf("%d about-to-end notices, want 1", n)
 	}
@@ -238,14 +258,20 @@ func TestEndTimeNoticeAndEnd(t *testing.T) {
 // setEndTime moves a conference's end time as if the clock had run.
 func (e *env) setEndTime(e164 string, at time.Time) {
 	e.t.Helper()
+	setEndTimeIn(e.t, e.st.Store, e164, at)
+}
+
+// setEndTimeIn moves a conference's end time in a store.
+func setEndTimeIn(t *testing.T, st *store.Store, e164 string, at time.Time) {
+	t.Helper()
 	ctx := context.Background()
-	rdb := e.st.Store.Client()
+	rdb := st.Client()
 	ms := at.UnixMilli()
 	if err := rdb.HSet(ctx, "confex/"+e164+"/", "endtime", ms).Err(); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := rdb.ZAdd(ctx, "confs/endtime", redisZ(ms, e164)).Err(); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 }
 

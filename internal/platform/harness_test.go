@@ -215,10 +215,11 @@ func room(rooms []protocol.RoomInfo, moid string) protocol.RoomInfo {
 
 func (h *harness) room(moid string) protocol.RoomInfo { return room(h.svc.Rooms(), moid) }
 
-// waitFor polls cond until it holds or five seconds pass.
+// waitFor polls cond until it holds or 15 seconds pass: a bound for a
+// loaded machine, not a measure.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s", what)

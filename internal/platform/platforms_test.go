@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -94,7 +95,7 @@ func TestMasterUnreachable(t *testing.T) {
 		return info(ntf.Masters, moidA).State == protocol.PlatformAbnormal
 	})
 	m := info(n.heardOn(moidB)[lost].Masters, moidA)
-	if m.Observed != protocol.PlatformUnreachable || m.Reason != "unreachable: no answer to 4 polls" {
+	if want := fmt.Sprintf("unreachable: no answer to %d polls", testMisses); m.Observed != protocol.PlatformUnreachable || m.Reason != want {
 		t.Fatalf("A unreachable in B's broadcast = %+v", m)
 	}
 	n.a = n.start(n.embA, n.optsA)

@@ -28,12 +28,13 @@ var (
 	specB = platform.PlatformSpec{Moid: moidB, Name: "Shanghai", NumberSegment: "77", Store: "redis://10.2.0.1:6379/0", Bus: "nats://10.2.0.1:4222"}
 )
 
-// Polls are frequent enough for the tests to be quick, and MissedPolls
-// long enough that a slow moment under -race does not make a platform
-// unreachable.
+// Polls are frequent enough for the tests to be quick; each waits up to a
+// poll interval for its answer, and MissedPolls of them in a row (1.6 s)
+// must go unanswered before a platform is unreachable, which a loaded
+// machine running -race does not do to a platform that answers.
 const (
-	testPoll   = 40 * time.Millisecond
-	testMisses = 4
+	testPoll   = 200 * time.Millisecond
+	testMisses = 8
 )
 
 // platNet is the two platforms, with a test connection on each bus that
@@ -99,8 +100,8 @@ func startBus(t testing.TB, opts bus.EmbeddedOptions) *bus.Embedded {
 func (n *platNet) connect(e *bus.Embedded, name string) *bus.Bus {
 	n.t.Helper()
 	opts := bus.Options{Embedded: e, Name: name}
-	if u := e.URL(); u != "" {
-		opts = bus.Options{URL: u, Name: name}
+	if e.URL() != "" {
+		opts.OverTCP = true // a client of the listening bus, as another process is
 	}
 	b, err := bus.Connect(opts, nil)
 	if err != nil {
@@ -278,10 +279,11 @@ func wantNackOf(t testing.TB, err error, typ, code, want string) {
 	}
 }
 
-// waitUntil polls cond until it holds or five seconds pass.
+// waitUntil polls cond until it holds or 15 seconds pass: a bound for a
+// loaded machine, not a measure.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

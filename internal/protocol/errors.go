@@ -13,6 +13,8 @@ const (
 	ErrLicenseExhausted  = "LICENSE_EXHAUSTED"
 	ErrE164InUse         = "E164_IN_USE"
 	ErrE164Exhausted     = "E164_EXHAUSTED"
+	ErrE164OutOfSegment  = "E164_OUT_OF_SEGMENT"
+	ErrDurationLimit     = "DURATION_LIMIT"
 	ErrNoResources       = "NO_RESOURCES"
 	ErrPlatformNotServed = "PLATFORM_NOT_SERVED"
 	ErrRMSTimeout        = "RMS_TIMEOUT"

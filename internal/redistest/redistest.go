@@ -1,5 +1,8 @@
 // Package redistest starts a real redis-server on loopback for a test, in
-// the test's temporary directory, killed when the test ends.
+// the test's temporary directory, killed when the test ends (and, on
+// Linux, when the test binary dies without ending it, a timeout
+// included). The server answering on its port is checked to be the one
+// started, so two packages testing at once never share one.
 package redistest
 
 import (

@@ -48,7 +48,7 @@ func TestRegister(t *testing.T) {
 				if err != nil {
 					t.Fatalf("register: %v", err)
 				}
-				want := protocol.RegisterAck{Type: protocol.RMSRegisterAck, HeartbeatIntervalMs: 30, ConfListIntervalMs: 2000}
+				want := protocol.RegisterAck{Type: protocol.RMSRegisterAck, HeartbeatIntervalMs: 100, ConfListIntervalMs: 2000}
 				if ack != want {
 					t.Fatalf("ack = %+v, want %+v", ack, want)
 				}
@@ -109,9 +109,9 @@ func TestHeartbeatKeepsNodeUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	bt := h.keepBeating(hb)
-	// 30 beats at a third of the interval span ten intervals: more than
-	// three times the 3-interval deadline.
-	h.waitFor("30 beats", func() bool { return bt.sent.Load() >= 30 })
+	// 60 beats at a third of the interval span 20 intervals: two and a
+	// half times the 8-interval deadline.
+	h.waitFor("60 beats", func() bool { return bt.sent.Load() >= 60 })
 	if !h.nodeUp("mcu-1") {
 		t.Fatalf("node went down while beating: %+v", h.svc.Nodes())
 	}
@@ -189,9 +189,7 @@ func TestMissedHeartbeats(t *testing.T) {
 }
 
 func TestUnregister(t *testing.T) {
-	opts := fast
-	opts.HeartbeatInterval = 50 * time.Millisecond
-	h := newHarness(t, opts)
+	h := newHarness(t, fast)
 	hb := mcu("mcu-1", "room-1", 0, 10)
 	bt := h.keepBeating(hb)
 	h.waitNotices("mcu-1", 1)
@@ -272,9 +270,7 @@ func TestRestartedNode(t *testing.T) {
 }
 
 func TestRestartedRMSRelearnsNodes(t *testing.T) {
-	opts := fast
-	opts.HeartbeatInterval = 50 * time.Millisecond
-	h := newHarness(t, opts)
+	h := newHarness(t, fast)
 	hb := mcu("mcu-1", "room-2", 3, 10)
 	if _, err := h.register(reg(hb)); err != nil {
 		t.Fatal(err)

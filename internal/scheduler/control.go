@@ -35,7 +35,37 @@ func (s *Scheduler) controlRoutes(x *bus.Mux) {
 	x.HandleFunc(protocol.CMMCUModifyConfNameNak, s.handleCMRenameAnswer)
 }
 
-func (s *Scheduler) serveControl(ctx context.Context, m *bus.Msg) { s.ctl.ServeMsg(ctx, m) }
+// serveControl handles a CM request on mau.cmcmu.<e164>. Only the
+// scheduler of the platform a conference really runs on acts on it: one
+// that still holds the subject after the conference moved (its platform was
+// switched over to a backup, or came back while the backup keeps running
+// the conference) lets go of it without answering, so that the scheduler
+// running the conference answers alone and a request is applied once.
+func (s *Scheduler) serveControl(ctx context.Context, m *bus.Msg) {
+	e164 := strings.TrimPrefix(m.Subject, protocol.SubjectConfControl(""))
+	if e164 != m.Subject && s.runsElsewhere(ctx, e164) {
+		s.log.Info("control request for a conference another platform runs now: letting go of its subject", "e164", e164, "type", m.Type)
+		s.unsubscribeControl(e164)
+		return
+	}
+	s.ctl.ServeMsg(ctx, m)
+}
+
+// runsElsewhere reports whether the store holding e164 says it runs on
+// another platform. A conference it cannot read is treated as its own: the
+// handler answers with what the store says.
+func (s *Scheduler) runsElsewhere(ctx context.Context, e164 string) bool {
+	w, err := s.locate(ctx, e164)
+	if err != nil {
+		return false
+	}
+	b, err := w.st.Brief(ctx, []string{e164})
+	if err != nil {
+		return false
+	}
+	c, ok := b[e164]
+	return ok && c.RealPlatform != "" && c.RealPlatform != s.opts.Platform
+}
 
 // subscribeControl subscribes mau.cmcmu.<e164> (000 §2.3.6: kept in step
 // with the conference's state): on this platform's bus, and for a
@@ -191,14 +221,16 @@ func (s *Scheduler) Delay(ctx context.Context, e164 string, minutes int) (protoc
 }
 
 func (s *Scheduler) delay(ctx context.Context, e164 string, minutes int, tellNode bool) (protocol.ConfDurationNtf, error) {
-	if minutes < 1 || minutes > s.opts.MaxDurationMinutes {
-		return protocol.ConfDurationNtf{}, fail(protocol.ErrBadRequest, nil, "field \"delaytime\" must be between 1 and %d minutes", s.opts.MaxDurationMinutes)
+	if minutes < 1 {
+		return protocol.ConfDurationNtf{}, fail(protocol.ErrBadRequest, nil, "field \"delaytime\" must be at least 1 minute")
 	}
 	w, err := s.locate(ctx, e164)
 	if err != nil {
 		return protocol.ConfDurationNtf{}, err
 	}
-	end, dur, err := w.st.Delay(ctx, e164, minutes)
+	// The store holds the one limit on a conference's length, against the
+	// length booked so far, so that no run of delays exceeds it.
+	end, dur, err := w.st.DelayWithin(ctx, e164, minutes, s.opts.MaxDurationMinutes)
 	if err != nil {
 		return protocol.ConfDurationNtf{}, storeError(e164, err)
 	}

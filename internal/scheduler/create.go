@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/license"
@@ -55,6 +54,9 @@ func (s *Scheduler) Create(ctx context.Context, req protocol.CreateConfReq) (pro
 }
 
 func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (protocol.Conference, error) {
+	if !s.holdsLease() {
+		return protocol.Conference{}, fail(protocol.ErrSchedulerDown, nil, "this scheduler instance did not renew its lease in time and may no longer be the active one; retry, the active instance takes it")
+	}
 	class, err := s.validateCreate(&req)
 	if err != nil {
 		return protocol.Conference{}, err
@@ -109,35 +111,25 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	node, ok := s.loads.pick(res.MCU)
 	if !ok {
 		s.undoReserve(st, e164)
-		return protocol.Conference{}, fail(protocol.ErrNoResources, nil, "RMS offered no media node for domain %q", req.Domain)
+		return protocol.Conference{}, fail(protocol.ErrNoResources, nil, "RMS offered no media node for domain %q that has room and answers; wait for the nodes to recover or add one", req.Domain)
 	}
-	conf.Room = node.Room
-	conf.Node = node.Node
-	var ack protocol.NodeConfAck
-	nctx, cancel := context.WithTimeout(ctx, s.opts.NodeTimeout)
-	err = s.bus.Call(nctx, protocol.SubjectToNode(node.Node),
-		protocol.NodeConfReq{Type: protocol.MAUMCUCreateConfReq, Conf: conf, VRS: first(res.VRS, req.Recording), MPS: res.MPS}, &ack)
-	cancel()
+	ack, node, err := s.place(ctx, &conf, res, req.Recording, node)
 	if s.dead.Load() {
 		return protocol.Conference{}, fail(protocol.ErrSchedulerDown, nil, "the scheduler stopped")
 	}
 	if err != nil {
-		s.loads.add(node.Node, -1)
-		if !isNack(err) {
-			// It may have created it after all: tell it to let go.
-			s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
-		}
 		s.undoReserve(st, e164)
-		return protocol.Conference{}, nodeError(node.Node, err)
+		return protocol.Conference{}, err
 	}
 	if _, err := st.Commit(ctx, store.Placement{
 		E164: e164, Node: node.Node, IP: ack.IP, PID: ack.PID, Room: node.Room, RealPlatform: s.opts.Platform,
 	}); err != nil {
 		s.loads.add(node.Node, -1)
-		s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
+		s.letGo(node.Node, e164)
 		s.undoReserve(st, e164)
 		return protocol.Conference{}, storeError(e164, err)
 	}
+	s.released.forget(node.Node, e164)
 	if err := s.subscribeControl(e164, dom.Platform); err != nil {
 		s.log.Error("control subscription failed; the conference runs but CM control reaches it only through the platform queue", "e164", e164, "err", err)
 	}
@@ -152,12 +144,15 @@ func (s *Scheduler) validateCreate(req *protocol.CreateConfReq) (license.Class, 
 	bad := func(format string, args ...any) (license.Class, error) {
 		return license.Class{}, fail(protocol.ErrBadRequest, nil, format, args...)
 	}
+	// Names and passwords follow the one rule the API applies too.
+	if err := protocol.CheckName("confname", req.Name); err != nil {
+		return bad("%s", err.Error())
+	}
+	if err := protocol.CheckPassword("password", req.Password); err != nil {
+		return bad("%s", err.Error())
+	}
 	req.Name = strings.TrimSpace(req.Name)
 	switch {
-	case req.Name == "":
-		return bad("field \"confname\" is required")
-	case utf8.RuneCountInString(req.Name) > 128:
-		return bad("field \"confname\" is longer than 128 characters")
 	case req.Domain == "":
 		return bad("field \"moid\" (the user domain) is required")
 	case !protocol.ValidToken(req.Domain):
@@ -166,8 +161,6 @@ func (s *Scheduler) validateCreate(req *protocol.CreateConfReq) (license.Class, 
 		return bad("field \"e164\" must be 3 to 32 digits")
 	case req.DurationMinutes < 1 || req.DurationMinutes > s.opts.MaxDurationMinutes:
 		return bad("field \"duration\" must be between 1 and %d minutes", s.opts.MaxDurationMinutes)
-	case len(req.Password) > 32:
-		return bad("field \"password\" is longer than 32 characters")
 	case len(req.Invited) > 1000:
 		return bad("field \"invited\" lists more than 1000 terminals")
 	}
@@ -179,6 +172,47 @@ func (s *Scheduler) validateCreate(req *protocol.CreateConfReq) (license.Class, 
 		return bad("field \"resolution\" must be \"720p\" or \"1080p\"")
 	}
 	return class, nil
+}
+
+// place asks node to host the conference (MAU_MCU_CREATECONF_REQ). When
+// the node does not answer in time or refuses, the conference is asked of
+// one other node of RMS's offer, the least loaded of those that have not
+// gone silent, and the create fails only if that one fails too (with that
+// node's error). A NACK is a definite refusal, so
+// nothing is left behind on the node that sent it and any other node may be
+// tried; a node that did not answer may have created the conference after
+// all, so it is told to let it go (and it only ever reaches the store
+// through this create's single commit, for the node that answered). Each
+// try is bounded by NodeTimeout and by ctx: a create takes at most
+// RMSTimeout plus two NodeTimeouts, which the API's request timeout covers
+// with the defaults.
+func (s *Scheduler) place(ctx context.Context, conf *protocol.Conference, res protocol.GetResAck, recording bool, node protocol.Server) (protocol.NodeConfAck, protocol.Server, error) {
+	for try := 1; ; try++ {
+		conf.Room, conf.Node = node.Room, node.Node
+		var ack protocol.NodeConfAck
+		nctx, cancel := context.WithTimeout(ctx, s.opts.NodeTimeout)
+		err := s.bus.Call(nctx, protocol.SubjectToNode(node.Node),
+			protocol.NodeConfReq{Type: protocol.MAUMCUCreateConfReq, Conf: *conf, VRS: first(res.VRS, recording), MPS: res.MPS}, &ack)
+		cancel()
+		if err == nil || s.dead.Load() {
+			return ack, node, err
+		}
+		s.loads.add(node.Node, -1)
+		if !isNack(err) {
+			s.nodeSilent(node.Node, conf.E164)
+		}
+		nerr := nodeError(node.Node, err)
+		if try == 2 || ctx.Err() != nil {
+			return ack, node, nerr
+		}
+		next, ok := s.loads.pickOther(res.MCU, node.Node)
+		if !ok {
+			return ack, node, nerr
+		}
+		s.log.Info("create tried on another node", "e164", conf.E164, "failed", node.Node, "code", nerr.Code, "next", next.Node)
+		s.m.op("create-retry", nerr)
+		node = next
+	}
 }
 
 // resources asks RMS which nodes may take the conference (GET_RES_REQ).

@@ -36,16 +36,26 @@ func Code(err error) string {
 
 // storeError maps the store's errors to refusals.
 func storeError(e164 string, err error) *Error {
-	var le *store.LicenseError
+	var (
+		le *store.LicenseError
+		se *store.SegmentError
+		de *store.DurationError
+	)
 	switch {
 	case errors.As(err, &le):
 		return fail(protocol.ErrLicenseExhausted, err, "domain %q has %d of %d conferences of class %s running; end one or raise the licence", le.Domain, le.InUse, le.Limit, le.Class)
+	case errors.As(err, &se):
+		return fail(protocol.ErrE164OutOfSegment, err, "number %s is outside the platform's number segment: use %s followed by %d digits, or leave e164 out", se.E164, se.Segment, se.Digits)
+	case errors.As(err, &de) && de.Remaining() == 0:
+		return fail(protocol.ErrDurationLimit, err, "conference %s is booked for %d minutes, the most a conference may last; it cannot be made longer", de.E164, de.Booked)
+	case errors.As(err, &de):
+		return fail(protocol.ErrDurationLimit, err, "conference %s is booked for %d minutes and may last at most %d; delay it by %d minutes or less", de.E164, de.Booked, de.Limit, de.Remaining())
 	case errors.Is(err, store.ErrDomainNotFound):
 		return fail(protocol.ErrDomainNotFound, err, "no user domain with that moid is known to the store")
 	case errors.Is(err, store.ErrDomainDisabled):
 		return fail(protocol.ErrDomainDisabled, err, "the user domain is disabled; enable it before booking")
 	case errors.Is(err, store.ErrE164InUse):
-		return fail(protocol.ErrE164InUse, err, "number %s belongs to a conference already; choose another or leave e164 out", e164)
+		return fail(protocol.ErrE164InUse, err, "number %s belongs to a conference or a template already; choose another or leave e164 out", e164)
 	case errors.Is(err, store.ErrE164Exhausted):
 		return fail(protocol.ErrE164Exhausted, err, "every number of the platform's segment is taken; end conferences or widen e164_digits")
 	case errors.Is(err, store.ErrConfNotFound):

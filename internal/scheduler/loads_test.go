@@ -51,3 +51,43 @@ func TestLoadsRespectCapacityAndAvoid(t *testing.T) {
 		t.Fatal("picked a full node")
 	}
 }
+
+func TestLoadsPassOverSilentNodes(t *testing.T) {
+	l := newLoads()
+	cands := []protocol.Server{{Node: "a"}, {Node: "b"}, {Node: "c"}}
+	heard, first := l.silence("a")
+	if !first {
+		t.Fatal("a was silent before")
+	}
+	if _, again := l.silence("a"); again {
+		t.Fatal("silencing a twice started two probes")
+	}
+	for range 6 {
+		if got, _ := l.pick(cands); got.Node == "a" {
+			t.Fatal("picked the silent node")
+		}
+	}
+	// The second try of a create that b failed: neither b nor silent a.
+	if got, _ := l.pickOther(cands, "b"); got.Node != "c" {
+		t.Fatalf("second try picked %s, want c", got.Node)
+	}
+	// Avoiding c for a restore with only c and silent a offered: c, as the
+	// only one that answers.
+	if got, _ := l.pickAvoiding([]protocol.Server{{Node: "a"}, {Node: "c"}}, "c"); got.Node != "c" {
+		t.Fatalf("picked %s", got.Node)
+	}
+	if _, ok := l.pickOther([]protocol.Server{{Node: "a"}, {Node: "b"}}, "b"); ok {
+		t.Fatal("a second try went to the silent node or back to the one that failed")
+	}
+	if !l.heard("a") {
+		t.Fatal("a was not silent")
+	}
+	select {
+	case <-heard:
+	default:
+		t.Fatal("the probe was not told a answered")
+	}
+	if got, _ := l.pick(cands); got.Node != "a" {
+		t.Fatalf("a answers again and is the least loaded; picked %s", got.Node)
+	}
+}

@@ -189,8 +189,10 @@ func (s *Scheduler) applyPlatforms(ctx context.Context, ntf protocol.PlatformSta
 	if was := s.ownDown.Swap(down); was != down {
 		if down {
 			s.log.Warn("this platform is switched over to its backups: standing down", "reason", ntf.Reason)
+			s.dropOwnControls()
 		} else {
 			s.log.Info("this platform is back: serving again")
+			s.readoptOwnControls(ctx)
 			s.kickRestore()
 		}
 	}
@@ -225,6 +227,7 @@ func (s *Scheduler) applyPlatforms(ctx context.Context, ntf protocol.PlatformSta
 	for _, p := range back {
 		s.failback(ctx, p)
 	}
+	s.act.applied(ntf)
 }
 
 // dial connects to a master platform once.
@@ -327,4 +330,41 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// dropOwnControls lets go of the control subjects of this platform's own
+// conferences when it stands down: its backups restore them and take the
+// subjects on this platform's bus, and until then a request falls back to
+// the platform queue. Holding them would answer (or apply) a request twice.
+func (s *Scheduler) dropOwnControls() {
+	s.mu.Lock()
+	var own []string
+	for e164 := range s.controls {
+		if h, ok := s.homes[e164]; !ok || h == s.opts.Platform {
+			own = append(own, e164)
+		}
+	}
+	s.mu.Unlock()
+	for _, e164 := range own {
+		s.unsubscribeControl(e164)
+	}
+}
+
+// readoptOwnControls takes back the control subjects of the conferences
+// that still run on this platform when it serves again (those its backups
+// run keep theirs there).
+func (s *Scheduler) readoptOwnControls(ctx context.Context) {
+	confs, err := s.store.AllConferences(ctx)
+	if err != nil {
+		s.log.Warn("could not read conferences to take back their control", "err", err)
+		return
+	}
+	for _, c := range confs {
+		if c.RealPlatform != s.opts.Platform || (c.State == protocol.StateCreating && c.Node == "") {
+			continue
+		}
+		if err := s.subscribeControl(c.E164, s.opts.Platform); err != nil {
+			s.log.Warn("could not take back a conference's control", "e164", c.E164, "err", err)
+		}
+	}
 }

@@ -31,8 +31,9 @@ const listMargin = time.Second
 //     creating → leave it; same ip and pid → it ended there, clear it;
 //     otherwise (the node restarted) → pending-restore;
 //   - the node reports a conference the store does not know → end it there;
-//   - the store attributes it to another node → end it on this one (the
-//     copy the store does not count), unless a restore is under way;
+//   - the store attributes it to another node → the same conference on two
+//     nodes: the older copy ends, and the store follows the newer one
+//     (duplicate.go), unless a create or restore is under way;
 //   - pending-restore and reported by its node → running again, unless an
 //     operator failed its room: then the node is told to release it. A room
 //     that failed because all its nodes were lost is disproved by a node
@@ -43,7 +44,7 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 		s.log.Warn("bad conference list", "err", err)
 		return
 	}
-	if s.dead.Load() || !protocol.ValidToken(ntf.Node) {
+	if s.dead.Load() || !protocol.ValidToken(ntf.Node) || !s.holdsLease() {
 		return
 	}
 	t := s.currentTerm()
@@ -80,6 +81,7 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 	// to this node (000 §9.2). Only the differences are read: in steady
 	// state a node reports just what the stores attribute to it, running.
 	attributedAll := map[string]bool{}
+	homeOf := map[string]string{}
 	pendingAll := map[string]bool{}
 	for _, w := range s.stores() {
 		attributed, err := w.st.NodeConferences(ctx, ntf.Node)
@@ -98,6 +100,7 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 		var missing []string
 		for _, e := range attributed {
 			attributedAll[e] = true
+			homeOf[e] = w.platform
 			if _, ok := list.confs[e]; !ok {
 				missing = append(missing, e)
 			}
@@ -115,6 +118,29 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 	}
 	if len(examine) > 0 {
 		s.reconcileReported(ctx, ntf, examine)
+	}
+	s.controlReported(ntf, attributedAll, pendingAll, homeOf)
+}
+
+// controlReported takes the control subject of conferences the node runs
+// where the store puts them but that this instance does not hold: a create
+// that another instance finished after this one took over (it lost its
+// lease mid-create) runs, and its CM must still reach it.
+func (s *Scheduler) controlReported(ntf protocol.ConfListNtf, attributed, pending map[string]bool, homeOf map[string]string) {
+	var missing []string
+	s.mu.Lock()
+	for _, c := range ntf.Confs {
+		if _, ok := s.controls[c.E164]; !ok && attributed[c.E164] && !pending[c.E164] && !s.inflight[c.E164] {
+			missing = append(missing, c.E164)
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range missing {
+		if err := s.subscribeControl(e, homeOf[e]); err != nil {
+			s.log.Warn("could not take the control of a conference its node reports", "e164", e, "err", err)
+			continue
+		}
+		s.log.Info("took the control of a conference its node reports", "e164", e, "node", ntf.Node)
 	}
 }
 
@@ -208,6 +234,10 @@ func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfList
 		s.tellNode(ntf.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e})
 		s.m.op("reconcile-release", nil)
 	}
+	created := make(map[string]int64, len(ntf.Confs))
+	for _, c := range ntf.Confs {
+		created[c.E164] = c.CreateTime
+	}
 	for _, e := range reported {
 		l, known := briefs[e]
 		c := l.c
@@ -217,10 +247,14 @@ func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfList
 			release(e, "the store does not know it")
 		case c.Node != ntf.Node:
 			if c.State != protocol.StateCreating {
-				release(e, "the store counts the copy on "+c.Node)
+				s.duplicate(ctx, l, ntf, created[e], release)
 			}
 		case c.State == protocol.StatePendingRestore && abnormal:
 			release(e, "its room failed; it is restored elsewhere")
+		case c.State == protocol.StatePendingRestore && s.released.told(ntf.Node, e):
+			// A restore it did not answer in time, done late: the node
+			// was told to let it go and will; it is restored afresh.
+			release(e, "a late copy: the node was told to let it go")
 		case c.State == protocol.StatePendingRestore:
 			s.adoptReported(ctx, l.w, ntf, c)
 		case c.State == protocol.StateRunning && abnormal && !c.Legacy:

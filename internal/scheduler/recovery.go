@@ -21,6 +21,9 @@ func (s *Scheduler) handleNodeState(ctx context.Context, m *bus.Msg) {
 	s.mu.Lock()
 	s.rooms[ntf.Node] = ntf.Room
 	s.mu.Unlock()
+	// Either way RMS has the last word on the node now: down, it is not
+	// offered; up again, it is offered afresh, silent before or not.
+	s.loads.heard(ntf.Node)
 	switch ntf.State {
 	case protocol.NodeDown:
 		s.nodeLost(ctx, ntf.Node, "media node "+ntf.Node+" lost: "+ntf.Reason)
@@ -36,7 +39,7 @@ func (s *Scheduler) handleNodeState(ctx context.Context, m *bus.Msg) {
 // every possible-service store, then restores them. Legacy conferences stay
 // where they are (000 §12). It answers how many it marked.
 func (s *Scheduler) nodeLost(ctx context.Context, node, reason string) int {
-	if s.dead.Load() {
+	if s.dead.Load() || !s.holdsLease() {
 		return 0
 	}
 	total := 0

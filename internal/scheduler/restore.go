@@ -110,8 +110,8 @@ func (s *Scheduler) restoreLoop(t *term) {
 // pass, the least-loaded node for each, RestoreConcurrency at once.
 func (s *Scheduler) restorePass(t *term, r *restorer) {
 	ctx := t.ctx
-	if s.ownDown.Load() {
-		return // switched over: the backups restore
+	if s.ownDown.Load() || !s.holdsLease() {
+		return // switched over (the backups restore), or not sure to be active
 	}
 	// The restore data source is the service platforms' stores (000 §9.1).
 	type item struct {
@@ -134,6 +134,7 @@ func (s *Scheduler) restorePass(t *term, r *restorer) {
 		}
 		s.mu.Unlock()
 	}
+	s.act.restorePasses.Add(1)
 	if len(todo) == 0 {
 		return
 	}
@@ -203,7 +204,7 @@ func (s *Scheduler) restoreOne(t *term, r *restorer, w where, e164 string, node 
 		s.loads.add(node.Node, -1)
 		e := nodeError(node.Node, err)
 		if !isNack(err) {
-			s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
+			s.nodeSilent(node.Node, e164)
 		}
 		if ferr := w.st.FailRestore(bg, e164, node.Node, "restore failed: "+e.Message); ferr != nil {
 			s.log.Warn("could not record a failed restore", "e164", e164, "err", ferr)
@@ -217,11 +218,12 @@ func (s *Scheduler) restoreOne(t *term, r *restorer, w where, e164 string, node 
 		E164: e164, Node: node.Node, IP: ack.IP, PID: ack.PID, Room: node.Room, RealPlatform: s.opts.Platform,
 	}); err != nil {
 		s.loads.add(node.Node, -1)
-		s.tellNode(node.Node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
+		s.letGo(node.Node, e164)
 		s.log.Warn("restore acknowledged but not recorded", "e164", e164, "err", err)
 		return
 	}
 	r.done(e164)
+	s.released.forget(node.Node, e164)
 	if prev != "" && prev != node.Node {
 		// Make before break: the copy on the old node, if it still runs
 		// (a failed room, a node that froze), goes now that this one runs.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +37,8 @@ type Options struct {
 	ReleaseTimeout time.Duration
 	// Concurrency bounds the CM requests handled at once.
 	Concurrency int
-	// ID names this instance in the platform's lease; default random.
+	// ID names this instance in the platform's lease; it must be unique
+	// among every process sharing the store: default InstanceID().
 	ID string
 	// LeaseTTL is how long the lease outlives its holder; a standby takes
 	// over at most LeaseTTL + LeaseRenew after the active one dies.
@@ -102,7 +105,7 @@ func (o *Options) defaults() {
 		o.Concurrency = 4096
 	}
 	if o.ID == "" {
-		o.ID = "css-" + randomID()
+		o.ID = InstanceID()
 	}
 	if o.LeaseTTL == 0 {
 		o.LeaseTTL = 1500 * time.Millisecond
@@ -133,6 +136,27 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
+// InstanceID makes a name for a scheduler instance that no other instance
+// shares, in this process or another on any host: css-<host>-<pid>-<random>.
+// The lease treats the same name as a renewal, so two instances with one
+// name would both believe they hold it.
+func InstanceID() string {
+	host, _ := os.Hostname()
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		host = host[:i]
+	}
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return -1
+	}, host)
+	if host == "" {
+		host = "host"
+	}
+	return fmt.Sprintf("css-%s-%d-%s", host, os.Getpid(), randomID())
+}
+
 // Deps are what a scheduler works with.
 type Deps struct {
 	Bus    *bus.Bus
@@ -161,6 +185,14 @@ type Scheduler struct {
 	ready atomic.Bool
 	// dead is set by Kill: a crashed scheduler writes nothing more.
 	dead atomic.Bool
+	// act counts the checks it ran (Activity).
+	act activity
+	// leaseUntil is when the lease last renewed runs out by this
+	// instance's clock (nanoseconds since epoch); see holdsLease.
+	epoch      time.Time
+	leaseUntil atomic.Int64
+	// released remembers the copies nodes were told to let go.
+	released letGoes
 
 	electCancel context.CancelFunc
 	electDone   chan struct{}
@@ -236,6 +268,7 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		served:     make(map[string]bool),
 		homes:      make(map[string]string),
 		peerCtls:   make(map[string][]*bus.Subscription),
+		epoch:      time.Now(),
 	}
 	return s, nil
 }
@@ -250,7 +283,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.publishDomains(ctx); err != nil {
 		return err
 	}
+	sent := time.Now()
 	if err := s.store.AcquireLease(ctx, s.opts.Platform, s.opts.ID, s.opts.LeaseTTL); err == nil {
+		s.renewed(sent)
 		if err := s.activate(ctx); err != nil {
 			_ = s.store.ReleaseLease(context.Background(), s.opts.Platform, s.opts.ID)
 			return err
@@ -268,8 +303,25 @@ func (s *Scheduler) Start(ctx context.Context) error {
 }
 
 // Ready reports whether this scheduler is the active one and accepts
-// requests.
-func (s *Scheduler) Ready() bool { return s.ready.Load() }
+// requests: it is active and its lease has not run out by its own clock.
+func (s *Scheduler) Ready() bool { return s.ready.Load() && s.holdsLease() }
+
+// renewed records a lease taken or renewed by a request sent at sent.
+func (s *Scheduler) renewed(sent time.Time) {
+	s.leaseUntil.Store(int64(sent.Add(s.opts.LeaseTTL).Sub(s.epoch)))
+}
+
+// holdsLease reports whether the lease is still this instance's by its own
+// clock: renewed by a request sent less than LeaseTTL ago. The store counts
+// the term from when it ran that request, later, so the store never gives
+// the lease to another while this says it is held. A scheduler that was
+// paused past its lease (a stopped process, a long pause, a cut network)
+// finds it run out when it resumes and starts nothing (no create, restore,
+// reconciliation or timer work) until it has renewed it; by then a standby
+// may hold it, and this one stands down.
+func (s *Scheduler) holdsLease() bool {
+	return time.Since(s.epoch) < time.Duration(s.leaseUntil.Load())
+}
 
 // elect renews the lease while active and takes it when it is free. An
 // active scheduler that cannot renew for a whole lease term stops acting:
@@ -285,12 +337,14 @@ func (s *Scheduler) elect(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		sent := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, s.opts.LeaseRenew)
 		err := s.store.AcquireLease(rctx, s.opts.Platform, s.opts.ID, s.opts.LeaseTTL)
 		cancel()
-		active := s.Ready()
+		active := s.ready.Load()
 		switch {
 		case err == nil:
+			s.renewed(sent)
 			lastHeld = time.Now()
 			if !active {
 				s.log.Info("lease taken: becoming the active scheduler")
@@ -360,7 +414,7 @@ func (s *Scheduler) unsubscribeAll() {
 	}
 }
 
-// every runs f every d until the term ends.
+// every runs f every d until the term ends, while the lease is held.
 func (s *Scheduler) every(t *term, d time.Duration, f func(context.Context)) {
 	ctx := t.ctx
 	t.wg.Add(1)
@@ -373,7 +427,9 @@ func (s *Scheduler) every(t *term, d time.Duration, f func(context.Context)) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				f(ctx)
+				if s.holdsLease() {
+					f(ctx)
+				}
 			}
 		}
 	}()

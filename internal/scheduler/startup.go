@@ -19,6 +19,15 @@ func (s *Scheduler) graceTimer(t *term) {
 	case <-t.ctx.Done():
 		return
 	}
+	// Settle only while sure to be the active one: a scheduler paused past
+	// its lease waits for its renewal (or for the end of its term).
+	for !s.holdsLease() {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-time.After(s.opts.LeaseRenew):
+		}
+	}
 	s.afterGrace(t)
 }
 
@@ -108,6 +117,7 @@ func (s *Scheduler) sweep(ctx context.Context) {
 	if s.dead.Load() {
 		return
 	}
+	s.released.prune()
 	stale := time.Now().Add(-(2*s.opts.NodeTimeout + 2*time.Second)).UnixMilli()
 	s.mu.Lock()
 	lists := make(map[string]nodeList, len(s.lists))

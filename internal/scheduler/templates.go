@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -82,29 +81,20 @@ func (s *Scheduler) Template(ctx context.Context, op string, t protocol.Template
 	now := time.Now().UnixMilli()
 	t.Platform = dom.Platform
 	t.ModifyTime = now
-	switch op {
-	case protocol.CMModifyTemplateReq:
-		old, err := st.Template(ctx, t.E164)
-		if err != nil {
-			return t, storeError(t.E164, err)
-		}
-		t.CreateTime = old.CreateTime
-	default:
-		if t.E164 != "" {
-			if _, err := st.Template(ctx, t.E164); err == nil {
-				return t, fail(protocol.ErrE164InUse, nil, "template %s exists; modify it instead", t.E164)
-			} else if !errors.Is(err, store.ErrTemplateNotFound) {
-				return t, storeError(t.E164, err)
-			}
-		}
+	// The store decides, in one step, whether the number is free of
+	// conferences and templates (a create never replaces a template) and
+	// of the platform's segment; a modify keeps the creation time.
+	var err error
+	if op == protocol.CMModifyTemplateReq {
+		t, err = st.UpdateTemplate(ctx, t)
+	} else {
 		t.CreateTime = now
+		src, _ := s.cfg.PlatformByMoid(dom.Platform)
+		t, err = st.CreateTemplate(ctx, t, store.Numbering{Platform: src.Moid, Segment: src.NumberSegment, Digits: src.E164Digits})
 	}
-	src, _ := s.cfg.PlatformByMoid(dom.Platform)
-	e164, err := st.PutTemplate(ctx, t, store.Numbering{Platform: src.Moid, Segment: src.NumberSegment, Digits: src.E164Digits})
 	if err != nil {
 		return t, storeError(t.E164, err)
 	}
-	t.E164 = e164
 	s.report(protocol.UPUConfAddNtf, templateEntry(&t, s.opts.Platform))
 	return t, nil
 }

@@ -19,9 +19,16 @@ func (s *Scheduler) checkEndTimes(ctx context.Context) {
 		return
 	}
 	now := time.Now()
+	looked := true
+	defer func() {
+		if looked {
+			s.act.endChecks.Add(1)
+		}
+	}()
 	for _, w := range s.stores() {
 		soon, err := w.st.EndingBefore(ctx, now.Add(s.opts.WillEndNotice).UnixMilli())
 		if err != nil {
+			looked = false
 			s.log.Warn("end-time check failed", "platform", w.platform, "err", err)
 			continue
 		}
@@ -30,6 +37,7 @@ func (s *Scheduler) checkEndTimes(ctx context.Context) {
 		}
 		confs, err := w.st.Conferences(ctx, soon)
 		if err != nil {
+			looked = false
 			s.log.Warn("end-time check failed", "platform", w.platform, "err", err)
 			continue
 		}
@@ -88,9 +96,16 @@ func monitorCheckInterval(ttl time.Duration) time.Duration {
 // (000 §6): the node stops streaming and the CM is told.
 func (s *Scheduler) expireMonitors(ctx context.Context) {
 	var stale []store.Monitor
+	looked := true
+	defer func() {
+		if looked {
+			s.act.monitorChecks.Add(1)
+		}
+	}()
 	for _, w := range s.stores() {
 		part, err := w.st.StaleMonitors(ctx, time.Now().Add(-s.opts.MonitorTTL).UnixMilli())
 		if err != nil {
+			looked = false
 			s.log.Warn("monitor expiry check failed", "platform", w.platform, "err", err)
 			continue
 		}

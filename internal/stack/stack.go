@@ -13,9 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +41,16 @@ type Options struct {
 	// ("" or "none": in-process only).
 	NATS       string
 	NATSListen string
+	// NATSCreds is the credential for an external bus: a creds file every
+	// service of this process uses, or a directory of <role>.creds files,
+	// one per service. The embedded bus makes its own (Stack.BusCreds).
+	NATSCreds string
+	// NATSTLS are TLS files for an external bus and other platforms' buses.
+	NATSTLS bus.TLSFiles
+	// PeerCreds are credential files, by platform moid, for other
+	// platforms' buses (disaster recovery); default this platform's own
+	// credential of the platform role.
+	PeerCreds map[string]string
 	// Redis is an external store; empty embeds one.
 	Redis string
 	// Listen is the API address; Token the API token (generated when
@@ -58,7 +67,9 @@ type Options struct {
 	// TCP instead of in-process, so that the bus can be restarted under
 	// them (RestartBus). Needs NATSListen.
 	BusOverTCP bool
-	// DataDir, when set, keeps PMS's record of rooms an operator failed.
+	// DataDir, when set, keeps PMS's record of rooms an operator failed
+	// and, with no Redis given, the embedded store's data (in
+	// <DataDir>/store).
 	DataDir string
 	// NodePrefix names simulated nodes <prefix>-<n>; default "sim". Node
 	// ids must be unique across platforms that share stores.
@@ -82,12 +93,17 @@ type Stack struct {
 	Breakout   *breakout.Service
 	API        *api.Server
 	// Token is the API token this stack made or was given ("" when the
-	// configuration's tokens are used).
+	// configuration's tokens are used): an operator token, unless the
+	// configuration lists it with another role.
 	Token   string
 	Metrics *prometheus.Registry
 
 	embBus     *bus.Embedded
 	natsURL    string
+	busCreds   *bus.Creds        // the set the services' credentials come from
+	credsFile  string            // or one file for every service (external bus)
+	busTLS     bus.TLSFiles      // to an external bus and to peers
+	peerCreds  map[string]string // credential files for other platforms' buses
 	nodePrefix string
 	peersMu    sync.Mutex
 	peers      map[string]scheduler.Peer
@@ -123,60 +139,46 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}()
 	local := cfg.Local()
 
-	busOpts := bus.Options{Name: "convene-" + local.Moid}
-	if o.NATS == "" {
-		eo := bus.EmbeddedOptions{NoListen: o.NATSListen == "" || o.NATSListen == "none"}
-		if !eo.NoListen {
-			host, port, err := net.SplitHostPort(o.NATSListen)
-			if err != nil {
-				return st, fmt.Errorf("--nats-listen %q: %w", o.NATSListen, err)
-			}
-			eo.Host = host
-			eo.Port, _ = strconv.Atoi(port)
-		}
-		if st.embBus, err = bus.StartEmbedded(eo); err != nil {
-			return st, err
-		}
-		st.defer_(func(context.Context) { st.embBus.Shutdown() })
-		busOpts.Embedded = st.embBus
-		if o.BusOverTCP {
-			if st.embBus.URL() == "" {
-				return st, errors.New("stack: BusOverTCP needs the embedded bus to listen (NATSListen)")
-			}
-			busOpts.Embedded, busOpts.URL, st.natsURL = nil, st.embBus.URL(), st.embBus.URL()
-		}
-	} else {
-		busOpts.URL = o.NATS
-		st.natsURL = o.NATS
+	if err = st.startBus(o); err != nil {
+		return st, err
+	}
+	// The stack's own connection (Bus), for the commands and tests that
+	// drive it: on the embedded bus it may do everything; on an external
+	// bus it is the API's role.
+	if st.Bus, err = st.connect(bus.RoleInternal, "convene-"+local.Moid, nil); err != nil {
+		return st, err
 	}
 	// RMS must not count its own cut-off against the nodes.
-	busOpts.OnReconnect = func() {
+	rmsReconnected := func() {
 		if st.RMS != nil {
 			st.RMS.BusReconnected()
 		}
 	}
-	if st.Bus, err = bus.Connect(busOpts, log); err != nil {
-		return st, err
-	}
-	st.defer_(func(context.Context) { st.Bus.Close() })
 	// With the embedded server, RMS also hears node connections end.
 	var events *bus.Bus
 	if st.embBus != nil {
-		eo := bus.Options{Embedded: st.embBus, System: true, Name: "rms-events", OnReconnect: busOpts.OnReconnect}
-		if o.BusOverTCP {
-			eo.Embedded, eo.URL = nil, st.embBus.SystemURL()
-		}
-		events, err = bus.Connect(eo, log)
+		events, err = bus.Connect(bus.Options{Embedded: st.embBus, OverTCP: st.natsURL != "", System: true,
+			Name: "rms-events", OnReconnect: rmsReconnected}, log)
 		if err != nil {
 			return st, err
 		}
 		st.defer_(func(context.Context) { events.Close() })
 	}
+	rmsBus, err := st.connect(bus.RoleRMS, "rms-"+local.Moid, rmsReconnected)
+	if err != nil {
+		return st, err
+	}
 
 	storeURL, workers := o.Redis, 2
 	if storeURL == "" {
 		workers = 1
-		if st.embStore, err = store.StartEmbedded("127.0.0.1:0"); err != nil {
+		// With a data directory the embedded store keeps its data in
+		// <DataDir>/store across restarts; without one, in memory only.
+		eo := store.EmbeddedOptions{Addr: "127.0.0.1:0", Log: log}
+		if o.DataDir != "" {
+			eo.Dir = filepath.Join(o.DataDir, "store")
+		}
+		if st.embStore, err = store.StartEmbeddedWith(eo); err != nil {
 			return st, err
 		}
 		st.defer_(func(context.Context) { st.embStore.Close() })
@@ -195,7 +197,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		Platform: local.Moid, Rooms: rooms, HeartbeatInterval: cfg.RMS.HeartbeatInterval,
 		MissedHeartbeats: cfg.RMS.MissedHeartbeats, ConfListInterval: cfg.RMS.ConfListInterval,
 		Events: events, DisconnectGrace: cfg.RMS.DisconnectGrace,
-	}, st.Bus, log); err != nil {
+	}, rmsBus, log); err != nil {
 		return st, err
 	}
 	if err = st.RMS.Start(ctx); err != nil {
@@ -222,7 +224,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		if p.Bus != "" {
 			// PMS watches its masters and backups over their buses; a
 			// platform down now is reconnected to when it comes back.
-			pb, err := bus.Connect(bus.Options{URL: p.Bus, Name: "pms-" + local.Moid + "-to-" + p.Moid, RetryOnFailedConnect: true}, log)
+			pb, err := bus.Connect(st.peerOptions(p.Moid, p.Bus, "pms-"+local.Moid+"-to-"+p.Moid), log)
 			if err != nil {
 				return st, err
 			}
@@ -233,7 +235,11 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	if o.DataDir != "" {
 		po.State = platform.NewFileStore(filepath.Join(o.DataDir, "pms-"+local.Moid+".json"))
 	}
-	if st.PMS, err = platform.New(po, st.Bus, log); err != nil {
+	pmsBus, err := st.connect(bus.RolePMS, "pms-"+local.Moid, nil)
+	if err != nil {
+		return st, err
+	}
+	if st.PMS, err = platform.New(po, pmsBus, log); err != nil {
 		return st, err
 	}
 	if err = st.PMS.Start(ctx); err != nil {
@@ -248,7 +254,11 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}
 	st.Scheduler = st.Schedulers[0]
 
-	if st.Registry, err = registry.New(registry.Options{Platform: local.Moid}, st.Bus, log); err != nil {
+	registryBus, err := st.connect(bus.RoleRegistry, "registry-"+local.Moid, nil)
+	if err != nil {
+		return st, err
+	}
+	if st.Registry, err = registry.New(registry.Options{Platform: local.Moid}, registryBus, log); err != nil {
 		return st, err
 	}
 	if err = st.Registry.Start(ctx); err != nil {
@@ -262,7 +272,11 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		}
 	}
 
-	if st.Breakout, err = breakout.New(breakout.Options{}, breakout.Deps{Bus: st.Bus, Store: st.Store, Log: log}); err != nil {
+	breakoutBus, err := st.connect(bus.RoleBreakout, "breakout-"+local.Moid, nil)
+	if err != nil {
+		return st, err
+	}
+	if st.Breakout, err = breakout.New(breakout.Options{}, breakout.Deps{Bus: breakoutBus, Store: st.Store, Log: log}); err != nil {
 		return st, err
 	}
 	if err = st.Breakout.Start(ctx); err != nil {
@@ -270,39 +284,54 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}
 	st.defer_(func(c context.Context) { _ = st.Breakout.Shutdown(c) })
 
+	// API tokens: the configuration's, each with its role, and the one
+	// given (--api-token) or, with none configured, made here: an operator
+	// token. A given token the configuration lists keeps its role there.
 	tokens := map[string]string{}
-	for _, t := range cfg.API.Tokens {
-		tokens[t.Token] = t.Name
-	}
 	st.Token = o.Token
-	if st.Token == "" && len(tokens) == 0 {
+	if st.Token == "" && len(cfg.API.Tokens) == 0 {
 		st.Token = randomToken()
 	}
-	if st.Token != "" {
+	if st.Token != "" && !slices.ContainsFunc(cfg.API.Tokens, func(t config.Token) bool { return t.Token == st.Token }) {
 		tokens[st.Token] = "operator"
 	}
 	listen := o.Listen
 	if listen == "" {
 		listen = cfg.API.Listen
 	}
+	apiBus, err := st.connect(bus.RoleAPI, "api-"+local.Moid, nil)
+	if err != nil {
+		return st, err
+	}
 	if st.API, err = api.New(api.Options{
-		Listen: listen, Tokens: tokens, Platform: local.Moid, MaxDurationMinutes: cfg.Scheduler.MaxDurationMinutes,
-	}, api.Deps{Bus: st.Bus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics, Gatherer: st.Metrics, PeerStore: st.PeerStore, Routes: st.Breakout.Routes()}); err != nil {
+		Listen: listen, Tokens: tokens, Grants: cfg.API.Tokens, Platform: local.Moid, MaxDurationMinutes: cfg.Scheduler.MaxDurationMinutes,
+	}, api.Deps{Bus: apiBus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics, Gatherer: st.Metrics, PeerStore: st.PeerStore, Routes: st.Breakout.Routes()}); err != nil {
 		return st, err
 	}
 	if err = st.API.Start(ctx); err != nil {
 		return st, err
 	}
 	st.defer_(func(c context.Context) { _ = st.API.Shutdown(c) })
+	// The CM agent's subscriptions are in place before anyone is told
+	// the stack runs.
+	if err = apiBus.Flush(ctx); err != nil {
+		return st, fmt.Errorf("stack: API bus connection: %w", err)
+	}
 	return st, nil
 }
 
 // AddScheduler starts one more scheduler instance: active if none is,
-// standing by otherwise.
+// standing by otherwise. Its name in the platform's lease is unique to it
+// (host, pid, random): instances of other processes on the same store must
+// never share one.
 func (s *Stack) AddScheduler(ctx context.Context) (*scheduler.Scheduler, error) {
 	opts := scheduler.OptionsFrom(s.Config)
-	opts.ID = fmt.Sprintf("css-%d", len(s.Schedulers)+1)
-	sc, err := scheduler.New(opts, scheduler.Deps{Bus: s.Bus, Store: s.Store, Config: s.Config, Log: s.log, Metrics: s.schedMetrics(), Dial: s.dial})
+	opts.ID = scheduler.InstanceID()
+	b, err := s.connect(bus.RoleScheduler, opts.ID, nil)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := scheduler.New(opts, scheduler.Deps{Bus: b, Store: s.Store, Config: s.Config, Log: s.log, Metrics: s.schedMetrics(), Dial: s.dial})
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +409,7 @@ func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
 	local := s.Config.Local()
 	room := local.Rooms[(n-1)%len(local.Rooms)]
 	id := fmt.Sprintf("%s-%d", s.nodePrefix, n)
-	b, err := s.Connect(resources.NodeConnName(id))
+	b, err := s.ConnectAs(bus.RoleMCU, resources.NodeConnName(id))
 	if err != nil {
 		return err
 	}
@@ -432,7 +461,7 @@ func (s *Stack) dial(ctx context.Context, info protocol.PlatformInfo) (scheduler
 	if info.Bus == "" || info.Store == "" {
 		return scheduler.Peer{}, fmt.Errorf("platform %s: no bus or store address", info.Platform)
 	}
-	b, err := bus.Connect(bus.Options{URL: info.Bus, Name: "css-" + s.Config.Platform + "-to-" + info.Platform, RetryOnFailedConnect: true}, s.log)
+	b, err := bus.Connect(s.peerOptions(info.Platform, info.Bus, "css-"+s.Config.Platform+"-to-"+info.Platform), s.log)
 	if err != nil {
 		return scheduler.Peer{}, err
 	}
@@ -479,12 +508,14 @@ func (s *Stack) Crash() {
 	s.Stop(context.Background())
 }
 
-// Connect opens another connection to the stack's bus.
-func (s *Stack) Connect(name string) (*bus.Bus, error) {
-	if s.embBus != nil && s.natsURL == "" {
-		return bus.Connect(bus.Options{Embedded: s.embBus, Name: name}, s.log)
-	}
-	return bus.Connect(bus.Options{URL: s.natsURL, Name: name}, s.log)
+// Connect opens another connection to the stack's bus, one that may do
+// everything (on an external bus, the API's role).
+func (s *Stack) Connect(name string) (*bus.Bus, error) { return s.ConnectAs(bus.RoleInternal, name) }
+
+// ConnectAs opens another connection to the stack's bus with a role's
+// credential and permissions.
+func (s *Stack) ConnectAs(role bus.Role, name string) (*bus.Bus, error) {
+	return bus.Connect(s.busOptions(role, name), s.log)
 }
 
 func (s *Stack) defer_(f func(context.Context)) { s.stops = append(s.stops, f) }

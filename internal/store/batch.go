@@ -31,8 +31,9 @@ type batcher struct {
 }
 
 type batchItem struct {
-	args []any
-	res  chan batchResult
+	args     []any
+	deadline time.Time // the caller's, if it has one
+	res      chan batchResult
 }
 
 type batchResult struct {
@@ -63,6 +64,7 @@ func (b *batcher) do(ctx context.Context, args []any) (result, error) {
 // queues nothing and answers the client's closed error.
 func (b *batcher) submit(ctx context.Context, args []any) (*batchItem, error) {
 	it := &batchItem{args: args, res: make(chan batchResult, 1)}
+	it.deadline, _ = ctx.Deadline()
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
@@ -118,20 +120,28 @@ func (b *batcher) loop() {
 	}
 }
 
+// run sends one batch as one operation (ops.go): a repeat after a lost
+// reply carries the same arguments, time included, and gets the first
+// run's answers. It is sent again while the connection fails, until the
+// latest of its callers' deadlines, and for at least two store timeouts.
 func (b *batcher) run(items []*batchItem) {
 	b.batches.Add(1)
 	b.items.Add(int64(len(items)))
 	n := 2
+	deadline := time.Now().Add(2 * b.timeout)
 	for _, it := range items {
 		n += len(it.args)
+		if it.deadline.After(deadline) {
+			deadline = it.deadline
+		}
 	}
 	args := make([]any, 0, n)
 	args = append(args, strconv.FormatInt(time.Now().UnixMilli(), 10), strconv.Itoa(len(items)))
 	for _, it := range items {
 		args = append(args, it.args...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-	v, err := b.script.Run(ctx, b.rdb, nil, args...).Result()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	v, err := evalOp(ctx, b.rdb, b.script, newOpID(), args)
 	cancel()
 	if err != nil {
 		err = fmt.Errorf("store: %w", err)

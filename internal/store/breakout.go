@@ -19,6 +19,7 @@ import (
 //	breakouts/all            set: conferences with breakout state
 //	breakouts/instances      zset: breakout-service instance -> last beat (Unix ms)
 //	breakouts/secret         string: the key that signs WebSocket tickets
+//	breakouts/tickets[/until] the redemptions of tickets (ticket.go)
 const (
 	breakoutCountdownKey = "breakouts/countdown"
 	breakoutAllKey       = "breakouts/all"
@@ -75,7 +76,7 @@ type BreakoutChange struct {
 // Breakout reads a conference's breakout state in one atomic step; a
 // conference without any has Version 0.
 func (s *Store) Breakout(ctx context.Context, e164 string) (BreakoutRecord, error) {
-	r, err := s.run(ctx, breakoutScript, e164, "load", e164)
+	r, err := s.read(ctx, breakoutScript, e164, "load", e164)
 	if err != nil {
 		return BreakoutRecord{}, err
 	}

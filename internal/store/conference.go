@@ -131,7 +131,14 @@ func (s *Store) Release(ctx context.Context, e164 string, cond ReleaseCond) (pro
 // time (Unix ms) and length. Errors: ErrConfNotFound, a *StateError for a
 // conference still creating.
 func (s *Store) Delay(ctx context.Context, e164 string, minutes int) (endTime int64, duration int, err error) {
-	res, err := s.run(ctx, delayScript, e164, e164, strconv.Itoa(minutes))
+	return s.DelayWithin(ctx, e164, minutes, 0)
+}
+
+// DelayWithin is Delay that refuses to make the conference's booked length
+// longer than limit minutes (0: no limit), checked in the same atomic step.
+// Errors: Delay's, and a *DurationError (ErrDurationLimit).
+func (s *Store) DelayWithin(ctx context.Context, e164 string, minutes, limit int) (endTime int64, duration int, err error) {
+	res, err := s.run(ctx, delayScript, e164, e164, strconv.Itoa(minutes), strconv.Itoa(limit))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -19,7 +19,42 @@ var (
 	ErrClosed           = errors.New("store: closed")
 	ErrLegacy           = errors.New("store: a legacy node's conference is never moved")
 	ErrLeaseHeld        = errors.New("store: the lease is held by another")
+	// ErrE164OutOfSegment refuses a number that is not of the platform's
+	// number segment (details in a *SegmentError).
+	ErrE164OutOfSegment = errors.New("store: e164 outside the platform's number segment")
+	// ErrDurationLimit refuses a delay that would make a conference longer
+	// than it may be booked for (details in a *DurationError).
+	ErrDurationLimit = errors.New("store: the conference would be longer than allowed")
 )
+
+// SegmentError details ErrE164OutOfSegment.
+type SegmentError struct {
+	E164    string
+	Segment string
+	Digits  int
+}
+
+func (e *SegmentError) Error() string {
+	return fmt.Sprintf("number %s is not of the segment %s followed by %d digits", e.E164, e.Segment, e.Digits)
+}
+
+func (e *SegmentError) Unwrap() error { return ErrE164OutOfSegment }
+
+// DurationError details ErrDurationLimit.
+type DurationError struct {
+	E164   string
+	Booked int // minutes booked so far
+	Limit  int // the longest a conference may be booked for, in minutes
+}
+
+// Remaining is how many minutes may still be added.
+func (e *DurationError) Remaining() int { return max(e.Limit-e.Booked, 0) }
+
+func (e *DurationError) Error() string {
+	return fmt.Sprintf("conference %s is booked for %d minutes of at most %d; %d more can be added", e.E164, e.Booked, e.Limit, e.Remaining())
+}
+
+func (e *DurationError) Unwrap() error { return ErrDurationLimit }
 
 // LicenseError details ErrLicenseExhausted.
 type LicenseError struct {

@@ -2,11 +2,11 @@ package store
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/redis/go-redis/v9"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/convene/convene/internal/protocol"
 )
@@ -29,8 +29,8 @@ func (s *Store) Pend(ctx context.Context, node, reason string, e164s []string, p
 		for _, e := range part {
 			args = append(args, "P", e, node, reason)
 		}
-		ctx, cancel := s.ctx(ctx)
-		v, err := createScript.Run(ctx, s.rdb, nil, args...).Result()
+		ctx, cancel := s.writeCtx(ctx)
+		v, err := evalOp(ctx, s.wdb, createScript, newOpID(), args)
 		cancel()
 		if err != nil {
 			return moved, skipped, fmt.Errorf("store: %w", err)

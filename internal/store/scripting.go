@@ -28,34 +28,50 @@ import (
 // take its own lock one at a time, so no command waits on another here for
 // longer than it would there. Blocking commands (BLPOP and kin) would hold
 // the shared lock while they wait; Convene uses none.
+//
+// Lock order: mu, then passMu; mu, then the persister's locks. passMu is
+// never held while mu is taken.
 type scriptRunner struct {
 	srv *server.Server
 	mu  sync.RWMutex // a script: exclusive; any other command: shared
 
+	// dur keeps the data on disk (nil: memory only). Then every command
+	// that writes runs on peer under mu held exclusively, so its effect is
+	// known and appended to the log before mu is let go: the log holds
+	// the writes in the order they ran (see durable, persist_hook.go).
+	dur    *persister
+	writes sync.Map // command -> whether it changes data (isWrite)
+
 	passMu  sync.Mutex
-	passing map[*server.Peer]bool   // peers whose command is being run under mu
-	multi   map[*server.Peer]bool   // peers between MULTI and EXEC or DISCARD
-	dbs     map[*server.Peer]string // peers that selected a database
-	watched map[*server.Peer]bool   // peers whose disconnect clears the two above
+	passing map[*server.Peer]bool     // peers whose command is being run under mu
+	multi   map[*server.Peer]bool     // peers between MULTI and EXEC or DISCARD
+	txs     map[*server.Peer]*txState // the same, when dur queues transactions
+	dbs     map[*server.Peer]int      // peers that selected a database
+	watched map[*server.Peer]bool     // peers whose disconnect clears the maps above
 
 	// Under mu held exclusively.
-	l      *lua.LState
-	protos map[string]*lua.FunctionProto // sha1 -> compiled script
-	peer   *server.Peer                  // the connection a script's calls use
-	peerDB string                        // the database peer has selected
-	out    bytes.Buffer                  // what the server answered a call
-	outW   *bufio.Writer
+	l       *lua.LState
+	protos  map[string]*lua.FunctionProto // sha1 -> compiled script
+	peer    *server.Peer                  // the connection a script's calls use
+	peerDB  int                           // the database peer has selected
+	out     bytes.Buffer                  // what the server answered a call
+	outW    *bufio.Writer
+	effects []effect // writes run since the last commit (dur only)
+	enc     []byte   // a record being encoded
 }
 
-// installScripts puts a runner in front of srv's command dispatch.
-func installScripts(srv *server.Server) *scriptRunner {
-	r := &scriptRunner{srv: srv, passing: map[*server.Peer]bool{}, multi: map[*server.Peer]bool{}, dbs: map[*server.Peer]string{}, watched: map[*server.Peer]bool{}, peerDB: "0", protos: map[string]*lua.FunctionProto{}}
+// newRunner makes a runner for srv, not yet in front of it (install).
+func newRunner(srv *server.Server, dur *persister) *scriptRunner {
+	r := &scriptRunner{srv: srv, dur: dur, passing: map[*server.Peer]bool{}, multi: map[*server.Peer]bool{}, txs: map[*server.Peer]*txState{},
+		dbs: map[*server.Peer]int{}, watched: map[*server.Peer]bool{}, protos: map[string]*lua.FunctionProto{}}
 	r.outW = bufio.NewWriter(&r.out)
 	r.peer = server.NewPeer(r.outW)
 	r.l = r.newVM()
-	srv.SetPreHook(r.hook)
 	return r
 }
+
+// install puts the runner in front of the server's command dispatch.
+func (r *scriptRunner) install() { r.srv.SetPreHook(r.hook) }
 
 // hook sees every command before the server does; true means it answered.
 func (r *scriptRunner) hook(c *server.Peer, cmd string, args ...string) bool {
@@ -67,14 +83,17 @@ func (r *scriptRunner) hook(c *server.Peer, cmd string, args ...string) bool {
 		r.passMu.Unlock()
 		return false // the dispatch below: the server runs it
 	}
-	inMulti, db := r.multi[c], r.dbs[c]
+	inMulti, db, tx := r.multi[c], r.dbs[c], r.txs[c]
 	r.passMu.Unlock()
+	if r.dur != nil && r.durable(c, cmd, args, db, tx) {
+		return true
+	}
 	if !inMulti {
 		switch cmd {
 		case "EVAL", "EVALSHA":
 			r.mu.Lock()
 			r.selectDB(db)
-			r.eval(c, cmd, args)
+			r.evalReply(c, cmd, args)
 			r.mu.Unlock()
 			return true
 		case "SCRIPT":
@@ -118,19 +137,25 @@ func (r *scriptRunner) track(c *server.Peer, cmd string, args []string) {
 			return
 		}
 		n, err := strconv.Atoi(args[0])
-		if err != nil || n < 0 || n >= 16 {
+		if err != nil || n < 0 || n >= maxDatabases {
 			return
 		}
-		r.dbs[c] = args[0]
+		r.dbs[c] = n
 	default:
 		return
 	}
+	r.watch(c)
+}
+
+// watch clears what is kept of a connection when it ends, under passMu.
+func (r *scriptRunner) watch(c *server.Peer) {
 	if !r.watched[c] {
 		r.watched[c] = true
-		// Runs on the connection's own goroutine, as this does.
+		// Runs on the connection's own goroutine, as the hook does.
 		c.OnDisconnect(func() {
 			r.passMu.Lock()
 			delete(r.multi, c)
+			delete(r.txs, c)
 			delete(r.dbs, c)
 			delete(r.watched, c)
 			r.passMu.Unlock()
@@ -139,14 +164,11 @@ func (r *scriptRunner) track(c *server.Peer, cmd string, args []string) {
 }
 
 // selectDB points the scripts' connection at a database.
-func (r *scriptRunner) selectDB(db string) {
-	if db == "" {
-		db = "0"
-	}
+func (r *scriptRunner) selectDB(db int) {
 	if db == r.peerDB {
 		return
 	}
-	if bytes.HasPrefix(r.dispatch([]string{"SELECT", db}), []byte("+OK")) {
+	if bytes.HasPrefix(r.dispatch([]string{"SELECT", strconv.Itoa(db)}), []byte("+OK")) {
 		r.peerDB = db
 	}
 }
@@ -267,38 +289,51 @@ func (r *scriptRunner) script(c *server.Peer, args []string) {
 	}
 }
 
-// eval runs EVAL script|EVALSHA sha numkeys key... arg....
-func (r *scriptRunner) eval(c *server.Peer, cmd string, args []string) {
-	if len(args) < 2 {
-		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", strings.ToLower(cmd)))
+// evalReply runs a script for c and answers it, once its writes are in
+// the log.
+func (r *scriptRunner) evalReply(c *server.Peer, cmd string, args []string) {
+	if err := r.dur.failed(); err != nil {
+		c.WriteError(persistReply(err))
 		return
+	}
+	res, msg := r.eval(cmd, args)
+	if err := r.commit(); err != nil {
+		msg = persistReply(err)
+	}
+	if msg != "" {
+		c.WriteError(msg)
+		return
+	}
+	c.Block(func(w *server.Writer) { writeLua(w, res) })
+}
+
+// eval runs EVAL script|EVALSHA sha numkeys key... arg.... It returns the
+// script's result, or the error to answer.
+func (r *scriptRunner) eval(cmd string, args []string) (lua.LValue, string) {
+	if len(args) < 2 {
+		return nil, fmt.Sprintf("ERR wrong number of arguments for '%s' command", strings.ToLower(cmd))
 	}
 	var sha string
 	if cmd == "EVAL" {
 		var err error
 		if sha, err = r.compile(args[0]); err != nil {
-			c.WriteError(err.Error())
-			return
+			return nil, err.Error()
 		}
 	} else {
 		sha = strings.ToLower(args[0])
 	}
 	proto, ok := r.protos[sha]
 	if !ok {
-		c.WriteError("NOSCRIPT No matching script. Please use EVAL.")
-		return
+		return nil, "NOSCRIPT No matching script. Please use EVAL."
 	}
 	nkeys, err := strconv.Atoi(args[1])
 	switch {
 	case err != nil:
-		c.WriteError("ERR value is not an integer or out of range")
-		return
+		return nil, "ERR value is not an integer or out of range"
 	case nkeys < 0:
-		c.WriteError("ERR Number of keys can't be negative")
-		return
+		return nil, "ERR Number of keys can't be negative"
 	case nkeys > len(args)-2:
-		c.WriteError("ERR Number of keys can't be greater than number of args")
-		return
+		return nil, "ERR Number of keys can't be greater than number of args"
 	}
 	l := r.l
 	l.G.Global.RawSetString("KEYS", stringsTable(l, args[2:2+nkeys]))
@@ -311,12 +346,11 @@ func (r *scriptRunner) eval(c *server.Peer, cmd string, args []string) {
 		if errors.As(err, &ae) {
 			msg = ae.Object.String() // without the Lua stack trace
 		}
-		c.WriteError("ERR Error running script (call to f_" + sha + "): " + oneLine(msg))
-		return
+		return nil, "ERR Error running script (call to f_" + sha + "): " + oneLine(msg)
 	}
 	res := l.Get(-1)
 	l.SetTop(0)
-	c.Block(func(w *server.Writer) { writeLua(w, res) })
+	return res, ""
 }
 
 func stringsTable(l *lua.LState, s []string) *lua.LTable {
@@ -349,7 +383,11 @@ func (r *scriptRunner) call(l *lua.LState, raise bool) int {
 			return 0
 		}
 	}
-	v, errMsg, _ := parseReply(l, r.dispatch(args))
+	var v lua.LValue
+	errMsg := r.refuseInScript(args)
+	if errMsg == "" {
+		v, errMsg, _ = parseReply(l, r.run(args))
+	}
 	if errMsg != "" {
 		if raise {
 			l.RaiseError("%s", errMsg)

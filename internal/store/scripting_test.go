@@ -14,17 +14,22 @@ import (
 	"github.com/convene/convene/internal/store"
 )
 
-// rawBackends gives a client of the embedded server and one of a real
-// redis-server, each on an empty database.
+// rawBackends gives a client of the embedded server, in memory and on
+// disk, and one of a real redis-server, each on an empty database.
 func rawBackends(t *testing.T) map[string]*redis.Client {
 	e, err := store.StartEmbedded("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
+	d, err := store.StartEmbeddedWith(store.EmbeddedOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
 	r := redistest.Start(t, redistest.Options{})
 	out := map[string]*redis.Client{}
-	for name, addr := range map[string]string{"embedded": e.Addr(), "redis-server": strings.TrimPrefix(r.URL(), "redis://")} {
+	for name, addr := range map[string]string{"embedded": e.Addr(), "embedded on disk": d.Addr(), "redis-server": strings.TrimPrefix(r.URL(), "redis://")} {
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		t.Cleanup(func() { c.Close() })
 		if err := c.FlushAll(context.Background()).Err(); err != nil {
@@ -83,8 +88,10 @@ func TestEmbeddedScriptsAnswerAsRedis(t *testing.T) {
 			for name, cl := range clients {
 				got[name] = describe(redis.NewScript(c.src).Run(ctx, cl, c.keys, c.args...).Result())
 			}
-			if got["embedded"] != got["redis-server"] {
-				t.Fatalf("embedded answered %q, redis-server %q", got["embedded"], got["redis-server"])
+			for name, g := range got {
+				if g != got["redis-server"] {
+					t.Fatalf("%s answered %q, redis-server %q", name, g, got["redis-server"])
+				}
 			}
 		})
 	}

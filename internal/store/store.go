@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 //go:embed lua/*.lua
 var luaFS embed.FS
 
-// script loads lua/<name>.lua with the shared library in front of it.
+// script loads lua/<name>.lua with the shared library in front of it,
+// wrapped so that it runs once per operation id (ops.go).
 func script(name string) *redis.Script {
 	lib, err := luaFS.ReadFile("lua/lib.lua")
 	if err != nil {
@@ -25,7 +27,13 @@ func script(name string) *redis.Script {
 	if err != nil {
 		panic(err)
 	}
-	return redis.NewScript(string(lib) + "\n" + string(body))
+	return wrap(string(lib), string(body))
+}
+
+// wrap puts the library in front of a script's body and runs the body once
+// per operation id (ops.go).
+func wrap(lib, body string) *redis.Script {
+	return redis.NewScript(lib + opPrologue + body + opEpilogue)
 }
 
 var (
@@ -52,13 +60,16 @@ type Options struct {
 	// batch gathers while the other is on the wire. A server that runs
 	// scripts one at a time anyway (the embedded one) does best with 1.
 	BatchWorkers int
-	// Timeout of one store call; default 3 s.
+	// Timeout of one store call; default 3 s. A write whose connection
+	// failed is sent again, as the same operation, until the caller's
+	// deadline or, without one, for twice this.
 	Timeout time.Duration
 }
 
 // Store is a platform's state store.
 type Store struct {
-	rdb     *redis.Client
+	rdb     *redis.Client // reads and plain writes that are safe to repeat: go-redis retries them
+	wdb     *redis.Client // scripts: never retried blindly, see ops.go
 	url     string
 	timeout time.Duration
 	log     *slog.Logger
@@ -94,17 +105,21 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	ropts.MaxRetries = 2
 	ropts.DisableIdentity = true
 	ropts.Protocol = 2
-	rdb := redis.NewClient(ropts)
+	wopts := *ropts
+	wopts.MaxRetries = -1 // evalOp sends a script again, under its operation id
+	rdb, wdb := redis.NewClient(ropts), redis.NewClient(&wopts)
 	hook := &countHook{}
 	rdb.AddHook(hook)
+	wdb.AddHook(hook)
 	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
+		_ = wdb.Close()
 		return nil, fmt.Errorf("store: %s does not answer: %w", opts.URL, err)
 	}
-	s := &Store{rdb: rdb, url: opts.URL, timeout: opts.Timeout, log: log, hook: hook}
-	s.creates = newBatcher(rdb, createScript, opts.MaxBatch, opts.BatchWorkers, opts.Timeout)
+	s := &Store{rdb: rdb, wdb: wdb, url: opts.URL, timeout: opts.Timeout, log: log, hook: hook}
+	s.creates = newBatcher(wdb, createScript, opts.MaxBatch, opts.BatchWorkers, opts.Timeout)
 	return s, nil
 }
 
@@ -131,7 +146,11 @@ func (s *Store) Client() *redis.Client { return s.rdb }
 // Close stops the batchers and closes the connections.
 func (s *Store) Close() error {
 	s.creates.close()
-	return s.rdb.Close()
+	werr := s.wdb.Close()
+	if err := s.rdb.Close(); err != nil {
+		return err
+	}
+	return werr
 }
 
 // Ping checks that the store answers.
@@ -196,6 +215,16 @@ func (r result) err(e164 string) error {
 		return fmt.Errorf("%w: %s", ErrLeaseHeld, detail)
 	case "MONITOR_NOT_FOUND":
 		return fmt.Errorf("%w: %s", ErrMonitorNotFound, detail)
+	case "DURATION_LIMIT":
+		d := &DurationError{E164: e164}
+		fmt.Sscanf(detail, "%d/%d", &d.Booked, &d.Limit)
+		return d
+	case "E164_OUT_OF_SEGMENT":
+		se := &SegmentError{E164: e164}
+		seg, digits, _ := strings.Cut(detail, "|")
+		se.Segment = seg
+		se.Digits, _ = strconv.Atoi(digits)
+		return se
 	}
 	return fmt.Errorf("store: script error %s %s", code, detail)
 }
@@ -207,11 +236,31 @@ func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// run executes a script once (not batched) and interprets its reply.
+// writeCtx is ctx, or, without a deadline, one that leaves a write time to
+// be sent again after a failed connection.
+func (s *Store) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, 2*s.timeout)
+}
+
+// run executes a write script as one operation (not batched) and
+// interprets its reply.
 func (s *Store) run(ctx context.Context, sc *redis.Script, e164 string, args ...any) (result, error) {
-	ctx, cancel := s.ctx(ctx)
+	return s.eval(ctx, sc, newOpID(), e164, args)
+}
+
+// read executes a script that changes nothing: no operation id, no reply
+// kept.
+func (s *Store) read(ctx context.Context, sc *redis.Script, e164 string, args ...any) (result, error) {
+	return s.eval(ctx, sc, "", e164, args)
+}
+
+func (s *Store) eval(ctx context.Context, sc *redis.Script, id, e164 string, args []any) (result, error) {
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
-	v, err := sc.Run(ctx, s.rdb, nil, args...).Result()
+	v, err := evalOp(ctx, s.wdb, sc, id, args)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

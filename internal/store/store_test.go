@@ -313,7 +313,7 @@ func TestDelayUpdateMonitorsTemplates(t *testing.T) {
 			t.Fatalf("PutTemplate = %q, %v", e164, err)
 		}
 		tpl.Public = false
-		tpl.E164 = "900"
+		tpl.E164 = "6600900"
 		if _, err := s.PutTemplate(ctx, tpl, numbering); err != nil {
 			t.Fatal(err)
 		}
@@ -322,10 +322,10 @@ func TestDelayUpdateMonitorsTemplates(t *testing.T) {
 		if len(all) != 2 || len(pub) != 1 || pub[0].E164 != e164 {
 			t.Fatalf("templates all=%v public=%v", all, pub)
 		}
-		if err := s.DeleteTemplate(ctx, "900"); err != nil {
+		if err := s.DeleteTemplate(ctx, "6600900"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Template(ctx, "900"); !errors.Is(err, store.ErrTemplateNotFound) {
+		if _, err := s.Template(ctx, "6600900"); !errors.Is(err, store.ErrTemplateNotFound) {
 			t.Fatalf("deleted template err = %v", err)
 		}
 	})
@@ -404,7 +404,9 @@ func TestCloseWhileReserving(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			// Bounded: a creator that is never told the store closed ends
+			// here and fails the count below.
+			for range 100000 {
 				_, err := s.Reserve(ctx, reservation("acme", ""))
 				mu.Lock()
 				if err != nil {
@@ -420,18 +422,33 @@ func TestCloseWhileReserving(t *testing.T) {
 			}
 		}()
 	}
-	for {
+	eventually(t, "50 creates to run before the close", func() bool {
 		mu.Lock()
-		n := ran
-		mu.Unlock()
-		if n >= 50 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer mu.Unlock()
+		return ran >= 50
+	})
 	s.Close()
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("creators still wait a minute after the store closed")
+	}
 	if refused != 16 {
 		t.Fatalf("%d of 16 creators were told the store closed", refused)
+	}
+}
+
+// eventually polls cond until it holds, and fails the test if it does not
+// within a generous bound.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -10,24 +10,49 @@ import (
 	"github.com/convene/convene/internal/protocol"
 )
 
-// PutTemplate creates or replaces a public template, allocating its number
-// from n when it has none, and returns the number. Errors:
-// ErrDomainNotFound, ErrE164Exhausted.
+// PutTemplate creates a template, or replaces the fields of the one with
+// its number (keeping its creation time), and returns the number. A new
+// template's number is allocated from n when it has none, and a given one
+// must be of n's segment and held by no conference. Errors:
+// ErrDomainNotFound, ErrE164Exhausted, ErrE164InUse, ErrE164OutOfSegment.
 func (s *Store) PutTemplate(ctx context.Context, t protocol.Template, n Numbering) (string, error) {
+	out, err := s.template(ctx, "put", t, n)
+	return out.E164, err
+}
+
+// CreateTemplate makes a new template and returns it as stored. Without a
+// number it gets the next free one of n's segment; a given number must be
+// of that segment (unless n has none) and held by no conference and no
+// template. Errors: ErrDomainNotFound, ErrE164Exhausted, ErrE164InUse, a
+// *SegmentError (ErrE164OutOfSegment).
+func (s *Store) CreateTemplate(ctx context.Context, t protocol.Template, n Numbering) (protocol.Template, error) {
+	return s.template(ctx, "create", t, n)
+}
+
+// UpdateTemplate replaces the fields of the existing template t.E164,
+// keeping its number and creation time, and returns it as stored. Errors:
+// ErrDomainNotFound, ErrTemplateNotFound.
+func (s *Store) UpdateTemplate(ctx context.Context, t protocol.Template) (protocol.Template, error) {
+	return s.template(ctx, "update", t, Numbering{})
+}
+
+func (s *Store) template(ctx context.Context, op string, t protocol.Template, n Numbering) (protocol.Template, error) {
 	invited, _ := json.Marshal(t.Invited)
 	if t.Invited == nil {
 		invited = []byte("[]")
 	}
-	res, err := s.run(ctx, templateScript, t.E164, "put", t.E164, t.Domain,
+	res, err := s.run(ctx, templateScript, t.E164, op, t.E164, t.Domain,
 		e164SeqKey(n.Platform), n.Segment, strconv.Itoa(n.Digits),
 		"name", t.Name, "platformmoid", t.Platform, "scale", strconv.Itoa(t.Scale), "resolution", t.Resolution,
 		"duration", strconv.Itoa(t.DurationMinutes), "public", boolStr(t.Public), "invited", string(invited),
 		"password", t.Password, "createtime", strconv.FormatInt(t.CreateTime, 10),
 		"modifytime", strconv.FormatInt(t.ModifyTime, 10))
 	if err != nil {
-		return "", err
+		return t, err
 	}
-	return res.str(1), nil
+	t.E164 = res.str(1)
+	t.CreateTime, _ = strconv.ParseInt(res.str(2), 10, 64)
+	return t, nil
 }
 
 // DeleteTemplate removes a template. Errors: ErrTemplateNotFound.

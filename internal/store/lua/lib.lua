@@ -14,3 +14,87 @@ local function alloc_e164(seqkey, segment, digits)
   end
   return nil
 end
+
+-- Operation ids. Every script's ARGV[1] is the id of the operation it runs
+-- for, made once per operation by the caller, and the rest of ARGV is the
+-- script's own. The first run records its reply under the id; a repeat of
+-- the same operation (its reply was lost on the way and the caller sent it
+-- again) gets that reply back and changes nothing. An empty id records
+-- nothing (reads). Records are kept OP_KEEP_MS, in a hash of replies and a
+-- sorted set of ids by when they were made, and each recording run removes
+-- a bounded number of expired ones: the embedded server runs no key expiry.
+-- Replies are encoded by hand (cjson is not on every script runner):
+--   's' len ':' bytes   a string        'i' digits ':'   a number
+--   'o' len ':' bytes   a status        'e' len ':' bytes an error (nested)
+--   'T' true   'f' false               't' n ':' items  an array
+local OP_KEEP_MS = 60000
+local OP_PRUNE = 32
+
+local function op_encode(v, out)
+  local ty = type(v)
+  if ty == 'string' then
+    out[#out + 1] = 's' .. #v .. ':' .. v
+  elseif ty == 'number' then
+    out[#out + 1] = 'i' .. tostring(v) .. ':'
+  elseif ty == 'boolean' then
+    out[#out + 1] = v and 'T' or 'f'
+  elseif ty == 'table' then
+    if type(v.err) == 'string' then
+      out[#out + 1] = 'e' .. #v.err .. ':' .. v.err
+    elseif type(v.ok) == 'string' then
+      out[#out + 1] = 'o' .. #v.ok .. ':' .. v.ok
+    else
+      local n = 0
+      while v[n + 1] ~= nil do n = n + 1 end
+      out[#out + 1] = 't' .. n .. ':'
+      for k = 1, n do op_encode(v[k], out) end
+    end
+  else
+    out[#out + 1] = 'f'
+  end
+end
+
+-- op_decode reads the value at p and returns it and the position after it.
+local function op_decode(s, p)
+  local tag = string.sub(s, p, p)
+  if tag == 'T' then return true, p + 1 end
+  if tag == 'f' then return false, p + 1 end
+  local c = string.find(s, ':', p + 1, true)
+  local n = tonumber(string.sub(s, p + 1, c - 1))
+  if tag == 'i' then return n, c + 1 end
+  if tag == 't' then
+    local t = {}
+    p = c + 1
+    for k = 1, n do t[k], p = op_decode(s, p) end
+    return t, p
+  end
+  local v = string.sub(s, c + 1, c + n)
+  if tag == 'o' then v = {ok = v} elseif tag == 'e' then v = {err = v} end
+  return v, c + n + 1
+end
+
+-- op_replay answers {reply} of operation id when it ran before, else nil.
+local function op_replay(id)
+  if id == '' then return nil end
+  local v = redis.call('HGET', 'ops/replies', id)
+  if not v then return nil end
+  return {(op_decode(v, 1))}
+end
+
+-- op_record keeps reply r of operation id and returns it. An error reply
+-- (redis.error_reply: a malformed request) is not kept.
+local function op_record(id, r)
+  if id == '' or (type(r) == 'table' and r.err) then return r end
+  local out = {}
+  op_encode(r, out)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local old = redis.call('ZRANGEBYSCORE', 'ops/times', '-inf', string.format('%d', now - OP_KEEP_MS), 'LIMIT', 0, OP_PRUNE)
+  if #old > 0 then
+    redis.call('ZREM', 'ops/times', unpack(old))
+    redis.call('HDEL', 'ops/replies', unpack(old))
+  end
+  redis.call('HSET', 'ops/replies', id, table.concat(out))
+  redis.call('ZADD', 'ops/times', string.format('%d', now), id)
+  return r
+end

@@ -6,7 +6,8 @@
 --
 -- ARGV: now, n, then n items, each starting with its kind:
 --   'R' reserve: check the domain, check and count the licence, take the
---     number, write the conference as creating.
+--     number (given: free of conferences and templates; else the next free
+--     one of the segment), write the conference as creating.
 --       e164 ('' to allocate), moid, class, seqkey, segment, digits, endtime,
 --       nfields, field, value, ...
 --   'C' commit: a node acknowledged; creating -> running on that node.
@@ -81,7 +82,8 @@ local function reserve()
     end
     seqs[seqkey] = seq
     if e164 == '' then return {'ERR', 'E164_EXHAUSTED', segment} end
-  elseif taken[e164] or redis.call('EXISTS', conf_key(e164)) == 1 then
+  elseif not free(e164) then
+    -- A conference or a template holds it: numbers are unique across both.
     return {'ERR', 'E164_IN_USE', e164}
   end
   l[2] = l[2] + 1

@@ -1,0 +1,135 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/license"
+	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/redistest"
+	"github.com/convene/convene/internal/store"
+)
+
+func leaseTestDeps(t *testing.T) Deps {
+	t.Helper()
+	limits := license.Limits{}
+	for _, c := range license.All() {
+		limits[c.String()] = 10
+	}
+	cfg := &config.Config{
+		Platforms: []config.Platform{{Moid: "p1", NumberSegment: "51", Rooms: []config.Room{{Moid: "r1", Type: "main"}}}},
+		Domains:   []config.Domain{{Moid: "acme", Platform: "p1", License: limits}},
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	b, err := bus.Connect(bus.Options{Embedded: emb, Name: "lease-test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	r := redistest.Start(t, redistest.Options{})
+	st, err := store.Open(context.Background(), store.Options{URL: r.URL()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return Deps{Bus: b, Store: st, Config: cfg}
+}
+
+// A scheduler paused past its lease (a stopped process: its election stops
+// with everything else) while a standby takes the lease must not act as
+// the active one when it runs again before its next renewal: two would
+// act at once. It reports itself not ready and refuses to create, restore
+// or move anything.
+func TestSchedulerPausedPastItsLeaseActsOnNothing(t *testing.T) {
+	deps := leaseTestDeps(t)
+	ctx := context.Background()
+	opts := Options{
+		Platform: "p1", LeaseTTL: 600 * time.Millisecond, LeaseRenew: 50 * time.Millisecond,
+		NodeTimeout: 300 * time.Millisecond, RMSTimeout: 300 * time.Millisecond,
+		// No node ever reports: a long grace keeps the new active one from
+		// settling the conference below while the test looks.
+		StartGrace: time.Minute,
+	}
+	paused, err := New(opts, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := paused.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(paused.Kill)
+	if !paused.Ready() {
+		t.Fatal("the first scheduler is not active")
+	}
+	// A conference running on node n1.
+	class, _ := license.ClassOf(8, "720p")
+	st := deps.Store
+	num, err := st.Reserve(ctx, store.Reservation{
+		Conf:      protocol.Conference{E164: "51000", Name: "kept", Domain: "acme", Platform: "p1", RealPlatform: "p1", Scale: 8, Resolution: "720p", DurationMinutes: 60, EndTime: time.Now().Add(time.Hour).UnixMilli()},
+		Class:     class,
+		Numbering: store.Numbering{Platform: "p1", Segment: "51", Digits: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(ctx, store.Placement{E164: num, Node: "n1", IP: "10.0.0.1", PID: "1", Room: "r1", RealPlatform: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+
+	standby, err := New(opts, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(standby.Kill)
+	if standby.Ready() {
+		t.Fatal("two schedulers active at start")
+	}
+
+	paused.stopElection() // the pause: it renews nothing more
+	deadline := time.Now().Add(10 * time.Second)
+	for !standby.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("the standby did not take the lease of the paused scheduler")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The paused one runs again, before it could renew.
+	if paused.Ready() {
+		t.Fatal("the paused scheduler reports itself active next to the one holding the lease")
+	}
+	_, err = paused.Create(ctx, protocol.CreateConfReq{Name: "split", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30})
+	if Code(err) != protocol.ErrSchedulerDown {
+		t.Fatalf("the paused scheduler's create: %v; want %s", err, protocol.ErrSchedulerDown)
+	}
+	if n := paused.nodeLost(ctx, "n1", "node lost, as the paused scheduler heard it"); n != 0 {
+		t.Fatalf("the paused scheduler moved %d conferences", n)
+	}
+	c, err := st.Conference(ctx, num)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != protocol.StateRunning || c.Node != "n1" {
+		t.Fatalf("conference %s is %s on %s; want running on n1, untouched", num, c.State, c.Node)
+	}
+	u, err := st.License(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.InUse[class.String()]; got != 1 {
+		t.Fatalf("licence counts %d conferences, 1 runs", got)
+	}
+}
