@@ -81,8 +81,10 @@ func (s *Server) delayConference(w http.ResponseWriter, r *http.Request) *apiErr
 	if err := decode(r, &q); err != nil {
 		return err
 	}
-	if err := checkMinutes("minutes", q.Minutes, s.opts.MaxDurationMinutes); err != nil {
-		return err
+	// The limit on a conference's whole length is the store's to check,
+	// against what is booked so far (DURATION_LIMIT): only the form here.
+	if q.Minutes < 1 {
+		return badRequest("field \"minutes\" is required: at least 1 minute (the whole conference may last at most %d)", s.opts.MaxDurationMinutes)
 	}
 	req := protocol.DelayConfReq{Type: protocol.CMDelayConfReq, E164: e164, Minutes: q.Minutes}
 	var ack protocol.ConfDurationNtf

@@ -94,7 +94,7 @@ type party struct {
 
 var (
 	scheduler = party{"scheduler", protocol.ErrSchedulerDown, protocol.ErrSchedulerTimeout,
-		"start `convene scheduler` (or `convene serve`) for the platform"}
+		"start the platform's scheduler (`convene serve` runs one); if one runs, it may be standing by while another holds the lease: retry"}
 	rms = party{"resource manager (RMS)", ErrRMSUnavailable, protocol.ErrRMSTimeout,
 		"start `convene rms` (or `convene serve`) for the platform"}
 	registry = party{"registry", ErrRegistryUnavailable, ErrRegistryTimeout,

@@ -14,6 +14,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/store"
 )
 
 func init() { register(serveCmd) }
@@ -85,7 +86,7 @@ tenant "demo").`,
 					fmt.Fprintf(out, "  store:  embedded, in memory: its data is gone when this process ends (give --data-dir to keep it)\n")
 				}
 			} else {
-				fmt.Fprintf(out, "  store:  %s\n", o.Redis)
+				fmt.Fprintf(out, "  store:  %s\n", store.RedactURL(o.Redis))
 			}
 			if o.SimNodes > 0 {
 				fmt.Fprintf(out, "  nodes:  %d simulated media nodes\n", o.SimNodes)

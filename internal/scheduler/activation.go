@@ -45,6 +45,7 @@ func (s *Scheduler) activate(ctx context.Context) error {
 	s.group = s.bus.NewGroup(bus.HandlerFunc(s.serveControl), 8, 1<<14)
 	s.lists = make(map[string]nodeList)
 	s.restore = newRestorer(s.opts)
+	s.controlling = true
 	s.mu.Unlock()
 	fail := func(err error) error {
 		cancel()

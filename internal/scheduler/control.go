@@ -74,6 +74,9 @@ func (s *Scheduler) runsElsewhere(ctx context.Context, e164 string) bool {
 func (s *Scheduler) subscribeControl(e164, platform string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.controlling {
+		return nil // standing by: the active instance takes it from the node's list
+	}
 	if platform != "" {
 		s.homes[e164] = platform
 	}

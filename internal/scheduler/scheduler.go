@@ -206,15 +206,18 @@ type Scheduler struct {
 	mu       sync.Mutex
 	subs     []*bus.Subscription
 	controls map[string]*bus.Subscription // e164 -> its mau.cmcmu subscription
-	group    *bus.Group
-	ctl      *bus.Mux
-	willEnd  map[string]int64             // e164 -> end time it was told about
-	abnormal map[string]protocol.RoomInfo // failed rooms
-	rooms    map[string]string            // node -> room, as RMS last said
-	inflight map[string]bool              // creates and restores under way here
-	lists    map[string]nodeList
-	restore  *restorer
-	nodeMu   map[string]*sync.Mutex
+	// controlling is true while this instance is active: a create or
+	// restore that finishes after it stood down takes no control subject.
+	controlling bool
+	group       *bus.Group
+	ctl         *bus.Mux
+	willEnd     map[string]int64             // e164 -> end time it was told about
+	abnormal    map[string]protocol.RoomInfo // failed rooms
+	rooms       map[string]string            // node -> room, as RMS last said
+	inflight    map[string]bool              // creates and restores under way here
+	lists       map[string]nodeList
+	restore     *restorer
+	nodeMu      map[string]*sync.Mutex
 
 	// Across platforms. platMu serializes state changes from PMS (it is
 	// taken before mu).
@@ -394,6 +397,7 @@ func (s *Scheduler) stopElection() {
 
 func (s *Scheduler) unsubscribeAll() {
 	s.mu.Lock()
+	s.controlling = false
 	subs := s.subs
 	s.subs = nil
 	controls := s.controls

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -116,11 +117,28 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
 		_ = wdb.Close()
-		return nil, fmt.Errorf("store: %s does not answer: %w", opts.URL, err)
+		return nil, fmt.Errorf("store: %s does not answer: %w", RedactURL(opts.URL), err)
 	}
 	s := &Store{rdb: rdb, wdb: wdb, url: opts.URL, timeout: opts.Timeout, log: log, hook: hook}
 	s.creates = newBatcher(wdb, createScript, opts.MaxBatch, opts.BatchWorkers, opts.Timeout)
 	return s, nil
+}
+
+// RedactURL is a store address fit to print or log: its password, if any,
+// masked; an address that does not parse is not shown at all.
+func RedactURL(u string) string {
+	full := u
+	if !strings.Contains(full, "://") {
+		full = "redis://" + full
+	}
+	p, err := neturl.Parse(full)
+	if err != nil {
+		return "(an address that does not parse)"
+	}
+	if strings.Contains(u, "://") {
+		return p.Redacted()
+	}
+	return strings.TrimPrefix(p.Redacted(), "redis://")
 }
 
 func parseURL(u string) (*redis.Options, error) {
@@ -132,7 +150,7 @@ func parseURL(u string) (*redis.Options, error) {
 	}
 	o, err := redis.ParseURL(u)
 	if err != nil {
-		return nil, fmt.Errorf("store: address %q: %w", u, err)
+		return nil, fmt.Errorf("store: address %s: %w", RedactURL(u), err)
 	}
 	return o, nil
 }
