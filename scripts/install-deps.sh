@@ -5,6 +5,17 @@ set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || [[ -x /usr/bin/redis-server ]] || need+=(redis-server)
+# PostgreSQL's server binaries (initdb, postgres), which internal/pgtest runs
+# as the postgres user in each test's own directory. Debian 12's
+# "postgresql" is postgresql-15.
+have_postgres() {
+  local bin
+  for bin in /usr/lib/postgresql/*/bin; do
+    [[ -x $bin/postgres && -x $bin/initdb ]] && return 0
+  done
+  return 1
+}
+have_postgres || need+=(postgresql)
 
 if ((${#need[@]} == 0)); then
   exit 0
@@ -19,6 +30,19 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: installing ${need[*]}"
+
+# The packages' own services are not wanted (the tests start their own
+# servers): keep apt from starting them, where nothing else has said so.
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 0755 "$policy"
+  made_policy=1
+fi
+cleanup() { if [[ -n $made_policy ]]; then $sudo rm -f "$policy"; fi; }
+trap cleanup EXIT
+
 if ! $sudo apt-get install -y --no-install-recommends "${need[@]}"; then
   $sudo apt-get update
   $sudo apt-get install -y --no-install-recommends "${need[@]}"

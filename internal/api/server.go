@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -347,16 +348,26 @@ func (s *Server) busCtx(r *http.Request) (context.Context, context.CancelFunc) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
+	buf := replyBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		data, _ = json.Marshal(ErrorBody{Error: ErrorDetail{Code: protocol.ErrInternal, Message: "encoding the reply failed: " + err.Error()}})
+		buf.Reset()
+		_ = json.NewEncoder(buf).Encode(ErrorBody{Error: ErrorDetail{Code: protocol.ErrInternal, Message: "encoding the reply failed: " + err.Error()}})
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
+	_, _ = w.Write(buf.Bytes())
+	if buf.Cap() <= 64<<10 {
+		replyBufs.Put(buf)
+	}
 }
+
+// replyBufs hold replies being encoded: the response copies what it is
+// given, so one buffer serves reply after reply. A large one (a long
+// list) is not kept.
+var replyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, Status(e.code), ErrorBody{Error: ErrorDetail{Code: e.code, Message: e.msg}})

@@ -1,6 +1,7 @@
 package breakout
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -87,4 +88,32 @@ func BenchmarkStart(b *testing.B) {
 		r.settle(st, next, &out)
 		_, _, _ = encodeChange(st, next, "running", 0)
 	}
+}
+
+// The compact start for 1,000 users: derived once from the seed's
+// notify, then each user's own message.
+func BenchmarkCompactStart(b *testing.B) {
+	st := benchState(1000, 50)
+	r := rules{speakerLimit: 16, maxRooms: 200, maxUsers: 5000, maxDelay: 3600}
+	full, err := json.Marshal(r.list(st, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var note protocol.GetBreakoutRoomsListNotify
+	_ = json.Unmarshal(full, &note)
+	start, _ := json.Marshal(protocol.BreakoutRoomsStartNotify{Type: protocol.BMSBreakoutRoomsStartNotify, ConfID: st.E164, RoomInfos: note.RoomInfos})
+	b.Run("derive", func(b *testing.B) {
+		b.SetBytes(int64(len(start)))
+		for b.Loop() {
+			if _, err := newCompactStart(start, 2); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("per-user", func(b *testing.B) {
+		cs, _ := newCompactStart(start, 2)
+		for i := 0; b.Loop(); i++ {
+			_ = cs.forUser(uint32(i%1000 + 1))
+		}
+	})
 }

@@ -26,6 +26,9 @@ type Message struct {
 	StatusCode uint32
 	Data       []byte
 	At         time.Time
+	// Size is the message's length on the wire (its payload): more than
+	// len(Data) when NextHead kept only its head.
+	Size int
 }
 
 // Decode unmarshals the message into v.
@@ -74,7 +77,7 @@ func (c *Client) Next(ctx context.Context) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	m := Message{Data: data, At: time.Now()}
+	m := Message{Data: data, At: time.Now(), Size: len(data)}
 	if typ, status, ok := head(data); ok {
 		m.Type, m.StatusCode = typ, status
 		return m, nil
@@ -94,22 +97,30 @@ func (c *Client) Next(ctx context.Context) (Message, error) {
 // bytes (Data), reading the rest without keeping it: for a client that
 // needs a large message's type but not its content (a benchmark's).
 func (c *Client) NextHead(ctx context.Context, limit int) (Message, error) {
+	return c.NextInto(ctx, make([]byte, limit))
+}
+
+// NextInto is NextHead reading into buf, which Data then shares: for a
+// client that reads many messages and keeps none.
+func (c *Client) NextInto(ctx context.Context, buf []byte) (Message, error) {
 	_, r, err := c.conn.Reader(ctx)
 	if err != nil {
 		return Message{}, err
 	}
-	buf := make([]byte, limit)
 	n, err := io.ReadFull(r, buf)
+	size := n
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 	case err != nil:
 		return Message{}, err
 	default:
-		if _, err := io.Copy(io.Discard, r); err != nil {
+		rest, err := io.Copy(io.Discard, r)
+		if err != nil {
 			return Message{}, err
 		}
+		size += int(rest)
 	}
-	m := Message{Data: buf[:n], At: time.Now()}
+	m := Message{Data: buf[:n], At: time.Now(), Size: size}
 	m.Type, m.StatusCode, _ = head(m.Data)
 	return m, nil
 }

@@ -25,22 +25,25 @@ const (
 
 // fanout is what an instance publishes on bms.<e164> for every instance
 // to push to its own clients of the conference: notifications, already
-// encoded, in order; a session to close; the conference's end.
+// encoded once in the seed's form, in order; the breakout state's version
+// they come from; a session to close; the conference's end.
 type fanout struct {
-	Type string            `json:"type"`
-	E164 string            `json:"e164"`
-	Kick string            `json:"kick,omitempty"`
-	End  bool              `json:"end,omitempty"`
-	Data []json.RawMessage `json:"data,omitempty"`
+	Type    string            `json:"type"`
+	E164    string            `json:"e164"`
+	Version int64             `json:"version,omitempty"`
+	Kick    string            `json:"kick,omitempty"`
+	End     bool              `json:"end,omitempty"`
+	Data    []json.RawMessage `json:"data,omitempty"`
 }
 
 // broadcast sends notifications to every client of a conference, on every
-// instance, and closes the session kick if one is given.
-func (s *Service) broadcast(e164 string, notes []any, kick string) {
+// instance, and closes the session kick if one is given; version is the
+// breakout state's version they come from.
+func (s *Service) broadcast(e164 string, version int64, notes []any, kick string) {
 	if len(notes) == 0 && kick == "" {
 		return
 	}
-	f := fanout{Type: protocol.BMSFanout, E164: e164, Kick: kick, Data: make([]json.RawMessage, 0, len(notes))}
+	f := fanout{Type: protocol.BMSFanout, E164: e164, Version: version, Kick: kick, Data: make([]json.RawMessage, 0, len(notes))}
 	for _, n := range notes {
 		data, err := json.Marshal(n)
 		if err != nil {
@@ -123,12 +126,18 @@ func (h *hub) deliver(_ context.Context, m *bus.Msg) {
 	if lc == nil {
 		return
 	}
+	compact := &compactForms{e164: f.E164, data: f.Data, version: f.Version, log: h.s.log}
 	for c := range lc.clients {
 		if f.Kick != "" && c.session == f.Kick {
 			c.close(statusReplaced, "replaced by a newer connection of the same user")
 			continue
 		}
-		for _, d := range f.Data {
+		for i, d := range f.Data {
+			if c.compact {
+				if cs := compact.at(i); cs != nil {
+					d = cs.forUser(c.id.UserID)
+				}
+			}
 			c.send(d)
 		}
 	}
@@ -201,6 +210,9 @@ type client struct {
 	e164    string
 	id      Identity
 	session string
+	// compact: the client asked for the compact form of the start
+	// notify (protocol.NotifyCompact).
+	compact bool
 	conn    *websocket.Conn
 	out     chan []byte // nil: close after what is queued
 	done    chan struct{}
@@ -215,9 +227,9 @@ type client struct {
 	closeReason string
 }
 
-func (s *Service) newClient(e164 string, id Identity, session string, conn *websocket.Conn) *client {
+func (s *Service) newClient(e164 string, id Identity, session string, compact bool, conn *websocket.Conn) *client {
 	return &client{
-		s: s, e164: e164, id: id, session: session, conn: conn,
+		s: s, e164: e164, id: id, session: session, compact: compact, conn: conn,
 		out: make(chan []byte, s.opts.ClientQueue), done: make(chan struct{}),
 	}
 }

@@ -101,10 +101,16 @@ func cmdAudio(e164 string, a Actor, req protocol.UserAudioState) command {
 	}
 }
 
-// list reads the plan for userID: BMS_CONF_GET_BREAKOUT_ROOMS_LIST_NOTIFY.
-func (s *Service) list(ctx context.Context, e164 string, userID uint32) protocol.GetBreakoutRoomsListNotify {
+// list reads the plan for userID: BMS_CONF_GET_BREAKOUT_ROOMS_LIST_NOTIFY,
+// with the state's version for a client of the compact form.
+func (s *Service) list(ctx context.Context, e164 string, userID uint32, withVersion bool) protocol.GetBreakoutRoomsListNotify {
 	var n protocol.GetBreakoutRoomsListNotify
-	err := s.read(ctx, e164, func(st *State, _ *Plan) { n = s.rules().list(st, userID) })
+	err := s.read(ctx, e164, func(st *State, _ *Plan) {
+		n = s.rules().list(st, userID)
+		if withVersion {
+			n.Version = st.Version
+		}
+	})
 	if err != nil {
 		s.log.Warn("breakout list not read", "e164", e164, "err", err)
 		return protocol.GetBreakoutRoomsListNotify{

@@ -10,8 +10,9 @@
 //     notifications;
 //   - the audio routing plan derived from that state and the four AUDIO_*
 //     messages to the node's mixer and forwarder (plan.go, node.go);
-//   - the WebSocket client protocol (ws.go, clients.go) and the operators'
-//     REST mirror (rest.go), mounted on the API through api.Route;
+//   - the WebSocket client protocol (ws.go, clients.go), with the compact
+//     start a client may ask for (compact.go), and the operators' REST
+//     mirror (rest.go), mounted on the API through api.Route;
 //   - keeping the state in the platform store, versioned, so that any
 //     instance serves any conference and finishes a running countdown
 //     (service.go, persist.go, countdown.go), and following the conference

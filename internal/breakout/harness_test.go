@@ -249,6 +249,7 @@ type who struct {
 	host    bool
 	client  uint16
 	audio   uint32
+	compact bool // asks for the compact form of the notifications
 }
 
 // connect makes a user of a conference connect to an instance and enter
@@ -275,7 +276,11 @@ func (e *env) dial(in *instance, e164 string, w who) *user {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	c, err := breakout.Dial(ctx, in.base, tr.URL)
+	path := tr.URL
+	if w.compact {
+		path = breakout.CompactPath(path)
+	}
+	c, err := breakout.Dial(ctx, in.base, path)
 	if err != nil {
 		e.t.Fatal(err)
 	}

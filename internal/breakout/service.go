@@ -430,7 +430,7 @@ func (s *Service) change(ctx context.Context, e164 string, cmd command) (outcome
 					continue // fresh now: redo
 				}
 			}
-			s.broadcast(e164, out.notes, out.kick)
+			s.broadcast(e164, c.st.Version, out.notes, out.kick)
 			return out, nil
 		}
 		if next.Meta.Node == "" {
@@ -457,7 +457,7 @@ func (s *Service) change(ctx context.Context, e164 string, cmd command) (outcome
 		}
 		c.st, c.plan = next, plan
 		s.out.push(e164, next.Meta.Node, v, plan, delta)
-		s.broadcast(e164, out.notes, out.kick)
+		s.broadcast(e164, v, out.notes, out.kick)
 		s.schedule(e164, prev, next)
 		return out, nil
 	}

@@ -35,6 +35,13 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		refuseTicket(w, err, e164)
 		return
 	}
+	// Refused before the ticket is redeemed: the client may connect
+	// again with it and a form this service knows.
+	compact, err := notifyForm(r.URL.Query())
+	if err != nil {
+		api.WriteError(w, &api.HTTPError{Status: http.StatusBadRequest, Code: protocol.ErrBadRequest, Message: err.Error()})
+		return
+	}
 	nonce := r.Header.Get(TicketNonceHeader)
 	switch {
 	case nonce != "" && !validNonce(nonce):
@@ -84,7 +91,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.life.Unlock()
 	defer s.conns.Done()
 	conn.SetReadLimit(maxMessage)
-	c := s.newClient(e164, id, session, conn)
+	c := s.newClient(e164, id, session, compact, conn)
 	ctx := context.Background()
 	if err := s.hub.add(ctx, c); err != nil {
 		s.log.Warn("client not registered", "e164", e164, "err", err)
@@ -202,7 +209,7 @@ func (s *Service) dispatch(ctx context.Context, c *client, data []byte) {
 	case protocol.BMSConfInfoRequest:
 		s.confInfo(ctx, c)
 	case protocol.BMSGetBreakoutRoomsList:
-		c.sendJSON(s.list(ctx, c.e164, c.id.UserID))
+		c.sendJSON(s.list(ctx, c.e164, c.id.UserID, c.compact))
 	case protocol.BMSBreakoutRoomsStart:
 		var req protocol.BreakoutRoomsStart
 		err := json.Unmarshal(data, &req)
@@ -256,6 +263,9 @@ func (s *Service) confInfo(ctx context.Context, c *client) {
 		if st.Meta.Active {
 			n.Status, n.DelayTime = 1, st.remaining(r.now)
 			l := r.list(st, c.id.UserID)
+			if c.compact {
+				l.Version = st.Version
+			}
 			list = &l
 		}
 	})

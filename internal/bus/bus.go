@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -126,7 +127,7 @@ func Connect(opts Options, log *slog.Logger) (*Bus, error) {
 				return nil, errors.New("bus: the embedded server does not listen: no TCP connection to it")
 			}
 		} else {
-			nopts = append(nopts, nats.InProcessServer(e.srv))
+			nopts = append(nopts, nats.InProcessServer(inProcess{e.srv}))
 		}
 	} else if url == "" {
 		return nil, errors.New("bus: no server: give a URL or an embedded server")
@@ -255,13 +256,43 @@ func (b *Bus) Flush(ctx context.Context) error {
 // Connected reports whether the connection is up.
 func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 
+// encodeBufs hold messages being encoded: the connection copies what it
+// sends before Publish or Request returns, so one buffer serves message
+// after message instead of a new one each.
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooled is the largest buffer put back in the pool: a rare large
+// message (a node's conference list) does not stay in memory for good.
+const maxPooled = 64 << 10
+
+// encode writes v as JSON, as json.Marshal does, into a pooled buffer;
+// the caller puts it back with release once the message is sent.
+func encode(subject string, v any) (*bytes.Buffer, []byte, error) {
+	buf := encodeBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		release(buf)
+		return nil, nil, fmt.Errorf("bus: encode for %s: %w", subject, err)
+	}
+	data := buf.Bytes()
+	return buf, data[:len(data)-1], nil // without Encode's newline
+}
+
+func release(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooled {
+		encodeBufs.Put(buf)
+	}
+}
+
 // Publish sends a message without waiting for anyone.
 func (b *Bus) Publish(subject string, v any) error {
-	data, err := json.Marshal(v)
+	buf, data, err := encode(subject, v)
 	if err != nil {
-		return fmt.Errorf("bus: encode for %s: %w", subject, err)
+		return err
 	}
-	if err := b.nc.Publish(subject, data); err != nil {
+	err = b.nc.Publish(subject, data)
+	release(buf)
+	if err != nil {
 		return fmt.Errorf("bus: publish %s: %w", subject, mapErr(err))
 	}
 	return nil
@@ -270,13 +301,14 @@ func (b *Bus) Publish(subject string, v any) error {
 // Request sends v and waits for one reply until ctx's deadline (or the
 // default timeout when ctx has none).
 func (b *Bus) Request(ctx context.Context, subject string, v any) (*Msg, error) {
-	data, err := json.Marshal(v)
+	buf, data, err := encode(subject, v)
 	if err != nil {
-		return nil, fmt.Errorf("bus: encode for %s: %w", subject, err)
+		return nil, err
 	}
 	ctx, cancel := b.withTimeout(ctx)
 	defer cancel()
 	nm, err := b.nc.RequestWithContext(ctx, subject, data)
+	release(buf)
 	if err != nil {
 		return nil, fmt.Errorf("bus: request %s: %w", subject, mapErr(err))
 	}
@@ -323,6 +355,27 @@ func (s *Subscription) Unsubscribe() error {
 		return err
 	}
 	return nil
+}
+
+// Drain ends the subscription without dropping a message on its way: the
+// server stops sending to it, and the handler still gets what the server
+// sent before (Unsubscribe drops that). It returns at once.
+func (s *Subscription) Drain() error {
+	if err := s.sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+		return err
+	}
+	return nil
+}
+
+// Pending is how many received messages the subscription's handler has not
+// finished with: those waiting for it and, on a serial subscription, the
+// one it is handling. It is 0 once the subscription ended.
+func (s *Subscription) Pending() int {
+	n, _, err := s.sub.Pending()
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // SubOption tunes a subscription.

@@ -1,12 +1,18 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +50,7 @@ type createBench struct {
 	redisURL                          string
 	logLevel                          string
 	cpuProfile, memProfile            string
+	apiURL, token, domain             string // an outside platform to load instead
 }
 
 // benchToken is the API token of the platforms benchmarks start.
@@ -68,6 +75,14 @@ over the same workers; latency is then counted from when a create was due,
 not from when a worker got to it, so a stall shows as latency for every
 create that fell due during it, not only for those in flight.
 
+With --api the load goes, from this process, to a platform running in
+another (convene serve): nothing is started here, the conferences are
+created for --domain (default demo) with --token (default
+$CONVENE_TOKEN, else the token file serve wrote), and the measure is the
+client's alone. Give that
+platform's domain a licence and its nodes room for warm-up plus count
+conferences.
+
 Prints creates/s, latency percentiles and store round trips per create.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -81,6 +96,17 @@ Prints creates/s, latency percentiles and store round trips per create.`,
 			}
 			defer stop()
 			defer writeAllocProfile(cmd.ErrOrStderr(), b.memProfile)
+			if b.apiURL != "" {
+				res, err := b.runRemote(cmd.Context(), cmd.OutOrStdout())
+				if err != nil {
+					return err
+				}
+				res.print(cmd.OutOrStdout())
+				if res.errors > 0 {
+					return exitCode(1)
+				}
+				return nil
+			}
 			failed := false
 			for _, s := range b.stores {
 				res, err := b.run(cmd.Context(), s, cmd.OutOrStdout())
@@ -107,6 +133,9 @@ Prints creates/s, latency percentiles and store round trips per create.`,
 	f.StringVar(&b.logLevel, "log-level", "error", "log level of the services")
 	f.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&b.memProfile, "memprofile", "", "write an allocation profile of the run to this file")
+	f.StringVar(&b.apiURL, "api", "", "load the platform whose API is at this URL (http://host:port) instead of one started here")
+	f.StringVar(&b.token, "token", "", "with --api: an API token that may create conferences (default $CONVENE_TOKEN, else the file "+apiTokenFile+")")
+	f.StringVar(&b.domain, "domain", "", "with --api: the user domain of the conferences (default demo)")
 	return cmd
 }
 
@@ -120,6 +149,8 @@ type createResult struct {
 	batches, batchItem int64
 	nodes, conc        int
 	running            int
+	remote             bool    // measured from outside: no store figures
+	serverCPU          float64 // remote: the platform's process CPU seconds, when its metrics say
 }
 
 func (b *createBench) config() *config.Config {
@@ -176,13 +207,14 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 		storeKind, b.nodes, b.concurrency, load, b.warmup, b.count)
 
 	gen := &rawTarget{addr: st.API.Addr(), token: benchToken}
-	if _, err := b.driveWith(ctx, nil, gen, 0, "bench", b.warmup, nil); err != nil {
+	const domain = "bench"
+	if _, err := b.driveWith(ctx, nil, gen, 0, domain, b.warmup, nil); err != nil {
 		return nil, err
 	}
 	before := st.Store.Stats()
 	res := &createResult{store: storeKind, nodes: b.nodes, conc: b.concurrency, lat: make([]time.Duration, b.count)}
 	start := time.Now()
-	errs, err := b.driveWith(ctx, nil, gen, b.rate, "bench", b.count, res.lat)
+	errs, err := b.driveWith(ctx, nil, gen, b.rate, domain, b.count, res.lat)
 	res.elapsed = time.Since(start)
 	if err != nil {
 		return nil, err
@@ -196,7 +228,7 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 		res.firstErr = errs[0]
 	}
 	res.created = b.count - res.errors
-	confs, err := st.Store.DomainConferences(ctx, "bench")
+	confs, err := st.Store.DomainConferences(ctx, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +238,81 @@ func (b *createBench) run(ctx context.Context, storeKind string, out io.Writer) 
 		}
 	}
 	return res, nil
+}
+
+// runRemote loads a platform that runs in another process, through its
+// API at b.apiURL.
+func (b *createBench) runRemote(ctx context.Context, out io.Writer) (*createResult, error) {
+	u, err := url.Parse(b.apiURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--api %q: give the API's address as http://host:port or https://host:port", b.apiURL)
+	}
+	token := firstNonEmpty(b.token, os.Getenv("CONVENE_TOKEN"))
+	if token == "" {
+		data, err := os.ReadFile(filepath.FromSlash(apiTokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("--api needs a token that may create conferences: pass --token, set CONVENE_TOKEN, or run this where `convene serve` wrote %s", apiTokenFile)
+		}
+		token = strings.TrimSpace(string(data))
+	}
+	domain := firstNonEmpty(b.domain, "demo")
+	load := "as fast as possible"
+	if b.rate > 0 {
+		load = fmt.Sprintf("offered at %d/s", b.rate)
+	}
+	fmt.Fprintf(out, "bench create: the platform at %s, domain %s, concurrency %d, %s: %d warm-up, then %d timed creates\n",
+		u.Redacted(), domain, b.concurrency, load, b.warmup, b.count)
+	gen := &rawTarget{addr: u.Host, token: token, tls: u.Scheme == "https"}
+	if _, err := b.driveWith(ctx, nil, gen, 0, domain, b.warmup, nil); err != nil {
+		return nil, err
+	}
+	res := &createResult{store: "remote", conc: b.concurrency, lat: make([]time.Duration, b.count), remote: true}
+	cpu0, cpuOK := serverCPU(ctx, u, token)
+	start := time.Now()
+	errs, err := b.driveWith(ctx, nil, gen, b.rate, domain, b.count, res.lat)
+	res.elapsed = time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	if cpu1, ok := serverCPU(ctx, u, token); ok && cpuOK {
+		res.serverCPU = cpu1 - cpu0
+	}
+	res.errors = len(errs)
+	if len(errs) > 0 {
+		res.firstErr = errs[0]
+	}
+	res.created = b.count - res.errors
+	return res, nil
+}
+
+// serverCPU reads the CPU seconds the platform's process has used from
+// its metrics (GET /metrics, process_cpu_seconds_total); false when they
+// cannot be read (another role's token, or a process that does not say).
+func serverCPU(ctx context.Context, api *url.URL, token string) (float64, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.JoinPath("/metrics").String(), nil)
+	if err != nil {
+		return 0, false
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }
 
 // drive creates n conferences of domain "bench" with b.concurrency
@@ -220,7 +327,10 @@ func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domai
 }
 
 // rawTarget is an API for the benchmark's own load generator (rawCreator).
-type rawTarget struct{ addr, token string }
+type rawTarget struct {
+	addr, token string
+	tls         bool
+}
 
 // driveWith creates n conferences of domain with b.concurrency workers,
 // through gen when given and client otherwise. With rate > 0, create i is
@@ -246,6 +356,7 @@ func (b *createBench) driveWith(ctx context.Context, client *api.Client, gen *ra
 					mu.Unlock()
 					return
 				}
+				raw.tls = gen.tls
 				defer raw.close()
 			}
 			for {
@@ -311,16 +422,24 @@ func (r *createResult) print(w io.Writer) {
 	rate := float64(len(r.lat)) / r.elapsed.Seconds()
 	fmt.Fprintf(w, "  creates/s        %.0f  (%d in %.2f s)\n", rate, len(r.lat), r.elapsed.Seconds())
 	fmt.Fprintf(w, "  latency          p50 %s  p90 %s  p99 %s  max %s\n", ms(pct(.50)), ms(pct(.90)), ms(pct(.99)), ms(r.lat[len(r.lat)-1]))
+	fmt.Fprintf(w, "  result           %d created, %d refused\n", r.created, r.errors)
+	if r.firstErr != nil {
+		fmt.Fprintf(w, "  first refusal    %v\n", r.firstErr)
+	}
+	if r.remote {
+		if r.serverCPU > 0 {
+			fmt.Fprintf(w, "  platform CPU     %.0f µs per create (%.2f cores)\n",
+				r.serverCPU*1e6/float64(len(r.lat)), r.serverCPU/r.elapsed.Seconds())
+		}
+		return
+	}
 	perCreate := float64(r.trips) / float64(max(1, r.created))
 	avgBatch := 0.0
 	if r.batches > 0 {
 		avgBatch = float64(r.batchItem) / float64(r.batches)
 	}
 	fmt.Fprintf(w, "  store            %.2f round trips per create (reserve and commit: one script run per %.1f creates on average)\n", perCreate, avgBatch)
-	fmt.Fprintf(w, "  result           %d created, %d refused, %d running in the store\n", r.created, r.errors, r.running)
-	if r.firstErr != nil {
-		fmt.Fprintf(w, "  first refusal    %v\n", r.firstErr)
-	}
+	fmt.Fprintf(w, "  running          %d in the store\n", r.running)
 }
 
 // benchRedis starts a throwaway redis-server for a benchmark; stop kills

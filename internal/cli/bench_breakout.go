@@ -33,6 +33,7 @@ type breakoutBench struct {
 	users, rooms, moves int
 	window              int
 	delay               time.Duration
+	notify              string
 	store               string
 	logLevel            string
 	cpuProfile          string
@@ -47,7 +48,9 @@ func benchBreakoutCmd() *cobra.Command {
 it, creates a conference and connects N users to it over WebSocket (user 1
 is the host). Then, as the host:
 
-  start      N users in R rooms (one START_NOTIFY to every user)
+  start      N users in R rooms (one START_NOTIFY to every user, in the
+             form --notify asks for: compact, each user's own entry and
+             the rooms, or full, the seed's whole plan to every user)
   moves      M moves, each user to its preset room (one
              SET_USER_BREAKOUT_ROOM_NOTIFY to every user per move); a move
              goes once every user heard the one --window moves before
@@ -83,6 +86,7 @@ state implies.`,
 	f.IntVar(&b.moves, "moves", 1000, "moves of users to their preset rooms")
 	f.IntVar(&b.window, "window", 1, "moves whose notifications may be on their way at once (1: each move waits until every user heard the one before)")
 	f.DurationVar(&b.delay, "countdown", 2*time.Second, "countdown of the stop (whole seconds)")
+	f.StringVar(&b.notify, "notify", protocol.NotifyCompact, "form of the start notify the users ask for: compact or full (the seed's)")
 	f.StringVar(&b.store, "store", "embedded", "embedded or redis (a redis-server this command starts)")
 	f.StringVar(&b.logLevel, "log-level", "error", "log level of the services")
 	f.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
@@ -105,18 +109,23 @@ func (b *breakoutBench) config() *config.Config {
 
 // benchUser is one connected user and when it received what.
 type benchUser struct {
-	id     uint32
-	c      *breakout.Client
-	start  time.Time
-	moves  []time.Time // by move index
-	notice time.Time   // the countdown's notify
-	final  time.Time   // the final notify
-	other  atomic.Int64
+	id        uint32
+	c         *breakout.Client
+	start     time.Time
+	startSize int         // the start notify's size
+	startMsg  []byte      // the start notify when it is compact
+	moves     []time.Time // by move index
+	notice    time.Time   // the countdown's notify
+	final     time.Time   // the final notify
+	other     atomic.Int64
 }
 
 func (b *breakoutBench) run(ctx context.Context, out io.Writer) (bool, error) {
-	if b.users < 2 || b.rooms < 1 || b.moves < 0 || b.delay < time.Second {
-		return false, errors.New("bench breakout: need 2 users or more, a room or more, and a countdown of a second or more")
+	if b.users < 2 || b.rooms < 1 || b.moves < 1 || b.delay < time.Second {
+		return false, errors.New("bench breakout: need 2 users or more, a room or more, a move or more (the countdown needs users in rooms) and a countdown of a second or more")
+	}
+	if b.notify != protocol.NotifyCompact && b.notify != protocol.NotifyFull {
+		return false, fmt.Errorf("--notify %q: use %s or %s", b.notify, protocol.NotifyCompact, protocol.NotifyFull)
 	}
 	log := newLogger(os.Stderr, b.logLevel)
 	opts := stack.Options{Config: b.config(), Listen: "127.0.0.1:0", NATSListen: "none", SimNodes: 1, Log: log}
@@ -150,8 +159,8 @@ func (b *breakoutBench) run(ctx context.Context, out io.Writer) (bool, error) {
 		return false, err
 	}
 	e164 := conf.E164
-	fmt.Fprintf(out, "bench breakout: %d users, %d rooms, %d moves, a %s countdown; store %s, conference %s\n",
-		b.users, b.rooms, b.moves, b.delay, b.store, e164)
+	fmt.Fprintf(out, "bench breakout: %d users, %d rooms, %d moves, a %s countdown; %s start notify; store %s, conference %s\n",
+		b.users, b.rooms, b.moves, b.delay, b.notify, b.store, e164)
 
 	t0 := time.Now()
 	users, err := b.connect(ctx, base, e164)
@@ -207,6 +216,7 @@ func (b *breakoutBench) run(ctx context.Context, out io.Writer) (bool, error) {
 		return false, err
 	}
 	startLat := since(sentStart, users, func(u *benchUser) time.Time { return u.start })
+	startBad := b.checkStarts(users)
 
 	// moves: move i goes once every user heard move i-window
 	if err := settle(ctx, st, svc, e164); err != nil {
@@ -260,21 +270,54 @@ func (b *breakoutBench) run(ctx context.Context, out io.Writer) (bool, error) {
 	}
 	finalLat := since(sentStop.Add(time.Duration(secs)*time.Second), users, func(u *benchUser) time.Time { return u.final })
 
-	startSize, _ := json.Marshal(req)
+	startBytes := 0
+	for _, u := range users {
+		startBytes += u.startSize
+	}
 	mark := func(lat []time.Duration) string {
 		if pct(lat, .99) <= 50*time.Millisecond {
 			return "p99 within 50 ms"
 		}
 		return "p99 OVER 50 ms"
 	}
-	fmt.Fprintf(out, "  start            fan-out %s  %s  (%d notifications of %d KB)\n", pcts(startLat), mark(startLat), len(startLat), len(startSize)/1024)
+	fmt.Fprintf(out, "  start            fan-out %s  %s  (%d notifications of %.1f KB, %s)\n",
+		pcts(startLat), mark(startLat), len(startLat), float64(startBytes)/float64(max(1, len(users)))/1024, b.notify)
 	fmt.Fprintf(out, "  moves            fan-out %s  %s  (%d notifications; %d moves in %.2f s, %.0f/s)\n",
 		pcts(moveLat), mark(moveLat), len(moveLat), b.moves, moveTime.Seconds(), float64(b.moves)/moveTime.Seconds())
 	fmt.Fprintf(out, "  countdown        fan-out %s  %s\n", pcts(noticeLat), mark(noticeLat))
 	fmt.Fprintf(out, "  end              fan-out %s  %s  (from the deadline)\n", pcts(finalLat), mark(finalLat))
 	every := slices.Concat(startLat, moveLat, noticeLat, finalLat)
 	fmt.Fprintf(out, "  all              %d notifications: p50 %s  p99 %s  %s\n", len(every), millis(pct(every, .5)), millis(pct(every, .99)), mark(every))
+	if startBad != nil {
+		fmt.Fprintf(out, "  check            FAILED: %s\n", startBad.Error())
+		return false, nil
+	}
 	return b.check(ctx, out, st, svc, e164, users)
+}
+
+// checkStarts checks that every user of the compact form received what
+// it needs to act: its own entry with its preset room, every room, the
+// server's time and the state's version.
+func (b *breakoutBench) checkStarts(users []*benchUser) error {
+	if b.notify != protocol.NotifyCompact {
+		return nil
+	}
+	for i, u := range users {
+		var n protocol.BreakoutRoomsStartCompactNotify
+		if err := json.Unmarshal(u.startMsg, &n); err != nil {
+			return fmt.Errorf("user %d: start notify not compact (%d bytes): %w", u.id, u.startSize, err)
+		}
+		preset := uint32(i%b.rooms + 1)
+		switch {
+		case n.Form != protocol.NotifyCompact || n.Version <= 0 || n.Timestamp == 0:
+			return fmt.Errorf("user %d: start notify of form %q, version %d, timestamp %d", u.id, n.Form, n.Version, n.Timestamp)
+		case len(n.Rooms) != b.rooms+1:
+			return fmt.Errorf("user %d: start notify names %d rooms, not %d and the main room", u.id, len(n.Rooms), b.rooms)
+		case n.UserItem == nil || n.UserItem.UserID != u.id || n.UserItem.UserPresetRoomID != preset:
+			return fmt.Errorf("user %d: start notify's own entry is %+v, not preset in room %d", u.id, n.UserItem, preset)
+		}
+	}
+	return nil
 }
 
 // startBreakout runs a breakout-service instance beside the stack, on its
@@ -371,7 +414,11 @@ func (b *breakoutBench) connectOne(ctx context.Context, hc *http.Client, base, e
 	if err != nil {
 		return nil, err
 	}
-	c, err := breakout.Dial(ctx, base, tr.URL)
+	path := tr.URL
+	if b.notify == protocol.NotifyCompact {
+		path = breakout.CompactPath(path)
+	}
+	c, err := breakout.Dial(ctx, base, path)
 	if err != nil {
 		return nil, err
 	}
@@ -395,15 +442,20 @@ func (b *breakoutBench) connectOne(ctx context.Context, hc *http.Client, base, e
 
 // listen records when a user receives each notification.
 func (b *breakoutBench) listen(u *benchUser, moveOf map[uint32]int, heard []atomic.Int64, starts, moves, notices, finals *atomic.Int64) {
+	// The start's plan in the seed's form is large: keep the head of
+	// each message only, in one buffer a compact start fits in.
+	buf := make([]byte, 4<<10+128*b.rooms)
 	for {
-		// The start's plan is large: keep the head of each message only.
-		m, err := u.c.NextHead(context.Background(), 512)
+		m, err := u.c.NextInto(context.Background(), buf)
 		if err != nil {
 			return
 		}
 		switch m.Type {
 		case protocol.BMSBreakoutRoomsStartNotify:
-			u.start = m.At
+			u.start, u.startSize = m.At, m.Size
+			if b.notify == protocol.NotifyCompact {
+				u.startMsg = bytes.Clone(m.Data)
+			}
 			starts.Add(1)
 		case protocol.BMSSetUserBreakoutRoomNotify:
 			id, ok := destUser(m.Data)

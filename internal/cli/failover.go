@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,11 +22,12 @@ import (
 )
 
 type failoverBench struct {
-	sizes    []int
-	targets  int
-	modes    []string
-	store    string
-	logLevel string
+	sizes      []int
+	targets    int
+	modes      []string
+	store      string
+	logLevel   string
+	cpuProfile string
 }
 
 func init() { benchCommands = append(benchCommands, benchFailoverCmd) }
@@ -37,21 +39,28 @@ func benchFailoverCmd() *cobra.Command {
 		Short: "Kill a media node hosting many conferences; time detection and restore",
 		Long: `Loads one simulated media node with N conferences, adds empty nodes,
 then takes the loaded node away and measures, on the embedded defaults
-(heartbeat 500 ms, 3 missed beats):
+(heartbeat 200 ms, 4 missed beats):
 
-  detection   from the node's death to RMS's down notice
-  recovered   from detection until every conference runs again
-  per conf    from detection to each conference's running notice (p50, p99)
+  detection      from the node's death to RMS's down notice
+  all running    from detection until every conference runs again
+  per conf       from detection to each conference's running notice (p50, p99)
+  doubled until  freeze only: from the node's return until no conference
+                 is hosted by two nodes (its stale copies ended)
 
 A node can die two ways: "crash" (its process dies: its bus connection
-closes) and "freeze" (it hangs: heartbeats stop, the connection stays).
-Every run ends with an audit of the platform's invariants.`,
+closes) and "freeze" (it hangs: heartbeats stop, the connection stays;
+then it comes back). --mode both runs each size in both. Every run ends
+with an audit of the platform's invariants.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			modes, err := failoverModes(b.modes)
+			if err != nil {
+				return err
+			}
 			tuneGC()
 			failed := false
-			for _, mode := range b.modes {
-				for _, n := range b.sizes {
+			for _, n := range b.sizes {
+				for _, mode := range modes {
 					ok, err := b.run(cmd.Context(), cmd.OutOrStdout(), mode, n)
 					if err != nil {
 						return err
@@ -66,12 +75,29 @@ Every run ends with an audit of the platform's invariants.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntSliceVar(&b.sizes, "conferences", []int{1000, 10000}, "conferences on the node that dies (one run each)")
+	f.IntSliceVar(&b.sizes, "conferences", []int{1000, 10000}, "conferences on the node that dies, comma-separated (one run each)")
 	f.IntVar(&b.targets, "targets", 3, "empty nodes that take the conferences")
-	f.StringSliceVar(&b.modes, "mode", []string{"crash", "freeze"}, "how the node dies: crash, freeze")
+	f.StringSliceVar(&b.modes, "mode", []string{"both"}, "how the node dies: crash, freeze or both")
 	f.StringVar(&b.store, "store", "embedded", "embedded or redis (a redis-server this command starts)")
 	f.StringVar(&b.logLevel, "log-level", "error", "log level of the services")
+	f.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of each run's failover (from the death to the audit) to this file, suffixed with the size and mode")
 	return cmd
+}
+
+// failoverModes expands --mode: crash, freeze, both.
+func failoverModes(in []string) ([]string, error) {
+	var out []string
+	for _, m := range in {
+		switch m {
+		case "crash", "freeze":
+			out = append(out, m)
+		case "both":
+			out = append(out, "crash", "freeze")
+		default:
+			return nil, fmt.Errorf("--mode %q: use crash, freeze or both", m)
+		}
+	}
+	return out, nil
 }
 
 func (b *failoverBench) config(n int) *config.Config {
@@ -93,9 +119,6 @@ func (b *failoverBench) config(n int) *config.Config {
 }
 
 func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n int) (bool, error) {
-	if mode != "crash" && mode != "freeze" {
-		return false, fmt.Errorf("--mode %q: use crash or freeze", mode)
-	}
 	opts := stack.Options{
 		Config: b.config(n), Listen: "127.0.0.1:0", NATSListen: "none",
 		SimNodes: 1, SimCapacity: n, Log: newLogger(os.Stderr, b.logLevel),
@@ -139,6 +162,15 @@ func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n i
 	}
 	defer w.close()
 
+	profile := ""
+	if b.cpuProfile != "" {
+		profile = fmt.Sprintf("%s.%d.%s", b.cpuProfile, n, mode)
+	}
+	stopProfile, err := startCPUProfile(profile)
+	if err != nil {
+		return false, err
+	}
+	defer stopProfile()
 	victim := st.Nodes[0].ID()
 	killed := time.Now()
 	if mode == "crash" {
@@ -154,7 +186,7 @@ func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n i
 	if err != nil {
 		return false, err
 	}
-	fmt.Fprintf(out, "bench failover: %s of a node hosting %d conferences, %d target nodes, store %s\n", mode, n, b.targets, b.store)
+	fmt.Fprintf(out, "bench failover: %s of a node hosting %d conferences, %d target nodes, store %s%s\n", mode, n, b.targets, b.store, loadAverage())
 	fmt.Fprintf(out, "  detection        %s\n", ms(detected.Sub(killed)))
 	fmt.Fprintf(out, "  all running      %s after detection (%s after the %s)\n", ms(recovered.Sub(detected)), ms(recovered.Sub(killed)), mode)
 	for i := range lat {
@@ -162,16 +194,70 @@ func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n i
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	fmt.Fprintf(out, "  per conference   p50 %s  p99 %s after detection\n", ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]))
-	return b.check(ctx, out, st, mode, n)
-}
-
-// check waits for the platform to settle (a frozen node's copies ended)
-// and audits it.
-func (b *failoverBench) check(ctx context.Context, out io.Writer, st *stack.Stack, mode string, n int) (bool, error) {
 	if mode == "freeze" {
 		// Wake the frozen node: its stale copies must be ended.
+		thawed := time.Now()
 		st.Nodes[0].SetFault(medianode.Fault{})
+		if at, ok := waitUndoubled(ctx, st, 0, 30*time.Second); ok {
+			fmt.Fprintf(out, "  doubled until    %s after the node came back\n", ms(at.Sub(thawed)))
+		} else {
+			fmt.Fprintf(out, "  doubled until    still doubled 30 s after the node came back\n")
+		}
 	}
+	return b.check(ctx, out, st, n)
+}
+
+// loadAverage is the machine's load average, where the system says it,
+// for figures taken on a shared machine.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return ", load average " + strings.Join(f[:3], " ")
+}
+
+// waitUndoubled waits until no conference that node i hosts is hosted by
+// another running simulated node too, and answers when it saw that first.
+func waitUndoubled(ctx context.Context, st *stack.Stack, i int, limit time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(limit)
+	for {
+		now := time.Now()
+		if doubled(st, i) == 0 {
+			return now, true
+		}
+		if now.After(deadline) {
+			return time.Time{}, false
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, false
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// doubled counts the conferences node i hosts that another running node
+// hosts too.
+func doubled(st *stack.Stack, i int) int {
+	n := 0
+	for _, e := range st.Nodes[i].Numbers() {
+		for j, other := range st.Nodes {
+			if j != i && other.Running() && other.Hosts(e) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// check waits for the platform to settle and audits it.
+func (b *failoverBench) check(ctx context.Context, out io.Writer, st *stack.Stack, n int) (bool, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r, err := st.Audit(ctx)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 // for a request is the same either way.
 type rawCreator struct {
 	addr string
+	tls  bool // dial with TLS (an https API)
 	req  []byte
 	conn net.Conn
 	br   *bufio.Reader
@@ -42,8 +44,15 @@ func newRawCreator(addr, token, domain string) (*rawCreator, error) {
 // A broken connection is dropped and the next create dials again.
 func (c *rawCreator) create(ctx context.Context) error {
 	if c.conn == nil {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", c.addr)
+		var (
+			conn net.Conn
+			err  error
+		)
+		if c.tls {
+			conn, err = (&tls.Dialer{}).DialContext(ctx, "tcp", c.addr)
+		} else {
+			conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", c.addr)
+		}
 		if err != nil {
 			return err
 		}

@@ -67,6 +67,8 @@ platform's bus. Without --config it serves the built-in demo topology.`,
 				HeartbeatInterval: cfg.RMS.HeartbeatInterval,
 				MissedHeartbeats:  cfg.RMS.MissedHeartbeats,
 				ConfListInterval:  cfg.RMS.ConfListInterval,
+				OverloadLag:       cfg.RMS.OverloadLag,
+				OverloadHold:      cfg.RMS.OverloadHold,
 			}, b, log)
 			if err != nil {
 				return err

@@ -26,6 +26,7 @@ func serveCmd() *cobra.Command {
 		platform string
 		dataDir  string
 		logLevel string
+		pprofAt  string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -59,6 +60,14 @@ tenant "demo").`,
 				return fmt.Errorf("--nats-creds and --nats-tls-* are for an external bus (--nats); the embedded bus writes its own credentials to %s", filepath.Join(dataDir, "creds"))
 			}
 			o.Config, o.Log, o.DataDir = cfg, log, dataDir
+			if pprofAt != "" {
+				at, stop, err := startPprof(pprofAt, log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				fmt.Fprintf(cmd.OutOrStdout(), "  pprof:  http://%s/debug/pprof/ (this machine only)\n", at)
+			}
 			ctx := cmd.Context()
 			st, err := stack.Start(ctx, o)
 			if err != nil {
@@ -115,6 +124,7 @@ tenant "demo").`,
 	f.IntVar(&o.SimCapacity, "sim-capacity", 1000, "conferences each simulated node can host")
 	f.StringVar(&dataDir, "data-dir", ".convene", "where the CLI token, the rooms operators failed and the embedded store's data (in store/) are kept; \"\" keeps the embedded store in memory")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&pprofAt, "pprof", "", "serve Go's profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; default none")
 	return cmd
 }
 

@@ -179,9 +179,10 @@ type Scheduler struct {
 
 // RMS tunes the resource manager.
 type RMS struct {
-	// HeartbeatInterval is how often nodes beat; default 500 ms.
+	// HeartbeatInterval is how often nodes beat; default 200 ms.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
-	// MissedHeartbeats after which a node is down; default 3.
+	// MissedHeartbeats after which a node is down; default 4, so that a
+	// frozen node is down 800 ms after its last beat.
 	MissedHeartbeats int `yaml:"missed_heartbeats"`
 	// ConfListInterval is how often nodes report their conference list;
 	// default 5 s.
@@ -190,6 +191,13 @@ type RMS struct {
 	// within it is down, before its heartbeats are missed; default the
 	// heartbeat interval.
 	DisconnectGrace time.Duration `yaml:"disconnect_grace"`
+	// OverloadLag: while RMS's liveness checks run later than this, its
+	// process is starved of CPU and nobody is taken down; default half
+	// the heartbeat interval.
+	OverloadLag time.Duration `yaml:"overload_lag"`
+	// OverloadHold bounds how long one starved spell, or a backlog of
+	// unhandled node messages, suspends take-downs; default 5 s.
+	OverloadHold time.Duration `yaml:"overload_hold"`
 }
 
 // Load reads and validates a configuration file.
@@ -274,12 +282,14 @@ func (c *Config) Defaults() {
 	setDur(&s.StartGrace, 3*time.Second)
 	setDur(&s.SweepInterval, 5*time.Second)
 	r := &c.RMS
-	setDur(&r.HeartbeatInterval, 500*time.Millisecond)
+	setDur(&r.HeartbeatInterval, 200*time.Millisecond)
 	if r.MissedHeartbeats == 0 {
-		r.MissedHeartbeats = 3
+		r.MissedHeartbeats = 4
 	}
 	setDur(&r.ConfListInterval, 5*time.Second)
 	setDur(&r.DisconnectGrace, r.HeartbeatInterval)
+	setDur(&r.OverloadLag, r.HeartbeatInterval/2)
+	setDur(&r.OverloadHold, 5*time.Second)
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -368,6 +378,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RMS.MissedHeartbeats < 1 {
 		return fmt.Errorf("rms.missed_heartbeats %d must be at least 1", c.RMS.MissedHeartbeats)
+	}
+	if c.RMS.OverloadLag < 0 || c.RMS.OverloadHold < 0 {
+		return fmt.Errorf("rms.overload_lag %v and rms.overload_hold %v must not be negative", c.RMS.OverloadLag, c.RMS.OverloadHold)
 	}
 	return nil
 }

@@ -28,8 +28,9 @@ rms:
 	if c.Platform != "p1" || c.Domains[0].Platform != "p1" || c.Local().E164Digits != 5 {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
-	if c.RMS.HeartbeatInterval != 250*time.Millisecond || c.RMS.MissedHeartbeats != 3 {
-		t.Fatalf("rms = %+v", c.RMS)
+	if r := c.RMS; r.HeartbeatInterval != 250*time.Millisecond || r.MissedHeartbeats != 4 ||
+		r.DisconnectGrace != 250*time.Millisecond || r.OverloadLag != 125*time.Millisecond || r.OverloadHold != 5*time.Second {
+		t.Fatalf("rms = %+v, want the defaults that follow a 250ms interval", c.RMS)
 	}
 	if c.Local().Rooms[1].RoomType() != 1 || c.Local().Rooms[0].RoomType() != 0 {
 		t.Fatal("room types")
@@ -49,6 +50,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad room type", "platforms:\n  - moid: p1\n    rooms: [{moid: r1, type: basement}]\n", "main or secondary"},
 		{"moid with a dot", "platforms:\n  - moid: p.1\n    rooms: [{moid: r1}]\n", "letters, digits"},
 		{"wrong type", base + "rms: {missed_heartbeats: many}\n", "cannot unmarshal"},
+		{"negative overload lag", base + "rms: {overload_lag: -1s}\n", "must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -257,8 +257,16 @@ var fieldDocs = map[string]string{
 	"scheduler.sweep_interval": "How often creates and restores abandoned halfway are looked for.",
 	"rms":                      "The resource manager (RMS): media nodes and their liveness.",
 	"rms.heartbeat_interval":   "How often media nodes beat.",
-	"rms.missed_heartbeats":    "After how many missed beats a media node is down; at least 1.",
-	"rms.conflist_interval":    "How often media nodes report the conferences they host.",
+	"rms.missed_heartbeats": "After how many missed beats a media node is down; at least 1. The\n" +
+		"defaults (200ms x 4) find a frozen node within 800ms of its last beat.",
+	"rms.conflist_interval": "How often media nodes report the conferences they host.",
 	"rms.disconnect_grace": "A node whose bus connection ends and is not back within this is\n" +
 		"down before its beats are missed; default the heartbeat interval.",
+	"rms.overload_lag": "While the resource manager's liveness checks run later than this, its\n" +
+		"process is starved of CPU and heartbeats may wait unread: no node is\n" +
+		"taken down, and every node gets a fresh heartbeat window once the\n" +
+		"checks run on time again; default half the heartbeat interval.",
+	"rms.overload_hold": "The longest one starved spell, or a backlog of node messages not yet\n" +
+		"handled, keeps nodes from being taken down; past it a frozen node is\n" +
+		"found anyway.",
 }

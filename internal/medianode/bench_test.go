@@ -67,7 +67,8 @@ func BenchmarkConfList(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		ntf := protocol.ConfListNtf{Type: protocol.MCUConfListNtf, Node: "sim-1", Confs: n.confList()}
+		ntf := n.buildConfList(true)
+		ntf.Type, ntf.Node = protocol.MCUConfListNtf, "sim-1"
 		if _, err := json.Marshal(ntf); err != nil {
 			b.Fatal(err)
 		}

@@ -26,15 +26,21 @@ type Fault struct {
 	// NoHeartbeat stops heartbeats, so RMS thinks the node dead, while it
 	// still answers and reports conference lists. It ignores Only.
 	NoHeartbeat bool
+	// NoConfList stops the conference lists, periodic and asked for, as
+	// from a hung process. It ignores Only.
+	NoConfList bool
 	// Only lists the message types Nack, AckDelay and Silent apply to;
-	// empty means MAU_MCU_CREATECONF_REQ and MAU_MCU_RESTORECONF_REQ.
+	// empty means MAU_MCU_CREATECONF_REQ and MAU_MCU_RESTORECONF_REQ. A
+	// per-conference type stands for its batch form too
+	// (MAU_MCU_RESTORECONF_REQ for MAU_MCU_RESTORECONFS_REQ,
+	// MAU_MCU_RELEASECONF_CMD for MAU_MCU_RELEASECONFS_CMD).
 	Only []string
 }
 
 // SetFault replaces the node's current fault; SetFault(Fault{}) heals it.
 // It takes effect for messages handled from now on.
 func (n *Node) SetFault(f Fault) {
-	if f.Nack == "" && f.AckDelay <= 0 && !f.Silent && !f.NoHeartbeat {
+	if f.Nack == "" && f.AckDelay <= 0 && !f.Silent && !f.NoHeartbeat && !f.NoConfList {
 		n.fault.Store(nil)
 		return
 	}
@@ -57,6 +63,9 @@ func (n *Node) faultFor(typ string) *Fault {
 	f := n.fault.Load()
 	if f == nil || (f.Nack == "" && f.AckDelay <= 0 && !f.Silent) {
 		return nil
+	}
+	if one, ok := perConference[typ]; ok {
+		typ = one
 	}
 	if len(f.Only) == 0 {
 		if typ == protocol.MAUMCUCreateConfReq || typ == protocol.MAUMCURestoreConfReq {

@@ -51,22 +51,16 @@ func (s *session) newMux() *bus.Mux {
 	handle(protocol.CMMCUModifyConfNameAck, s.handleRenameAnswer)
 	handle(protocol.CMMCUModifyConfNameNak, s.handleRenameAnswer)
 	handle(protocol.MAUMCUGetConfListCmd, s.handleGetConfList)
+	if !s.n.opts.OldProtocol {
+		handle(protocol.MAUMCUConfListAck, s.handleConfListAck)
+		handle(protocol.MAUMCURestoreConfsReq, s.handleRestoreMany)
+		handle(protocol.MAUMCUReleaseConfsCmd, s.handleReleaseMany)
+	}
 	handle(protocol.AudioBreakoutRoomStateToMixer, s.handleAudio)
 	handle(protocol.AudioBreakoutRoomStateToCDTS, s.handleAudio)
 	handle(protocol.AudioBreakoutSubscribeToMixer, s.handleAudio)
 	handle(protocol.AudioBreakoutSubscribeToCDTS, s.handleAudio)
 	return mux
-}
-
-// handleGetConfList reports the conference list now (a scheduler that just
-// became active asks for it).
-func (s *session) handleGetConfList(_ context.Context, m *bus.Msg) {
-	if _, ok := s.admit(m, ""); !ok {
-		return
-	}
-	if err := s.sendConfList(); err != nil {
-		s.n.log.Warn("could not send the conference list", "node", s.n.opts.ID, "err", err)
-	}
 }
 
 // admit logs a received message and returns the fault that applies to it;

@@ -38,6 +38,11 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// ConfListInterval defaults to 5 s; likewise replaced by the ACK.
 	ConfListInterval time.Duration
+	// OldProtocol makes the node speak as nodes did before the batch
+	// messages and versioned conference lists: it refuses
+	// MAU_MCU_RESTORECONFS_REQ and MAU_MCU_RELEASECONFS_CMD as unknown and
+	// sends every list whole, without a version.
+	OldProtocol bool
 }
 
 const (
@@ -72,8 +77,9 @@ type Node struct {
 	life sync.Mutex // serialises Start, Shutdown and Kill
 	sess atomic.Pointer[session]
 
-	mu    sync.Mutex // guards confs
+	mu    sync.Mutex // guards confs and list
 	confs map[string]*conf
+	list  listBook
 }
 
 // New checks opts, fills in defaults and returns a node that is not started.
@@ -115,6 +121,8 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Node, error) {
 		bus:   b,
 		log:   log.With("node", opts.ID, "platform", opts.Platform, "room", opts.Room),
 		confs: make(map[string]*conf),
+		// Version 0 is a list without versions: start counting at 1.
+		list: listBook{version: 1},
 	}
 	pid := opts.PID
 	n.pid.Store(&pid)
@@ -275,9 +283,11 @@ type session struct {
 	// handled are the types mux has handlers for; the others are logged in
 	// Received by serve, then refused by mux.
 	handled map[string]bool
-	sub     *bus.Subscription
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when loop returns
+	// listMu keeps conference lists in the order they were made.
+	listMu sync.Mutex
+	sub    *bus.Subscription
+	cancel context.CancelFunc
+	done   chan struct{} // closed when loop returns
 
 	// gate lets handlers run (read-locked) until the session closes: close
 	// takes it for writing, so once close returns no handler and no delayed
@@ -323,7 +333,7 @@ func (s *session) loop(ctx context.Context) {
 		list = time.Duration(ack.ConfListIntervalMs) * time.Millisecond
 	}
 	n.log.Info("media node registered", "pid", s.pid, "heartbeat", beat, "conflist", list)
-	s.sendConfList()
+	_ = s.sendConfList(true)
 	beatT, listT := time.NewTicker(beat), time.NewTicker(list)
 	defer beatT.Stop()
 	defer listT.Stop()
@@ -339,7 +349,7 @@ func (s *session) loop(ctx context.Context) {
 				n.log.Debug("heartbeat not sent", "err", err)
 			}
 		case <-listT.C:
-			s.sendConfList()
+			_ = s.sendConfList(false)
 		}
 	}
 }

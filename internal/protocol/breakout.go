@@ -23,6 +23,11 @@ package protocol
 //     that a full update that leaves a user no mixer subscription can be
 //     said at all; it holds that one user's subscriptions.
 //   - AudioConfig_mixer_info has no "config": audio encoding is out of scope.
+//   - A client may ask for the compact form of
+//     BMS_CONF_BREAKOUT_ROOMS_START_NOTIFY (notify=compact on its WebSocket
+//     URL): the rooms and its own entry instead of every user's, so that a
+//     start to a thousand users is not a thousand copies of the whole plan.
+//     Clients that do not ask get the seed's message.
 
 // Message types of the BMS client protocol (client <-> breakout service).
 const (
@@ -208,6 +213,52 @@ type BreakoutRoomsStartNotify struct {
 	RoomInfos  []BreakoutRoomInfo `json:"roomInfos"`
 }
 
+// Forms of the notifications a WebSocket client asks for with the
+// notify query parameter of its URL (.../breakout/ws?ticket=...&notify=).
+// The form changes BMS_CONF_BREAKOUT_ROOMS_START_NOTIFY only.
+const (
+	// NotifyFull is the seed's messages, every user's entry in every
+	// START_NOTIFY; the default.
+	NotifyFull = "full"
+	// NotifyCompact is the START_NOTIFY each user can act on without the
+	// whole plan (BreakoutRoomsStartCompactNotify); the plan comes with
+	// BMS_CONF_GET_BREAKOUT_ROOMS_LIST when the client wants it.
+	NotifyCompact = "compact"
+)
+
+// BreakoutRoomBrief is a room of the compact START_NOTIFY: the seed's
+// BREAKOUT_ROOM_INFO without its users, with how many users have it as
+// their preset room.
+type BreakoutRoomBrief struct {
+	RoomID    uint32 `json:"roomID"`
+	Name      string `json:"name"`
+	MixerMode uint32 `json:"mixerMode"`
+	Extend    string `json:"extend"`
+	UserCount uint32 `json:"userCount"`
+}
+
+// BreakoutRoomsStartCompactNotify is BMS_CONF_BREAKOUT_ROOMS_START_NOTIFY
+// in the compact form (form "compact"), for the clients that asked for it:
+// the seed's fields but roomInfos, the rooms without their users, the
+// receiving user's own entry (userItem; absent when the plan has none for
+// it) and the breakout state's version after the start (0 when the
+// service instance that made the change does not say). A
+// BMS_CONF_GET_BREAKOUT_ROOMS_LIST answer of that version or higher holds
+// the whole plan.
+type BreakoutRoomsStartCompactNotify struct {
+	Type       string                `json:"type"`
+	StatusCode uint32                `json:"statusCode"`
+	Message    string                `json:"message,omitempty"`
+	Timestamp  uint64                `json:"timestamp"`
+	ConfID     string                `json:"confID"`
+	UserID     uint32                `json:"userID"`
+	Extend     string                `json:"extend"`
+	Form       string                `json:"form"`
+	Version    int64                 `json:"version"`
+	Rooms      []BreakoutRoomBrief   `json:"rooms"`
+	UserItem   *BreakoutRoomUserItem `json:"userItem,omitempty"`
+}
+
 // GetBreakoutRoomsList is BMS_CONF_GET_BREAKOUT_ROOMS_LIST.
 type GetBreakoutRoomsList struct {
 	Type   string `json:"type"`
@@ -228,6 +279,9 @@ type GetBreakoutRoomsListNotify struct {
 	Status     uint32             `json:"status"`
 	DelayTime  uint32             `json:"delayTime"`
 	RoomInfos  []BreakoutRoomInfo `json:"roomInfos"`
+	// Version is the breakout state's version the list was read at, for
+	// clients of the compact form only (absent in the seed's form).
+	Version int64 `json:"version,omitempty"`
 }
 
 // SetUserBreakoutRoom is BMS_CONF_SET_USER_BREAKOUT_ROOM: join, switch

@@ -26,6 +26,63 @@ type NodeConfAck struct {
 	ErrMsg  string `json:"errmsg,omitempty"`
 }
 
+// Batch forms of the restore and release messages: a lost node's or
+// room's conferences move in bulk, one request per target node carrying
+// many conferences, answered per conference.
+const (
+	MAUMCURestoreConfsReq = "MAU_MCU_RESTORECONFS_REQ"
+	MCURestoreConfsAck    = "MCU_MAU_RESTORECONFS_ACK"
+	MCURestoreConfsNack   = "MCU_MAU_RESTORECONFS_NACK"
+	MAUMCUReleaseConfsCmd = "MAU_MCU_RELEASECONFS_CMD"
+	MCUReleaseConfsAck    = "MCU_MAU_RELEASECONFS_ACK"
+	// MAUMCUConfListAck tells a node which version of its conference list
+	// the scheduler holds: from then on the node may report only what
+	// changed since (ConfListNtf.Delta).
+	MAUMCUConfListAck = "MAU_MCU_CONFLIST_ACK"
+)
+
+// NodeConfsReq is MAU_MCU_RESTORECONFS_REQ: host every one of these
+// conferences. A conference the node already hosts counts as restored (a
+// request repeated after a lost answer changes nothing).
+type NodeConfsReq struct {
+	Type  string       `json:"type"`
+	Confs []Conference `json:"confs"`
+}
+
+// NodeConfResult is one conference's outcome in a batch answer: ErrCode
+// empty when it is hosted.
+type NodeConfResult struct {
+	E164    string `json:"e164"`
+	ErrCode string `json:"errcode,omitempty"`
+	ErrMsg  string `json:"errmsg,omitempty"`
+}
+
+// NodeConfsAck is MCU_MAU_RESTORECONFS_ACK: one result per conference of
+// the request. A request refused whole is MCU_MAU_RESTORECONFS_NACK (a
+// Nack).
+type NodeConfsAck struct {
+	Type    string           `json:"type"`
+	IP      string           `json:"ip"`
+	PID     string           `json:"pid"`
+	Results []NodeConfResult `json:"results"`
+}
+
+// ConfsCmd is MAU_MCU_RELEASECONFS_CMD: stop hosting these conferences.
+// The scheduler sends it for copies its store does not count on that node,
+// so the node answers (MCU_MAU_RELEASECONFS_ACK, a ConfsAck) without a
+// release notice per conference.
+type ConfsCmd struct {
+	Type  string   `json:"type"`
+	E164s []string `json:"e164s"`
+}
+
+// ConfsAck is MCU_MAU_RELEASECONFS_ACK: the conferences of the command the
+// node hosted and ended (the others it did not host).
+type ConfsAck struct {
+	Type     string   `json:"type"`
+	Released []string `json:"released"`
+}
+
 // ConfListEntry is one conference in MCU_MAU_CONFLIST_NTF.
 type ConfListEntry struct {
 	E164       string `json:"e164"`
@@ -34,6 +91,16 @@ type ConfListEntry struct {
 
 // ConfListNtf is MCU_MAU_CONFLIST_NTF (001 §1.4 with the room added): what
 // a node really hosts, sent periodically.
+//
+// A node that counts the changes of its list gives each list a Version;
+// one that does not sends every list full (Version 0). Once the scheduler
+// acknowledged a version (MAU_MCU_CONFLIST_ACK), the node may send a delta
+// instead: Delta set, Since the acknowledged version, Confs the
+// conferences added (or re-created) since, Removed those ended since. Count
+// and Digest describe the whole list after the change either way: how many
+// conferences, and the XOR of ListEntryHash over them. A receiver that does
+// not hold the list at a version from Since to Version asks for it whole
+// (MAU_MCU_GETCONFLIST_CMD).
 type ConfListNtf struct {
 	Type     string          `json:"type"`
 	Node     string          `json:"nodeid"`
@@ -42,6 +109,43 @@ type ConfListNtf struct {
 	Room     string          `json:"roommoid"`
 	Confs    []ConfListEntry `json:"confdatainfo"`
 	SentAtMs int64           `json:"sentat"`
+	Version  uint64          `json:"version,omitempty"`
+	Delta    bool            `json:"delta,omitempty"`
+	Since    uint64          `json:"since,omitempty"`
+	Removed  []string        `json:"removed,omitempty"`
+	Count    int             `json:"count,omitempty"`
+	Digest   uint64          `json:"digest,omitempty,string"`
+}
+
+// ConfListAck is MAU_MCU_CONFLIST_ACK: the scheduler holds the node's list
+// (of process PID) as of Version.
+type ConfListAck struct {
+	Type    string `json:"type"`
+	PID     string `json:"pid"`
+	Version uint64 `json:"version"`
+}
+
+// ListEntryHash is one conference's share of a conference list's digest
+// (FNV-1a, 64 bits, over the e164 and the create time): the XOR of the
+// shares of the conferences a node hosts changes with any of them, and
+// both ends keep it up to date one conference at a time.
+func ListEntryHash(e164 string, createTime int64) uint64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := 0; i < len(e164); i++ {
+		h ^= uint64(e164[i])
+		h *= prime
+	}
+	h ^= '/'
+	h *= prime
+	for i := 0; i < 8; i++ {
+		h ^= uint64(byte(createTime >> (8 * i)))
+		h *= prime
+	}
+	return h
 }
 
 // ConfStateChangeNtf is MCU_MAU_CONFSTATECHANGE_NTF: the node reports a
@@ -218,7 +322,9 @@ type ServerRoomSetReq struct {
 }
 
 // GetConfListCmd is MAU_MCU_GETCONFLIST_CMD: report your conference list
-// now (a scheduler that just started wants it).
+// now (a scheduler that just started wants it). With Delta, the changes
+// since the acknowledged version will do; without, the list goes whole.
 type GetConfListCmd struct {
-	Type string `json:"type"`
+	Type  string `json:"type"`
+	Delta bool   `json:"delta,omitempty"`
 }

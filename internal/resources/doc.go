@@ -9,7 +9,11 @@
 // notices. A node is down when it missed its heartbeats or, when RMS hears
 // the bus's connection events, soon after its bus connection ended and did
 // not come back. RMS's own lost connection, or a pause of its process,
-// takes nobody down: every node gets a fresh heartbeat window.
+// takes nobody down: every node gets a fresh heartbeat window. Its overload
+// guard does the same while the process is starved of CPU, and holds a
+// take-down while node messages already received wait to be handled; for
+// a bounded time (Options.OverloadHold), so that a frozen node is found
+// however loaded the machine.
 //
 // A failed room does not take its nodes down: RMS only stops offering them
 // until the platform monitor reports the room normal again.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type harness struct {
 	emb  *bus.Embedded
 	bus  *bus.Bus
 	opts resources.Options
+	log  *slog.Logger // RMS's; nil discards
 	svc  *resources.Service
 
 	mu      sync.Mutex
@@ -60,6 +62,12 @@ func newWatchingHarness(t testing.TB, opts resources.Options) *harness {
 
 func startHarness(t testing.TB, opts resources.Options, events bool) *harness {
 	t.Helper()
+	return startLoggedHarness(t, opts, events, nil)
+}
+
+// startLoggedHarness is startHarness with an RMS that logs to log.
+func startLoggedHarness(t testing.TB, opts resources.Options, events bool, log *slog.Logger) *harness {
+	t.Helper()
 	if opts.Platform == "" {
 		opts.Platform = platform
 	}
@@ -71,7 +79,7 @@ func startHarness(t testing.TB, opts resources.Options, events bool) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(emb.Shutdown)
-	h := &harness{t: t, emb: emb, opts: opts}
+	h := &harness{t: t, emb: emb, opts: opts, log: log}
 	if events {
 		sys, err := bus.Connect(bus.Options{Embedded: emb, System: true, Name: "rms-events"}, nil)
 		if err != nil {
@@ -117,7 +125,7 @@ func (h *harness) connect(name string) *bus.Bus {
 // registered before Start.
 func (h *harness) startRMS(hook func(protocol.NodeStateNtf)) *resources.Service {
 	h.t.Helper()
-	svc, err := resources.New(h.opts, h.connect("rms"), nil)
+	svc, err := resources.New(h.opts, h.connect("rms"), h.log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -12,17 +12,12 @@ import (
 // last reset, whichever is later), and, while its bus connection is gone,
 // the end of its grace. The watcher sleeps until the earliest of them, so
 // a node is found down within a timer's latency of its deadline, and never
-// longer than a quarter interval, so that it notices when it was not
-// scheduled for a while.
+// longer than a quarter interval, so that how late it wakes measures how
+// starved the process is (see guard).
 
-// watchTimes derives the watcher's longest sleep and the lateness that
-// means it was paused. A node that beats on time has deadline − interval
-// to spare; a pause shorter than half of that cannot make it miss its
-// deadline, so only a longer one resets the deadlines.
-func watchTimes(interval, deadline time.Duration) (period, slack time.Duration) {
-	period = max(interval/4, time.Millisecond)
-	return period, max((deadline-interval)/2, period)
-}
+// backlogPoll is how often the watcher looks again at a backlog of node
+// messages that holds a take-down.
+const backlogPoll = time.Millisecond
 
 // watchLoop takes down nodes whose deadline passed.
 func (s *Service) watchLoop() {
@@ -45,15 +40,31 @@ func (s *Service) watchLoop() {
 
 // watch is one turn of the watcher, woken at now for a turn that was due
 // at due; it returns when the next turn is due. A turn much later than due
-// means this process (or at least the watcher) was not running, and with
-// it, most likely, the handling of heartbeats: rather than take down every
-// node whose beats are still waiting to be read, it gives them all a fresh
-// window.
+// means this process (or at least the watcher) was starved, and with it,
+// most likely, the handling of heartbeats: rather than take down every
+// node whose beats are still on their way, it gives them all a fresh
+// window (see guard).
 func (s *Service) watch(now, due time.Time) time.Time {
-	if late := now.Sub(due); late > s.slack {
+	late := now.Sub(due)
+	if s.guard.extra != nil {
+		late += s.guard.extra()
+	}
+	starved, ev := s.guard.observe(now, late)
+	switch ev {
+	case guardStarved:
+		s.log.Warn("rms is starved of CPU (or was paused): its liveness check ran late and heartbeats may be waiting unread; "+
+			"no node is taken down until it catches up, and every node gets a fresh heartbeat window",
+			"late", late.Round(time.Millisecond), "overload_lag", s.opts.OverloadLag, "window", s.deadline)
+	case guardRecovered:
+		s.log.Info("rms caught up: its liveness check runs on time again; nodes go down on their heartbeat deadlines",
+			"starved_for", s.guard.length.Round(time.Millisecond), "worst_late", s.guard.worst.Round(time.Millisecond))
+	case guardHoldOver:
+		s.log.Warn("rms has been starved of CPU for longer than the overload hold: nodes go down on their heartbeat deadlines again; "+
+			"give the process more CPU or raise rms.overload_hold",
+			"hold", s.opts.OverloadHold, "worst_late", s.guard.worst.Round(time.Millisecond))
+	}
+	if starved {
 		s.forgive(now)
-		s.log.Warn("rms liveness check ran late: the process was paused; every node gets a fresh heartbeat window",
-			"late", late.Round(time.Millisecond), "window", s.deadline)
 		return now.Add(s.period)
 	}
 	// The grace relies on hearing the reconnection; a connection that is
@@ -126,8 +137,19 @@ func (s *Service) sweep(now time.Time, eventsUp bool) time.Time {
 	s.mu.RLock()
 	next, expired := s.scan(now)
 	s.mu.RUnlock()
+	// A beat that was received but not yet handled would save its node:
+	// wait for the node messages in hand, then decide on what they said.
+	pending := expired && s.backlog != nil && s.backlog() > 0
+	wait, stuck := s.guard.waitBacklog(now, pending)
+	if stuck {
+		s.log.Warn("rms node messages have been backlogged for longer than the overload hold: nodes go down on their heartbeat deadlines again",
+			"pending", s.backlog(), "hold", s.opts.OverloadHold)
+	}
 	if !expired {
 		return next
+	}
+	if wait {
+		return now.Add(backlogPoll)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -34,9 +34,15 @@ func connect(cid uint64) func(*Service, time.Time) {
 
 func forgive(s *Service, now time.Time) { s.forgive(now) }
 
+// backlog makes n node messages wait for the handler from now on.
+func backlog(n int) func(*Service, time.Time) {
+	return func(s *Service, _ time.Time) { s.backlog = func() int { return n } }
+}
+
 // idle is an RMS that is never started: its watcher is driven by hand.
-// Interval 100 ms × 3, grace 50 ms: a watcher turn more than 100 ms late
-// was paused, and it sleeps at most 25 ms.
+// Interval 100 ms × 3, grace 50 ms: a watcher turn more than 50 ms late
+// was starved, a starved spell suspends take-downs for 5 s at most, and
+// the watcher sleeps at most 25 ms.
 func idle(t *testing.T) *Service {
 	t.Helper()
 	s, err := New(Options{
@@ -142,7 +148,41 @@ func TestWatch(t *testing.T) {
 		}},
 		{"slightly late watcher", []step{
 			{at: 0, do: beat, want: "up registered"},
-			{at: 390 * ms, due: 300 * ms, want: "down missed 3 heartbeats"},
+			{at: 340 * ms, due: 300 * ms, want: "down missed 3 heartbeats"},
+		}},
+		{"starved watcher", []step{
+			{at: 0, do: beat, want: "up registered"},
+			{at: 200 * ms, due: 140 * ms},
+			{at: 225 * ms},
+			{at: 260 * ms, due: 250 * ms},
+			// The window runs from the late turn.
+			{at: 499 * ms, next: 500 * ms},
+			{at: 500 * ms, want: "down missed 5 heartbeats"},
+		}},
+		{"backlog holds a take-down", []step{
+			{at: 0, do: beat, want: "up registered"},
+			{at: 300 * ms, do: backlog(2), next: 301 * ms},
+			{at: 301 * ms, do: backlog(1), next: 302 * ms},
+			{at: 302 * ms, do: backlog(0), want: "down missed 3 heartbeats"},
+		}},
+		{"a beat from the backlog", []step{
+			{at: 0, do: beat, want: "up registered"},
+			{at: 300 * ms, do: backlog(1), next: 301 * ms},
+			{at: 301 * ms, do: func(s *Service, now time.Time) { beat(s, now); backlog(0)(s, now) }, next: 326 * ms},
+			{at: 601 * ms, want: "down missed 3 heartbeats"},
+		}},
+		{"backlog that does not drain", []step{
+			{at: 0, do: beat, want: "up registered"},
+			{at: 300 * ms, do: backlog(1), next: 301 * ms},
+			{at: 5300 * ms},
+			{at: 5301 * ms, want: "down missed 53 heartbeats"},
+		}},
+		{"lost connection waits for the backlog", []step{
+			{at: 0, do: beat, want: "up registered"},
+			{at: 10 * ms, do: disconnect(5)},
+			{at: 60 * ms, do: backlog(1), next: 61 * ms},
+			{at: 61 * ms, do: func(s *Service, now time.Time) { connect(6)(s, now); backlog(0)(s, now) }},
+			{at: 300 * ms, want: "down missed 3 heartbeats"},
 		}},
 	}
 	for _, tc := range cases {

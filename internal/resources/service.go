@@ -28,10 +28,12 @@ type Options struct {
 	// choosing the preferred room.
 	Rooms []Room
 	// HeartbeatInterval is how often nodes must beat; told to them in the
-	// register ACK. Default 500 ms.
+	// register ACK. Default 200 ms.
 	HeartbeatInterval time.Duration
 	// MissedHeartbeats: a node is down once HeartbeatInterval ×
-	// MissedHeartbeats passed without a beat. Default 3.
+	// MissedHeartbeats passed without a beat. Default 4: with the default
+	// interval, a node that stops beating is down 800 ms after its last
+	// beat (and the watcher's timer latency) unless RMS is starved.
 	MissedHeartbeats int
 	// ConfListInterval is how often nodes report their conference list to
 	// the scheduler; told to them in the register ACK. Default 5 s.
@@ -51,17 +53,34 @@ type Options struct {
 	// one HeartbeatInterval, so that a beat covers a reconnection RMS did
 	// not hear of. Default HeartbeatInterval.
 	DisconnectGrace time.Duration
+	// OverloadLag: a liveness check that runs this much later than due
+	// means RMS's process is starved of CPU, and the heartbeats on their
+	// way to it late too; nobody is taken down until the checks run on
+	// time again, and every node gets a fresh heartbeat window. Default
+	// half a HeartbeatInterval.
+	OverloadLag time.Duration
+	// OverloadHold bounds how long one starved spell, or a backlog of
+	// node messages RMS has received and not yet handled, suspends
+	// take-downs: past it nodes go down on their deadlines again, so that
+	// a frozen node is found however loaded the machine. Default 5 s.
+	OverloadHold time.Duration
 }
 
 func (o *Options) defaults() {
 	if o.HeartbeatInterval == 0 {
-		o.HeartbeatInterval = 500 * time.Millisecond
+		o.HeartbeatInterval = 200 * time.Millisecond
 	}
 	if o.DisconnectGrace == 0 {
 		o.DisconnectGrace = o.HeartbeatInterval
 	}
 	if o.MissedHeartbeats == 0 {
-		o.MissedHeartbeats = 3
+		o.MissedHeartbeats = 4
+	}
+	if o.OverloadLag == 0 {
+		o.OverloadLag = o.HeartbeatInterval / 2
+	}
+	if o.OverloadHold == 0 {
+		o.OverloadHold = 5 * time.Second
 	}
 	if o.ConfListInterval == 0 {
 		o.ConfListInterval = 5 * time.Second
@@ -100,6 +119,10 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: conference-list interval %s is negative", ErrBadOptions, o.ConfListInterval)
 	case o.DisconnectGrace < 0:
 		return fmt.Errorf("%w: disconnect grace %s is negative", ErrBadOptions, o.DisconnectGrace)
+	case o.OverloadLag < 0:
+		return fmt.Errorf("%w: overload lag %s is negative", ErrBadOptions, o.OverloadLag)
+	case o.OverloadHold < 0:
+		return fmt.Errorf("%w: overload hold %s is negative", ErrBadOptions, o.OverloadHold)
 	case o.Concurrency < 1:
 		return fmt.Errorf("%w: concurrency %d must be at least 1", ErrBadOptions, o.Concurrency)
 	}
@@ -117,7 +140,8 @@ type Service struct {
 	log      *slog.Logger
 	deadline time.Duration  // HeartbeatInterval × MissedHeartbeats
 	period   time.Duration  // longest the watcher sleeps
-	slack    time.Duration  // a watcher this late was paused
+	guard    guard          // the watcher's overload guard
+	backlog  func() int     // node messages received and not yet handled; set by Start
 	rearm    chan struct{}  // capacity 1: a deadline earlier than the watcher's came up
 	roomIdx  map[string]int // room moid → index in rooms; fixed after New
 	started  atomic.Bool    // Start was called
@@ -165,7 +189,8 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 		conns:    make(map[string]uint64),
 		wake:     make(chan struct{}, 1),
 	}
-	s.period, s.slack = watchTimes(opts.HeartbeatInterval, s.deadline)
+	s.period = max(opts.HeartbeatInterval/4, time.Millisecond)
+	s.guard = guard{lag: opts.OverloadLag, hold: opts.OverloadHold, calm: s.deadline}
 	s.opts.Rooms = append([]Room(nil), opts.Rooms...)
 	for i, r := range s.opts.Rooms {
 		if r.Name == "" {
@@ -235,6 +260,19 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 		s.subs = append(s.subs, h)
 	}
+	// What nodes say reaches RMS on the node subject and, with Events, as
+	// connection events: the watcher waits for those in hand.
+	inbound := []*bus.Subscription{s.subs[0]}
+	if s.opts.Events != nil {
+		inbound = append(inbound, s.subs[len(s.subs)-1])
+	}
+	s.backlog = func() int {
+		n := 0
+		for _, sub := range inbound {
+			n += sub.Pending()
+		}
+		return n
+	}
 	for _, b := range []*bus.Bus{s.bus, s.opts.Events} {
 		if b == nil {
 			continue
@@ -250,7 +288,8 @@ func (s *Service) Start(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("rms ready", "rooms", len(s.rooms),
 		"heartbeat", s.opts.HeartbeatInterval, "missed", s.opts.MissedHeartbeats,
-		"connection_events", s.opts.Events != nil, "disconnect_grace", s.opts.DisconnectGrace)
+		"connection_events", s.opts.Events != nil, "disconnect_grace", s.opts.DisconnectGrace,
+		"overload_lag", s.opts.OverloadLag, "overload_hold", s.opts.OverloadHold)
 	return nil
 }
 

@@ -37,6 +37,8 @@ func TestNewChecksOptions(t *testing.T) {
 		{"bad room type", func(o *resources.Options) { o.Rooms = []resources.Room{{Moid: "r", Type: 2}} }, false},
 		{"negative interval", func(o *resources.Options) { o.HeartbeatInterval = -time.Second }, false},
 		{"negative missed", func(o *resources.Options) { o.MissedHeartbeats = -1 }, false},
+		{"negative overload lag", func(o *resources.Options) { o.OverloadLag = -time.Millisecond }, false},
+		{"negative overload hold", func(o *resources.Options) { o.OverloadHold = -time.Second }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,8 +64,8 @@ func TestDefaultsReachNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ack.HeartbeatIntervalMs != 500 || ack.ConfListIntervalMs != 5000 {
-		t.Fatalf("ack = %+v, want the default 500 ms and 5000 ms", ack)
+	if ack.HeartbeatIntervalMs != 200 || ack.ConfListIntervalMs != 5000 {
+		t.Fatalf("ack = %+v, want the default 200 ms and 5000 ms", ack)
 	}
 }
 

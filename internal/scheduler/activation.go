@@ -40,9 +40,8 @@ func (s *Scheduler) activate(ctx context.Context) error {
 	t := &term{ctx: tctx, cancel: cancel, started: time.Now(), graceDone: make(chan struct{}), expect: map[string]bool{}}
 	s.loads = newLoads()
 	s.mu.Lock()
-	s.ctl = bus.NewMux(s.logUnknown)
-	s.controlRoutes(s.ctl)
-	s.group = s.bus.NewGroup(bus.HandlerFunc(s.serveControl), 8, 1<<14)
+	own := s.opts.Platform
+	s.group = s.bus.NewGroup(bus.HandlerFunc(func(ctx context.Context, m *bus.Msg) { s.serveControl(ctx, own, m) }), 8, 1<<14)
 	s.lists = make(map[string]nodeList)
 	s.restore = newRestorer(s.opts)
 	s.controlling = true
@@ -57,6 +56,16 @@ func (s *Scheduler) activate(ctx context.Context) error {
 	if err := s.adopt(ctx, t); err != nil {
 		return fail(err)
 	}
+	if err := s.listenPeers(); err != nil {
+		return fail(err)
+	}
+	ctl, err := s.group.SubscribeWildcard(protocol.SubjectConfControl("*"))
+	if err != nil {
+		return fail(fmt.Errorf("scheduler: %w", err))
+	}
+	s.mu.Lock()
+	s.subs = append(s.subs, ctl)
+	s.mu.Unlock()
 	cm := bus.NewMux(s.logUnknown)
 	cm.HandleFunc(protocol.CMCreateConfReq, s.handleCreate)
 	cm.HandleFunc(protocol.CMCreateTemplateReq, s.handleTemplate)
@@ -135,7 +144,7 @@ func (s *Scheduler) deactivate() {
 func (s *Scheduler) currentTerm() *term { return s.cur.Load() }
 
 // adopt takes over the conferences the possible-service stores say run on
-// this platform: their control subscriptions and their nodes' loads.
+// this platform: their control and their nodes' loads.
 func (s *Scheduler) adopt(ctx context.Context, t *term) error {
 	for _, w := range s.stores() {
 		confs, err := w.st.AllConferences(ctx)

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -21,8 +20,8 @@ const (
 	ReasonOnNode   = "ended-on-node"
 )
 
-// controlRoutes registers the per-conference CM requests (mau.cmcmu.<e164>)
-// on a mux.
+// controlRoutes registers the per-conference CM requests (mau.cmcmu.<e164>,
+// served as controlset.go says) on a mux.
 func (s *Scheduler) controlRoutes(x *bus.Mux) {
 	x.HandleFunc(protocol.CMReleaseConfReq, s.handleRelease)
 	x.HandleFunc(protocol.CMDelayConfReq, s.handleDelay)
@@ -33,94 +32,6 @@ func (s *Scheduler) controlRoutes(x *bus.Mux) {
 	x.HandleFunc(protocol.CMMonitorKeepAlive, s.handleKeepAlive)
 	x.HandleFunc(protocol.CMMCUModifyConfNameAck, s.handleCMRenameAnswer)
 	x.HandleFunc(protocol.CMMCUModifyConfNameNak, s.handleCMRenameAnswer)
-}
-
-// serveControl handles a CM request on mau.cmcmu.<e164>. Only the
-// scheduler of the platform a conference really runs on acts on it: one
-// that still holds the subject after the conference moved (its platform was
-// switched over to a backup, or came back while the backup keeps running
-// the conference) lets go of it without answering, so that the scheduler
-// running the conference answers alone and a request is applied once.
-func (s *Scheduler) serveControl(ctx context.Context, m *bus.Msg) {
-	e164 := strings.TrimPrefix(m.Subject, protocol.SubjectConfControl(""))
-	if e164 != m.Subject && s.runsElsewhere(ctx, e164) {
-		s.log.Info("control request for a conference another platform runs now: letting go of its subject", "e164", e164, "type", m.Type)
-		s.unsubscribeControl(e164)
-		return
-	}
-	s.ctl.ServeMsg(ctx, m)
-}
-
-// runsElsewhere reports whether the store holding e164 says it runs on
-// another platform. A conference it cannot read is treated as its own: the
-// handler answers with what the store says.
-func (s *Scheduler) runsElsewhere(ctx context.Context, e164 string) bool {
-	w, err := s.locate(ctx, e164)
-	if err != nil {
-		return false
-	}
-	b, err := w.st.Brief(ctx, []string{e164})
-	if err != nil {
-		return false
-	}
-	c, ok := b[e164]
-	return ok && c.RealPlatform != "" && c.RealPlatform != s.opts.Platform
-}
-
-// subscribeControl subscribes mau.cmcmu.<e164> (000 §2.3.6: kept in step
-// with the conference's state): on this platform's bus, and for a
-// conference of a master platform on the master's bus too, so its own CM
-// controls it once the master is back (000 §2.3.3).
-func (s *Scheduler) subscribeControl(e164, platform string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.controlling {
-		return nil // standing by: the active instance takes it from the node's list
-	}
-	if platform != "" {
-		s.homes[e164] = platform
-	}
-	if _, ok := s.controls[e164]; !ok {
-		sub, err := s.group.Subscribe(protocol.SubjectConfControl(e164))
-		if err != nil {
-			return fmt.Errorf("scheduler: %w", err)
-		}
-		s.controls[e164] = sub
-	}
-	if g, ok := s.peerGroups[platform]; ok && platform != s.opts.Platform && len(s.peerCtls[e164]) == 0 {
-		sub, err := g.Subscribe(protocol.SubjectConfControl(e164))
-		if err != nil {
-			return fmt.Errorf("scheduler: on the bus of %s: %w", platform, err)
-		}
-		s.peerCtls[e164] = append(s.peerCtls[e164], sub)
-	}
-	return nil
-}
-
-func (s *Scheduler) unsubscribeControl(e164 string) {
-	s.mu.Lock()
-	sub := s.controls[e164]
-	peer := s.peerCtls[e164]
-	delete(s.controls, e164)
-	delete(s.peerCtls, e164)
-	delete(s.willEnd, e164)
-	delete(s.homes, e164)
-	s.mu.Unlock()
-	if sub != nil {
-		_ = sub.Unsubscribe()
-	}
-	for _, p := range peer {
-		_ = p.Unsubscribe()
-	}
-}
-
-// Controlled reports whether this scheduler holds e164's control
-// subscription.
-func (s *Scheduler) Controlled(e164 string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.controls[e164]
-	return ok
 }
 
 func respondErr(m *bus.Msg, typ, e164 string, err error) {

@@ -3,7 +3,9 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/convene/convene/internal/bus"
@@ -216,13 +218,21 @@ func (s *Scheduler) place(ctx context.Context, conf *protocol.Conference, res pr
 }
 
 // resources asks RMS which nodes may take the conference (GET_RES_REQ).
+// Creates that ask the same question while a request for it is on its way
+// share that request's answer (offerFlights): under load most creates
+// then cost RMS and the bus nothing, and no answer is older than one
+// round trip to RMS. The answer is shared: read it, never change it.
 func (s *Scheduler) resources(ctx context.Context, req protocol.CreateConfReq) (protocol.GetResAck, error) {
-	var ack protocol.GetResAck
-	rctx, cancel := context.WithTimeout(ctx, s.opts.RMSTimeout)
-	defer cancel()
-	err := s.bus.Call(rctx, protocol.SubjectRMS(s.opts.Platform), protocol.GetResReq{
+	q := protocol.GetResReq{
 		Type: protocol.RMSGetResReq, Domain: req.Domain, Scale: req.Scale, Resolution: req.Resolution, Recording: req.Recording,
-	}, &ack)
+	}
+	ack, err := s.offers.ask(ctx, q, func(rctx context.Context) (protocol.GetResAck, error) {
+		var ack protocol.GetResAck
+		rctx, cancel := context.WithTimeout(rctx, s.opts.RMSTimeout)
+		defer cancel()
+		err := s.bus.Call(rctx, protocol.SubjectRMS(s.opts.Platform), q, &ack)
+		return ack, err
+	})
 	var ne *bus.NackError
 	switch {
 	case errors.As(err, &ne) && ne.Code == protocol.ErrNoResources:
@@ -238,6 +248,62 @@ func (s *Scheduler) resources(ctx context.Context, req protocol.CreateConfReq) (
 		return ack, fail(protocol.ErrNoResources, nil, "RMS offered no media node")
 	}
 	return ack, nil
+}
+
+// offerFlights shares one RMS request among the creates that ask the same
+// question at the same time. The request runs on a context of its own,
+// bounded by RMSTimeout, so that the create that sent it giving up does
+// not fail the others; each waits for the answer as long as its own
+// context allows. The zero value is ready to use.
+type offerFlights struct {
+	mu      sync.Mutex
+	pending map[offerKey]*offerFlight
+}
+
+// offerKey is what an offer depends on.
+type offerKey struct {
+	domain, resolution string
+	scale              int
+	recording          bool
+}
+
+type offerFlight struct {
+	done   chan struct{}
+	askers int // under offerFlights.mu
+	ack    protocol.GetResAck
+	err    error
+}
+
+// ask answers q with the answer of the request for it now on its way, or
+// sends one with call.
+func (o *offerFlights) ask(ctx context.Context, q protocol.GetResReq, call func(context.Context) (protocol.GetResAck, error)) (protocol.GetResAck, error) {
+	k := offerKey{domain: q.Domain, resolution: q.Resolution, scale: q.Scale, recording: q.Recording}
+	o.mu.Lock()
+	f, joined := o.pending[k]
+	if !joined {
+		f = &offerFlight{done: make(chan struct{})}
+		if o.pending == nil {
+			o.pending = make(map[offerKey]*offerFlight)
+		}
+		o.pending[k] = f
+	}
+	f.askers++
+	o.mu.Unlock()
+	if !joined {
+		go func() {
+			f.ack, f.err = call(context.Background())
+			o.mu.Lock()
+			delete(o.pending, k)
+			o.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	select {
+	case <-f.done:
+		return f.ack, f.err
+	case <-ctx.Done():
+		return protocol.GetResAck{}, fmt.Errorf("%w (%w)", bus.ErrTimeout, ctx.Err())
+	}
 }
 
 // undoReserve gives back what Reserve took, with a context of its own: the

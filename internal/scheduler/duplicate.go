@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
@@ -30,16 +31,20 @@ import (
 // store's createtime (when its create or restore began).
 
 // duplicate settles conference c, counted on c.Node, that node ntf reports
-// too, created at reportedAt by that node's clock.
-func (s *Scheduler) duplicate(ctx context.Context, l located, ntf protocol.ConfListNtf, reportedAt int64, release func(e164, why string)) {
+// too, created at reportedAt by that node's clock; abnormal says an
+// operator failed the reporting node's room.
+func (s *Scheduler) duplicate(ctx context.Context, l located, ntf protocol.ConfListNtf, reportedAt int64, abnormal bool, release func(e164, why string)) {
 	c := l.c
 	counted := s.copyTime(c)
-	_, abnormal := s.roomAbnormal(ntf.Room)
 	switch {
 	case c.Legacy:
-		release(c.E164, "the store counts the copy on legacy node "+c.Node)
+		release(c.E164, "the store counts the copy on a legacy node")
 	case reportedAt <= counted:
-		release(c.E164, fmt.Sprintf("an older copy (created %d) than the one on %s (created %d) the store counts", reportedAt, c.Node, counted))
+		why := "an older copy than the one the store counts"
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			why = fmt.Sprintf("an older copy (created %d) than the one on %s (created %d) the store counts", reportedAt, c.Node, counted)
+		}
+		release(c.E164, why)
 	case s.released.told(ntf.Node, c.E164):
 		release(c.E164, "a late copy: the node was told to let it go")
 	case abnormal:
@@ -105,7 +110,7 @@ func (s *Scheduler) moveToCopy(ctx context.Context, w where, ntf protocol.ConfLi
 		r.done(e164)
 	}
 	if prev != "" && prev != ntf.Node {
-		s.tellNode(prev, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
+		s.releaseCopies(prev, []string{e164})
 	}
 	if err := s.subscribeControl(e164, w.platform); err != nil {
 		s.log.Error("control subscription failed after a duplicate moved", "e164", e164, "err", err)

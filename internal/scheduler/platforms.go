@@ -94,19 +94,24 @@ func (s *Scheduler) servedStores() []where {
 	return out
 }
 
-// remember notes which platform's store holds a conference.
+// remember notes which platform's store holds a conference this instance
+// controls. Nothing is kept about the others: a lookup of one of those
+// asks the stores again, so that the memory of the scheduler grows with the
+// conferences it runs, not with those it was once asked about.
 func (s *Scheduler) remember(e164, platform string) {
 	s.mu.Lock()
-	s.homes[e164] = platform
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if _, ok := s.controls[e164]; ok {
+		s.controls.add(e164, s.plats.of(platform))
+	}
 }
 
 // locate finds the store that holds a conference.
 func (s *Scheduler) locate(ctx context.Context, e164 string) (where, error) {
 	s.mu.Lock()
-	home, ok := s.homes[e164]
+	home := s.plats.name(s.controls[e164])
 	s.mu.Unlock()
-	if ok {
+	if home != "" {
 		if st := s.storeOf(home); st != nil {
 			return where{st, home}, nil
 		}
@@ -245,7 +250,8 @@ func (s *Scheduler) dial(ctx context.Context, info protocol.PlatformInfo) error 
 	if err != nil {
 		return err
 	}
-	g := p.Bus.NewGroup(bus.HandlerFunc(s.serveControl), 4, 1<<14)
+	on := info.Platform
+	g := p.Bus.NewGroup(bus.HandlerFunc(func(ctx context.Context, m *bus.Msg) { s.serveControl(ctx, on, m) }), 4, 1<<14)
 	s.mu.Lock()
 	s.peers[info.Platform] = p
 	s.peerGroups[info.Platform] = g
@@ -254,6 +260,9 @@ func (s *Scheduler) dial(ctx context.Context, info protocol.PlatformInfo) error 
 		sort.Strings(s.masters)
 	}
 	s.mu.Unlock()
+	if err := s.listenPeers(); err != nil {
+		s.log.Warn("cannot serve conference control on a master platform's bus", "platform", info.Platform, "err", err)
+	}
 	s.publishDomainsOf(ctx, info.Platform, p.Store)
 	s.log.Info("connected to a master platform", "platform", info.Platform, "bus", info.Bus, "store", info.Store)
 	return nil
@@ -332,27 +341,26 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// dropOwnControls lets go of the control subjects of this platform's own
-// conferences when it stands down: its backups restore them and take the
-// subjects on this platform's bus, and until then a request falls back to
-// the platform queue. Holding them would answer (or apply) a request twice.
+// dropOwnControls lets go of the control of this platform's own
+// conferences when it stands down: its backups restore them and answer
+// their control on this platform's bus, and until then this scheduler
+// answers as the platform queue, from the store. Holding them would answer
+// (or apply) a request twice.
 func (s *Scheduler) dropOwnControls() {
+	own := s.plats.of(s.opts.Platform)
 	s.mu.Lock()
-	var own []string
-	for e164 := range s.controls {
-		if h, ok := s.homes[e164]; !ok || h == s.opts.Platform {
-			own = append(own, e164)
+	defer s.mu.Unlock()
+	for e164, h := range s.controls {
+		if h == 0 || h == own {
+			delete(s.controls, e164)
+			delete(s.willEnd, e164)
 		}
-	}
-	s.mu.Unlock()
-	for _, e164 := range own {
-		s.unsubscribeControl(e164)
 	}
 }
 
-// readoptOwnControls takes back the control subjects of the conferences
-// that still run on this platform when it serves again (those its backups
-// run keep theirs there).
+// readoptOwnControls takes back the control of the conferences that still
+// run on this platform when it serves again (those its backups run keep
+// theirs there).
 func (s *Scheduler) readoptOwnControls(ctx context.Context) {
 	confs, err := s.store.AllConferences(ctx)
 	if err != nil {

@@ -22,26 +22,36 @@ func (s *Scheduler) handleNodeState(ctx context.Context, m *bus.Msg) {
 	s.rooms[ntf.Node] = ntf.Room
 	s.mu.Unlock()
 	// Either way RMS has the last word on the node now: down, it is not
-	// offered; up again, it is offered afresh, silent before or not.
+	// offered, and the copies it reports are not adopted; up again, it is
+	// offered afresh, silent before or not. Every node's next list is
+	// compared with the stores in full.
 	s.loads.heard(ntf.Node)
+	if r := s.recovery(); r != nil {
+		r.nodeState(ntf.Node, ntf.State == protocol.NodeDown)
+	}
 	switch ntf.State {
 	case protocol.NodeDown:
 		s.nodeLost(ctx, ntf.Node, "media node "+ntf.Node+" lost: "+ntf.Reason)
 	case protocol.NodeUp:
-		// A node back up may still host conferences waiting for a restore:
-		// hear its list before the periodic restore pass offers it any, so
-		// they are adopted where they run rather than restored onto it.
-		s.tellNode(ntf.Node, protocol.GetConfListCmd{Type: protocol.MAUMCUGetConfListCmd})
+		// A node back up may still host conferences waiting for a restore,
+		// and copies restored elsewhere meanwhile (it hung): hear its list
+		// now, before the periodic restore pass offers it any, so the first
+		// are adopted where they run and the others end, in one command.
+		s.tellNode(ntf.Node, protocol.GetConfListCmd{Type: protocol.MAUMCUGetConfListCmd, Delta: true})
 	}
 }
 
-// nodeLost marks every conference running on node pending-restore, in
-// every possible-service store, then restores them. Legacy conferences stay
-// where they are (000 §12). It answers how many it marked.
+// nodeLost restores elsewhere every conference running on node, in every
+// possible-service store (000 §1.2, §9.4): once the start-up grace is
+// over, a service platform's go straight to their new nodes (pending-restore
+// on the way, in the same step); the others, and those no offered node has
+// room for, become pending-restore for the restore pass. Legacy
+// conferences stay where they are (000 §12). It answers how many it took.
 func (s *Scheduler) nodeLost(ctx context.Context, node, reason string) int {
 	if s.dead.Load() || !s.holdsLease() {
 		return 0
 	}
+	t, r := s.currentTerm(), s.recovery()
 	total := 0
 	for _, w := range s.stores() {
 		e164s, err := w.st.NodeConferences(ctx, node)
@@ -52,26 +62,96 @@ func (s *Scheduler) nodeLost(ctx context.Context, node, reason string) int {
 		if len(e164s) == 0 {
 			continue
 		}
-		moved, skipped, err := w.st.Pend(ctx, node, reason, e164s, func(int) { s.kickRestore() })
-		if err != nil {
-			s.log.Error("could not mark a lost node's conferences pending-restore", "node", node, "platform", w.platform, "err", err)
+		lost := lostNode{node, reason}
+		if t != nil && r != nil && graceOver(t) && s.serves(w.platform) {
+			total += s.restoreLost(ctx, t, r, w, lost, e164s)
+			continue
 		}
-		legacy := 0
-		for _, e := range skipped {
-			if errors.Is(e, store.ErrLegacy) {
-				legacy++
-			}
-		}
-		s.loads.add(node, -len(moved))
-		s.log.Warn("conferences pending restore", "node", node, "platform", w.platform, "reason", reason, "conferences", len(moved), "legacy-kept", legacy)
-		for _, e := range moved {
-			s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, State: protocol.StatePendingRestore, Node: node, Reason: reason})
-		}
-		s.m.ops.WithLabelValues("pend", "ok").Add(float64(len(moved)))
-		total += len(moved)
+		total += s.pendLost(ctx, w, lost, e164s)
 	}
 	s.kickRestore()
 	return total
+}
+
+// graceOver reports whether a term's start-up grace is over.
+func graceOver(t *term) bool {
+	select {
+	case <-t.graceDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// restoreLost places a lost node's conferences on the offered nodes and
+// restores them there in batches (restoreBatch); what finds no place waits
+// pending-restore.
+func (s *Scheduler) restoreLost(ctx context.Context, t *term, r *restorer, w where, lost lostNode, e164s []string) int {
+	// A node lost twice over (its own loss, then its room's) is restored
+	// once: what is under way already stays with its first restore.
+	if e164s = s.notInflight(e164s); len(e164s) == 0 {
+		return 0
+	}
+	var offer protocol.GetResAck
+	rctx, cancel := context.WithTimeout(ctx, s.opts.RMSTimeout)
+	err := s.bus.Call(rctx, protocol.SubjectRMS(s.opts.Platform), protocol.GetResReq{Type: protocol.RMSGetResReq, Exclude: s.abnormalRooms()}, &offer)
+	cancel()
+	if err != nil || len(offer.MCU) == 0 {
+		s.log.Warn("no media node to restore a lost node's conferences on; they wait pending-restore", "node", lost.node, "err", err)
+		return s.pendLost(ctx, w, lost, e164s)
+	}
+	pl, noRoom := s.placeAll(offer.MCU, e164s, func(string) string { return "" })
+	s.log.Warn("restoring a lost media node's conferences", "node", lost.node, "platform", w.platform, "reason", lost.reason, "conferences", len(e164s)-len(noRoom), "nodes", len(pl.order))
+	n := len(e164s) - len(noRoom)
+	if len(noRoom) > 0 {
+		n += s.pendLost(ctx, w, lost, noRoom)
+	}
+	// Under way from now on; the batches go from another goroutine, so
+	// that RMS's next notice is heard meanwhile.
+	for _, node := range pl.order {
+		s.setInflightMany(pl.placed[node], true)
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		s.dispatch(t, r, w, pl, lost)
+	}()
+	return n
+}
+
+// pendLost marks conferences running on a lost node pending-restore, and
+// answers how many it marked.
+func (s *Scheduler) pendLost(ctx context.Context, w where, lost lostNode, e164s []string) int {
+	moved, skipped, err := w.st.Pend(ctx, lost.node, lost.reason, e164s, func(int) { s.kickRestore() })
+	if err != nil {
+		s.log.Error("could not mark a lost node's conferences pending-restore", "node", lost.node, "platform", w.platform, "err", err)
+	}
+	legacy := 0
+	for _, e := range skipped {
+		if errors.Is(e, store.ErrLegacy) {
+			legacy++
+		}
+	}
+	s.loads.add(lost.node, -len(moved))
+	s.log.Warn("conferences pending restore", "node", lost.node, "platform", w.platform, "reason", lost.reason, "conferences", len(moved), "legacy-kept", legacy)
+	for _, e := range moved {
+		s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, State: protocol.StatePendingRestore, Node: lost.node, Reason: lost.reason})
+	}
+	s.m.ops.WithLabelValues("pend", "ok").Add(float64(len(moved)))
+	return len(moved)
+}
+
+// movedOff is what follows conferences moved off a lost node: they no
+// longer count on it, and the CM hears they wait for a restore.
+func (s *Scheduler) movedOff(w where, lost lostNode, confs []protocol.Conference, legacy int) {
+	s.loads.add(lost.node, -len(confs))
+	for i := range confs {
+		s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: confs[i].E164, Domain: confs[i].Domain, State: protocol.StatePendingRestore, Node: lost.node, Reason: lost.reason})
+	}
+	s.m.ops.WithLabelValues("pend", "ok").Add(float64(len(confs)))
+	if legacy > 0 {
+		s.log.Warn("legacy conferences stay on their lost node", "node", lost.node, "conferences", legacy)
+	}
 }
 
 // handleRoomStates hears PMS's SERVER_ROOM_STATE_NOTIFY.
@@ -92,21 +172,28 @@ func (s *Scheduler) applyRoomStates(ctx context.Context, ntf protocol.ServerRoom
 		return
 	}
 	var failed []protocol.RoomInfo
+	changed := false
 	s.mu.Lock()
 	for _, r := range ntf.Rooms {
-		_, was := s.abnormal[r.Room]
+		old, was := s.abnormal[r.Room]
 		switch {
 		case r.State == protocol.RoomAbnormal && was:
 			s.abnormal[r.Room] = r // an automatic failure an operator confirmed
+			changed = changed || old.Manual != r.Manual
 		case r.State == protocol.RoomAbnormal && !was:
 			s.abnormal[r.Room] = r
 			failed = append(failed, r)
+			changed = true
 		case r.State == protocol.RoomNormal && was:
 			delete(s.abnormal, r.Room)
+			changed = true
 			s.log.Info("server room recovered", "room", r.Room)
 		}
 	}
 	s.mu.Unlock()
+	if r := s.recovery(); r != nil && changed {
+		r.epoch.Add(1) // reconciliation treats nodes of failed rooms apart
+	}
 	for _, r := range failed {
 		s.roomLost(ctx, r)
 	}

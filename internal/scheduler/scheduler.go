@@ -193,6 +193,8 @@ type Scheduler struct {
 	leaseUntil atomic.Int64
 	// released remembers the copies nodes were told to let go.
 	released letGoes
+	// offers shares RMS requests among creates asking at once (create.go).
+	offers offerFlights
 
 	electCancel context.CancelFunc
 	electDone   chan struct{}
@@ -203,11 +205,14 @@ type Scheduler struct {
 	term   *term
 	cur    atomic.Pointer[term]
 
-	mu       sync.Mutex
-	subs     []*bus.Subscription
-	controls map[string]*bus.Subscription // e164 -> its mau.cmcmu subscription
+	mu   sync.Mutex
+	subs []*bus.Subscription
+	// controls are the conferences whose CM control this instance serves
+	// (controlset.go), with the platform whose store holds each.
+	controls controlSet
+	plats    platforms
 	// controlling is true while this instance is active: a create or
-	// restore that finishes after it stood down takes no control subject.
+	// restore that finishes after it stood down takes no control.
 	controlling bool
 	group       *bus.Group
 	ctl         *bus.Mux
@@ -227,9 +232,8 @@ type Scheduler struct {
 	masters    []string        // masters connected so far
 	peers      map[string]Peer // by master moid
 	peerGroups map[string]*bus.Group
-	served     map[string]bool   // masters in the service list now
-	homes      map[string]string // e164 -> platform whose store holds it
-	peerCtls   map[string][]*bus.Subscription
+	served     map[string]bool // masters in the service list now
+	peerSubs   map[string]*bus.Subscription
 }
 
 // New builds a scheduler; Start runs it.
@@ -258,7 +262,7 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		m:          newMetrics(deps.Metrics),
 		plat:       plat,
 		loads:      newLoads(),
-		controls:   make(map[string]*bus.Subscription),
+		controls:   controlSet{},
 		willEnd:    make(map[string]int64),
 		abnormal:   make(map[string]protocol.RoomInfo),
 		rooms:      make(map[string]string),
@@ -269,10 +273,12 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		peers:      make(map[string]Peer),
 		peerGroups: make(map[string]*bus.Group),
 		served:     make(map[string]bool),
-		homes:      make(map[string]string),
-		peerCtls:   make(map[string][]*bus.Subscription),
+		peerSubs:   make(map[string]*bus.Subscription),
 		epoch:      time.Now(),
 	}
+	s.plats = newPlatforms(opts.Platform, s.masterMoids())
+	s.ctl = bus.NewMux(s.logUnknown)
+	s.controlRoutes(s.ctl)
 	return s, nil
 }
 
@@ -400,21 +406,14 @@ func (s *Scheduler) unsubscribeAll() {
 	s.controlling = false
 	subs := s.subs
 	s.subs = nil
-	controls := s.controls
-	s.controls = make(map[string]*bus.Subscription)
-	peer := s.peerCtls
-	s.peerCtls = make(map[string][]*bus.Subscription)
+	for _, sb := range s.peerSubs {
+		subs = append(subs, sb)
+	}
+	s.peerSubs = make(map[string]*bus.Subscription)
+	s.controls = controlSet{}
 	s.mu.Unlock()
 	for _, sb := range subs {
 		_ = sb.Unsubscribe()
-	}
-	for _, sb := range controls {
-		_ = sb.Unsubscribe()
-	}
-	for _, l := range peer {
-		for _, sb := range l {
-			_ = sb.Unsubscribe()
-		}
 	}
 }
 

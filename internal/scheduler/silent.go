@@ -31,12 +31,19 @@ type letGoes struct {
 }
 
 func (g *letGoes) note(node, e164 string) {
+	g.noteMany(node, []string{e164})
+}
+
+func (g *letGoes) noteMany(node string, e164s []string) {
+	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.at == nil {
 		g.at = make(map[string]time.Time)
 	}
-	g.at[node+"/"+e164] = time.Now()
+	for _, e := range e164s {
+		g.at[node+"/"+e] = now
+	}
 }
 
 // forget drops the mark: the node now hosts e164 by the store's word.
@@ -73,10 +80,53 @@ func (s *Scheduler) letGo(node, e164 string) {
 	s.tellNode(node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e164})
 }
 
+// letGoMany is letGo for many conferences of one node, in one command.
+func (s *Scheduler) letGoMany(node string, e164s []string) {
+	s.released.noteMany(node, e164s)
+	s.releaseCopies(node, e164s)
+}
+
+// releaseCopiesMax bounds the numbers one release command carries (about
+// 15 bytes each on the wire).
+const releaseCopiesMax = 200_000
+
+// releaseCopies tells a node to stop hosting copies the store does not
+// count on it (MAU_MCU_RELEASECONFS_CMD): one command, whatever their
+// number up to releaseCopiesMax a command; a node that knows only the
+// per-conference command is told one conference at a time.
+func (s *Scheduler) releaseCopies(node string, e164s []string) {
+	if s.oneByOne(node) {
+		for _, e := range e164s {
+			s.tellNode(node, protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: e})
+		}
+		return
+	}
+	for len(e164s) > 0 {
+		part := e164s[:min(len(e164s), releaseCopiesMax)]
+		e164s = e164s[len(part):]
+		s.tellNode(node, protocol.ConfsCmd{Type: protocol.MAUMCUReleaseConfsCmd, E164s: part})
+	}
+}
+
 // nodeSilent handles a node that did not answer a request about e164: the
 // node lets the conference go, and picks pass over it until it answers.
 func (s *Scheduler) nodeSilent(node, e164 string) {
 	s.letGo(node, e164)
+	s.silenced(node, e164)
+}
+
+// nodeSilentMany is nodeSilent for a request about many conferences.
+func (s *Scheduler) nodeSilentMany(node string, e164s []string) {
+	s.letGoMany(node, e164s)
+	if len(e164s) > 0 {
+		s.silenced(node, e164s[0])
+	}
+}
+
+// silenced makes picks pass over a node that did not answer a request
+// about e164 (among others), until it answers the prober or RMS has its
+// say.
+func (s *Scheduler) silenced(node, e164 string) {
 	l := s.loads
 	heard, first := l.silence(node)
 	if !first {

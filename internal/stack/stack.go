@@ -197,6 +197,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		Platform: local.Moid, Rooms: rooms, HeartbeatInterval: cfg.RMS.HeartbeatInterval,
 		MissedHeartbeats: cfg.RMS.MissedHeartbeats, ConfListInterval: cfg.RMS.ConfListInterval,
 		Events: events, DisconnectGrace: cfg.RMS.DisconnectGrace,
+		OverloadLag: cfg.RMS.OverloadLag, OverloadHold: cfg.RMS.OverloadHold,
 	}, rmsBus, log); err != nil {
 		return st, err
 	}

@@ -135,13 +135,13 @@ func (b *batcher) run(items []*batchItem) {
 			deadline = it.deadline
 		}
 	}
-	args := make([]any, 0, n)
-	args = append(args, strconv.FormatInt(time.Now().UnixMilli(), 10), strconv.Itoa(len(items)))
+	cmd := opCall(b.script, newOpID(), n)
+	cmd = append(cmd, strconv.FormatInt(time.Now().UnixMilli(), 10), strconv.Itoa(len(items)))
 	for _, it := range items {
-		args = append(args, it.args...)
+		cmd = append(cmd, it.args...)
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	v, err := evalOp(ctx, b.rdb, b.script, newOpID(), args)
+	v, err := runOp(ctx, b.rdb, b.script, cmd)
 	cancel()
 	if err != nil {
 		err = fmt.Errorf("store: %w", err)

@@ -43,25 +43,26 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (string, error) {
 
 // PendingReserve is a reservation on its way to the store.
 type PendingReserve struct {
-	it *batchItem
-	r  *Reservation
+	it                  *batchItem
+	e164, domain, class string // what Wait's errors name
 }
 
 // StartReserve queues a reservation and returns at once, so that the
 // caller can do other work while it runs; Wait has its outcome, which is
 // Reserve's. A queued reservation runs even if ctx ends.
 func (s *Store) StartReserve(ctx context.Context, r Reservation) (*PendingReserve, error) {
-	fields := confFields(&r.Conf)
-	args := make([]any, 0, 9+len(fields))
-	args = append(args, "R", r.Conf.E164, r.Conf.Domain, r.Class.String(), e164SeqKey(r.Numbering.Platform),
+	class := r.Class.String()
+	args := make([]any, 0, 9+24)
+	args = append(args, "R", r.Conf.E164, r.Conf.Domain, class, e164SeqKey(r.Numbering.Platform),
 		r.Numbering.Segment, strconv.Itoa(r.Numbering.Digits), strconv.FormatInt(r.Conf.EndTime, 10),
-		strconv.Itoa(len(fields)/2))
-	args = append(args, fields...)
+		"") // the number of fields, below
+	args = appendConfFields(args, &r.Conf)
+	args[8] = strconv.Itoa((len(args) - 9) / 2)
 	it, err := s.creates.submit(ctx, args)
 	if err != nil {
 		return nil, err
 	}
-	return &PendingReserve{it: it, r: &r}, nil
+	return &PendingReserve{it: it, e164: r.Conf.E164, domain: r.Conf.Domain, class: class}, nil
 }
 
 // Wait returns the reserved number, or why the reservation was refused.
@@ -74,9 +75,9 @@ func (p *PendingReserve) Wait() (string, error) {
 		if res.str(1) == "LICENSE_EXHAUSTED" {
 			var used, limit int
 			fmt.Sscanf(res.str(2), "%d/%d", &used, &limit)
-			return "", &LicenseError{Domain: p.r.Conf.Domain, Class: p.r.Class.String(), InUse: used, Limit: limit}
+			return "", &LicenseError{Domain: p.domain, Class: p.class, InUse: used, Limit: limit}
 		}
-		return "", res.err(p.r.Conf.E164)
+		return "", res.err(p.e164)
 	}
 	return res.str(1), nil
 }
@@ -303,14 +304,14 @@ func (s *Store) EndingBefore(ctx context.Context, t int64) ([]string, error) {
 	return v, nil
 }
 
-// confFields is the hash form of the fields a create writes beyond those
-// the reserve script sets itself.
-func confFields(c *protocol.Conference) []any {
+// appendConfFields appends the hash form of the fields a create writes
+// beyond those the reserve script sets itself, as field, value pairs.
+func appendConfFields(args []any, c *protocol.Conference) []any {
 	invited, _ := json.Marshal(c.Invited)
 	if c.Invited == nil {
 		invited = []byte("[]")
 	}
-	return []any{
+	return append(args,
 		"confname", c.Name,
 		"platformmoid", c.Platform,
 		"realplatformmoid", c.RealPlatform,
@@ -323,7 +324,7 @@ func confFields(c *protocol.Conference) []any {
 		"booktime", strconv.FormatInt(c.BookTime, 10),
 		"duration", strconv.Itoa(c.DurationMinutes),
 		"legacy", boolStr(c.Legacy),
-	}
+	)
 }
 
 func parseConf(m map[string]string) protocol.Conference {

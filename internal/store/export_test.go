@@ -21,7 +21,7 @@ func WrapScript(body string) *redis.Script {
 // and then an EVAL.
 func (s *Store) LoadScripts(ctx context.Context) error {
 	for _, sc := range []*redis.Script{createScript, leaseScript, releaseScript, delayScript, updateScript,
-		monitorScript, domainScript, templateScript, breakoutScript} {
+		monitorScript, domainScript, templateScript, breakoutScript, recoveryScript} {
 		if err := sc.Load(ctx, s.wdb).Err(); err != nil {
 			return err
 		}

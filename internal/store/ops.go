@@ -35,9 +35,8 @@ const (
 // id and the body sees the rest as its ARGV.
 const (
 	opPrologue = `
-local OP_ID, OP_ARGV = ARGV[1], {}
-for k = 2, #ARGV do OP_ARGV[k - 1] = ARGV[k] end
-local ARGV = OP_ARGV
+local OP_ID = table.remove(ARGV, 1)
+local ARGV = ARGV
 do
   local seen = op_replay(OP_ID)
   if seen then return seen[1] end
@@ -50,6 +49,24 @@ return op_record(OP_ID, op_body())
 `
 )
 
+// adoptOldRecords moves the records of operations that an earlier version
+// kept in a sorted set (ops/times) to the head of the list that holds them
+// now (ops/queue), oldest first, so that they are pruned like the others.
+// A server with none left answers 0 at the cost of one read.
+var adoptOldRecords = redis.NewScript(`
+local old = redis.call('ZRANGE', 'ops/times', 0, -1, 'WITHSCORES')
+local batch = {}
+for k = #old - 1, 1, -2 do
+  batch[#batch + 1] = string.format('%d', tonumber(old[k + 1])) .. ' ' .. old[k]
+  if #batch == 500 or k == 1 then
+    redis.call('LPUSH', 'ops/queue', unpack(batch))
+    batch = {}
+  end
+end
+if #old > 0 then redis.call('DEL', 'ops/times') end
+return #old / 2
+`)
+
 // newOpID makes an operation id.
 func newOpID() string { return crand.Text() }
 
@@ -57,12 +74,30 @@ func newOpID() string { return crand.Text() }
 // and sends it again, under the same id, while the connection fails and
 // ctx and opRetryFor allow, with a growing pause between tries.
 func evalOp(ctx context.Context, rdb *redis.Client, sc *redis.Script, id string, args []any) (any, error) {
-	full := make([]any, 0, 1+len(args))
-	full = append(full, id)
-	full = append(full, args...)
+	return runOp(ctx, rdb, sc, append(opCall(sc, id, len(args)), args...))
+}
+
+// opCall begins the command that runs sc for operation id, with room for
+// n arguments more: a caller that appends its arguments to it builds the
+// command once, where Script.Run would copy them twice on the way.
+func opCall(sc *redis.Script, id string, n int) []any {
+	return append(make([]any, 0, 4+n), "evalsha", sc.Hash(), 0, id)
+}
+
+// runOp sends cmd (made by opCall) as evalOp does. A server that does not
+// know the script yet is given it first (SCRIPT LOAD).
+func runOp(ctx context.Context, rdb *redis.Client, sc *redis.Script, cmd []any) (any, error) {
 	start := time.Now()
+	loaded := false
 	for try := 0; ; try++ {
-		v, err := sc.Run(ctx, rdb, nil, full...).Result()
+		v, err := rdb.Do(ctx, cmd...).Result()
+		if err != nil && !loaded && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			loaded = true
+			if err = sc.Load(ctx, rdb).Err(); err == nil {
+				try--
+				continue
+			}
+		}
 		if err == nil || ctx.Err() != nil || !retryable(err) || time.Since(start) > opRetryFor {
 			return v, err
 		}

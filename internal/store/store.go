@@ -120,6 +120,9 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("store: %s does not answer: %w", RedactURL(opts.URL), err)
 	}
 	s := &Store{rdb: rdb, wdb: wdb, url: opts.URL, timeout: opts.Timeout, log: log, hook: hook}
+	if err := adoptOldRecords.Run(pctx, wdb, nil).Err(); err != nil {
+		log.Warn("store: operation records of an earlier version were not taken over; they stay until removed by hand (keys ops/times and ops/replies)", "err", err)
+	}
 	s.creates = newBatcher(wdb, createScript, opts.MaxBatch, opts.BatchWorkers, opts.Timeout)
 	return s, nil
 }

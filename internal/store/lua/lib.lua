@@ -21,14 +21,18 @@ end
 -- the same operation (its reply was lost on the way and the caller sent it
 -- again) gets that reply back and changes nothing. An empty id records
 -- nothing (reads). Records are kept OP_KEEP_MS, in a hash of replies and a
--- sorted set of ids by when they were made, and each recording run removes
--- a bounded number of expired ones: the embedded server runs no key expiry.
+-- list of '<ms> <id>' in the order they were made (scripts run one at a
+-- time, so the oldest is at its head), and recording runs remove expired
+-- ones from the head, a bounded number at a time: the embedded server runs
+-- no key expiry. A list and not a sorted set: the embedded server sorts a
+-- whole sorted set for every range read, and this runs on every write.
 -- Replies are encoded by hand (cjson is not on every script runner):
 --   's' len ':' bytes   a string        'i' digits ':'   a number
 --   'o' len ':' bytes   a status        'e' len ':' bytes an error (nested)
 --   'T' true   'f' false               't' n ':' items  an array
 local OP_KEEP_MS = 60000
-local OP_PRUNE = 32
+local OP_PRUNE = 64
+local OP_CHECK = 16
 
 local function op_encode(v, out)
   local ty = type(v)
@@ -47,7 +51,14 @@ local function op_encode(v, out)
       local n = 0
       while v[n + 1] ~= nil do n = n + 1 end
       out[#out + 1] = 't' .. n .. ':'
-      for k = 1, n do op_encode(v[k], out) end
+      for k = 1, n do
+        local e = v[k]
+        if type(e) == 'string' then
+          out[#out + 1] = 's' .. #e .. ':' .. e -- the usual item, without a call
+        else
+          op_encode(e, out)
+        end
+      end
     end
   else
     out[#out + 1] = 'f'
@@ -81,6 +92,26 @@ local function op_replay(id)
   return {(op_decode(v, 1))}
 end
 
+-- op_prune removes up to OP_PRUNE records made at or before cutoff (ms),
+-- oldest first, once half that many have expired; an entry that does not
+-- read as '<ms> <id>' goes too. It runs when a record makes the list's
+-- length a multiple of OP_CHECK (OP_CHECK < OP_PRUNE / 2, so pruning
+-- outpaces recording): most runs it costs nothing, and at most
+-- OP_PRUNE / 2 + OP_CHECK expired records wait for a prune.
+local function op_prune(cutoff)
+  local mark = redis.call('LINDEX', 'ops/queue', OP_PRUNE / 2 - 1)
+  if not mark or (tonumber(string.match(mark, '^%d+') or '0')) > cutoff then return end
+  local n, ids = 0, {}
+  for _, e in ipairs(redis.call('LRANGE', 'ops/queue', 0, OP_PRUNE - 1)) do
+    local at, id = string.match(e, '^(%d+) (.*)$')
+    if at and tonumber(at) > cutoff then break end
+    n = n + 1
+    if id then ids[#ids + 1] = id end
+  end
+  redis.call('LTRIM', 'ops/queue', n, -1)
+  if #ids > 0 then redis.call('HDEL', 'ops/replies', unpack(ids)) end
+end
+
 -- op_record keeps reply r of operation id and returns it. An error reply
 -- (redis.error_reply: a malformed request) is not kept.
 local function op_record(id, r)
@@ -89,12 +120,8 @@ local function op_record(id, r)
   op_encode(r, out)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local old = redis.call('ZRANGEBYSCORE', 'ops/times', '-inf', string.format('%d', now - OP_KEEP_MS), 'LIMIT', 0, OP_PRUNE)
-  if #old > 0 then
-    redis.call('ZREM', 'ops/times', unpack(old))
-    redis.call('HDEL', 'ops/replies', unpack(old))
-  end
   redis.call('HSET', 'ops/replies', id, table.concat(out))
-  redis.call('ZADD', 'ops/times', string.format('%d', now), id)
+  local len = redis.call('RPUSH', 'ops/queue', string.format('%d', now) .. ' ' .. id)
+  if len % OP_CHECK == 0 then op_prune(now - OP_KEEP_MS) end
   return r
 end

@@ -27,26 +27,43 @@ local now = ARGV[1]
 local n = tonumber(ARGV[2])
 local i = 3
 local out = {}
-local used_flag = {}   -- moid -> info 'used' value, false when missing
-local lic = {}         -- moid..'|'..class -> {limit, count, start, moid, class}
-local dconfs = {}      -- moid -> {e164, state, ...}
-local nodes = {}       -- node -> {e164, ...}
+-- What the run gathers by a string (a domain, a node, a counter) is kept
+-- in one table, keyed, under a letter for each kind, and each kind lists
+-- its keys in the order they came, to walk at the end. One table and not
+-- one per kind: the embedded store's Lua gives every table with string
+-- keys a map of 32 entries and an index of its keys, more than a create
+-- costs otherwise. Made with one entry so that its map starts small.
+local keyed = {['-'] = true}
+-- 'f'..moid: the domain's info 'used' value, false when missing
+-- 'l'..moid..'|'..class: {limit, count, start, moid, class}, also in lics
+-- 's'..seqkey: the counter's current value, its key also in seqkeys
+local lics, seqkeys = {}, {}
+-- Lists by key: [1] is the letter, then the keys; keyed[letter..key] is
+-- the list of that key.
+local dconfs = {'d'}   -- moid -> {e164, state, ...}
+local nodes = {'n'}    -- node -> {e164, ...}
+local unnodes = {'u'}  -- node -> {e164, ...} to leave its set
 local ends = {}        -- {endtime, e164, ...}
-local seqs = {}        -- seqkey -> current value
-local taken = {}       -- numbers handed out in this run
-local unnodes = {}     -- node -> {e164, ...} to leave its set
 local pend, unpend = {}, {}
 local creating, uncreating = {}, {}  -- the creating index: {now, e164, ...} and {e164, ...}
 
 local function push(t, k, a, b)
-  local l = t[k]
-  if not l then l = {}; t[k] = l end
+  local key = t[1] .. k
+  local l = keyed[key]
+  if not l then l = {}; keyed[key] = l; t[#t + 1] = k end
   l[#l + 1] = a
   if b then l[#l + 1] = b end
 end
 
+-- each calls f(key, list) for every key of t, in order.
+local function each(t, f)
+  for j = 2, #t do f(t[j], keyed[t[1] .. t[j]]) end
+end
+
+-- free: no conference or template holds e164. A number taken earlier in
+-- this run is written at once, so this sees it too.
 local function free(e164)
-  return not taken[e164] and redis.call('EXISTS', conf_key(e164), 'template/' .. e164 .. '/') == 0
+  return redis.call('EXISTS', conf_key(e164), 'template/' .. e164 .. '/') == 0
 end
 
 local function reserve()
@@ -56,42 +73,45 @@ local function reserve()
   local nf = tonumber(ARGV[i + 7])
   local fstart = i + 8
   i = fstart + 2 * nf
-  if used_flag[moid] == nil then
-    used_flag[moid] = redis.call('HGET', 'domain/' .. moid .. '/info', 'used') or false
+  local used = keyed['f' .. moid]
+  if used == nil then
+    used = redis.call('HGET', 'domain/' .. moid .. '/info', 'used') or false
+    keyed['f' .. moid] = used
   end
-  local used = used_flag[moid]
   if not used then return {'ERR', 'DOMAIN_NOT_FOUND', moid} end
   if used == '0' then return {'ERR', 'DOMAIN_DISABLED', moid} end
-  local lk = moid .. '|' .. class
-  local l = lic[lk]
+  local lk = 'l' .. moid .. '|' .. class
+  local l = keyed[lk]
   if not l then
     local v = redis.call('HMGET', 'domain/' .. moid .. '/license', class .. '_confnumlimit', class .. '_confnum')
     local c = tonumber(v[2] or '0')
     l = {tonumber(v[1] or '0'), c, c, moid, class}
-    lic[lk] = l
+    keyed[lk] = l
+    lics[#lics + 1] = l
   end
   if l[2] >= l[1] then return {'ERR', 'LICENSE_EXHAUSTED', l[2] .. '/' .. l[1]} end
   if e164 == '' then
     local space = 1
     for _ = 1, digits do space = space * 10 end
-    local seq = seqs[seqkey] or tonumber(redis.call('GET', seqkey) or '0')
+    local seq = keyed['s' .. seqkey]
+    if not seq then
+      seq = tonumber(redis.call('GET', seqkey) or '0')
+      seqkeys[#seqkeys + 1] = seqkey
+    end
     for _ = 1, 2000 do
       seq = seq + 1
       local cand = segment .. string.format('%0' .. digits .. 'd', seq % space)
       if free(cand) then e164 = cand; break end
     end
-    seqs[seqkey] = seq
+    keyed['s' .. seqkey] = seq
     if e164 == '' then return {'ERR', 'E164_EXHAUSTED', segment} end
   elseif not free(e164) then
     -- A conference or a template holds it: numbers are unique across both.
     return {'ERR', 'E164_IN_USE', e164}
   end
   l[2] = l[2] + 1
-  taken[e164] = true
-  local args = {'HSET', conf_key(e164), 'e164', e164, 'state', 'creating', 'moid', moid,
-    'licclass', class, 'createtime', now, 'endtime', endtime}
-  for f = fstart, fstart + 2 * nf - 1 do args[#args + 1] = ARGV[f] end
-  redis.call(unpack(args))
+  redis.call('HSET', conf_key(e164), 'e164', e164, 'state', 'creating', 'moid', moid,
+    'licclass', class, 'createtime', now, 'endtime', endtime, unpack(ARGV, fstart, fstart + 2 * nf - 1))
   push(dconfs, moid, e164, 'creating')
   ends[#ends + 1] = endtime
   ends[#ends + 1] = e164
@@ -193,27 +213,29 @@ local function adopt()
   return {'OK', f[2]}
 end
 
-local kinds = {R = reserve, C = commit, P = pend_one, B = begin, F = fail, A = adopt}
 for _ = 1, n do
   local kind = ARGV[i]
   i = i + 1
-  local f = kinds[kind]
-  if not f then return redis.error_reply('transition: unknown item kind ' .. tostring(kind)) end
+  local f
+  if kind == 'R' then f = reserve elseif kind == 'C' then f = commit
+  elseif kind == 'P' then f = pend_one elseif kind == 'B' then f = begin
+  elseif kind == 'F' then f = fail elseif kind == 'A' then f = adopt
+  else return redis.error_reply('transition: unknown item kind ' .. tostring(kind)) end
   out[#out + 1] = f()
 end
 
-for _, l in pairs(lic) do
+for _, l in ipairs(lics) do
   if l[2] ~= l[3] then
     redis.call('HINCRBY', 'domain/' .. l[4] .. '/license', l[5] .. '_confnum', l[2] - l[3])
   end
 end
-for moid, d in pairs(dconfs) do redis.call('HSET', 'domain/' .. moid .. '/confs', unpack(d)) end
-for node, l in pairs(unnodes) do redis.call('SREM', 'node/' .. node .. '/confs', unpack(l)) end
-for node, l in pairs(nodes) do redis.call('SADD', 'node/' .. node .. '/confs', unpack(l)) end
+each(dconfs, function(moid, d) redis.call('HSET', 'domain/' .. moid .. '/confs', unpack(d)) end)
+each(unnodes, function(node, l) redis.call('SREM', 'node/' .. node .. '/confs', unpack(l)) end)
+each(nodes, function(node, l) redis.call('SADD', 'node/' .. node .. '/confs', unpack(l)) end)
 if #unpend > 0 then redis.call('SREM', 'confs/pending', unpack(unpend)) end
 if #pend > 0 then redis.call('SADD', 'confs/pending', unpack(pend)) end
 if #uncreating > 0 then redis.call('ZREM', 'confs/creating', unpack(uncreating)) end
 if #creating > 0 then redis.call('ZADD', 'confs/creating', unpack(creating)) end
 if #ends > 0 then redis.call('ZADD', 'confs/endtime', unpack(ends)) end
-for k, v in pairs(seqs) do redis.call('SET', k, string.format('%d', v)) end
+for _, k in ipairs(seqkeys) do redis.call('SET', k, string.format('%d', keyed['s' .. k])) end
 return out
