@@ -17,7 +17,7 @@ var recoveryScript = script("recovery")
 // recoveryChunk is the most items one recovery script run takes: a run
 // holds the store, so a wave of restores leaves room between its runs for
 // the creates and reads of everyone else.
-const recoveryChunk = 1000
+const recoveryChunk = 250
 
 // recover runs items of the recovery script in chunks, each chunk one
 // operation (a repeat after a lost reply gets the first run's answers),
