@@ -13,7 +13,9 @@ import (
 	"github.com/convene/convene/internal/api"
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
@@ -163,7 +165,7 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	return e
 }
 
-func (e *accessEnv) do(t *testing.T, q request, token string) (int, api.ErrorBody, []byte) {
+func (e *accessEnv) do(t *testing.T, q request, token string) (int, codes.Envelope, []byte) {
 	t.Helper()
 	var body io.Reader
 	if q.body != "" {
@@ -185,7 +187,7 @@ func (e *accessEnv) do(t *testing.T, q request, token string) (int, api.ErrorBod
 	if err != nil {
 		t.Fatal(err)
 	}
-	var eb api.ErrorBody
+	var eb codes.Envelope
 	_ = json.Unmarshal(data, &eb)
 	return resp.StatusCode, eb, data
 }
@@ -202,7 +204,7 @@ func (e *accessEnv) cases() map[string]accessCase {
 			own:        request{method, "/v1/conferences/" + own + suffix, body},
 			foreign:    request{method, "/v1/conferences/" + foreign + suffix, body},
 			missing:    request{method, "/v1/conferences/" + missing + suffix, body},
-			hiddenCode: protocol.ErrConfNotFound,
+			hiddenCode: codes.ConfNotFound,
 			tenantOwn:  allowed, tenantForeign: hidden, readonly: ro,
 		}
 	}
@@ -215,7 +217,7 @@ func (e *accessEnv) cases() map[string]accessCase {
 			own:        request{method, "/v1/templates/" + e.ownTpl, body},
 			foreign:    request{method, "/v1/templates/" + e.foreignTpl, body},
 			missing:    request{method, "/v1/templates/" + missing, body},
-			hiddenCode: protocol.ErrTemplateNotFound,
+			hiddenCode: codes.TemplateNotFound,
 			tenantOwn:  allowed, tenantForeign: hidden, readonly: ro,
 		}
 	}
@@ -225,7 +227,7 @@ func (e *accessEnv) cases() map[string]accessCase {
 			foreign:    request{method, "/v1/domains/beta" + suffix, body},
 			missing:    request{method, "/v1/domains/nowhere" + suffix, body},
 			readonly:   map[bool]outcome{true: allowed, false: forbidden}[method == http.MethodGet],
-			hiddenCode: protocol.ErrDomainNotFound,
+			hiddenCode: codes.DomainNotFound,
 			tenantOwn:  tenant, tenantForeign: tenant,
 		}
 		if tenant == allowed {
@@ -247,7 +249,7 @@ func (e *accessEnv) cases() map[string]accessCase {
 			own:        request{method, path, strings.ReplaceAll(format, "%s", "acme")},
 			foreign:    request{method, path, strings.ReplaceAll(format, "%s", "beta")},
 			missing:    request{method, path, strings.ReplaceAll(format, "%s", "nowhere")},
-			hiddenCode: protocol.ErrDomainNotFound,
+			hiddenCode: codes.DomainNotFound,
 			tenantOwn:  allowed, tenantForeign: hidden, readonly: forbidden,
 		}
 	}
@@ -344,10 +346,10 @@ func TestRoles(t *testing.T) {
 			if rt.Open {
 				t.Fatalf("the route is open; the case expects a token")
 			}
-			if status, eb, body := e.do(t, tc.own, ""); status != http.StatusUnauthorized || eb.Error.Code != protocol.ErrUnauthorized {
+			if status, eb, body := e.do(t, tc.own, ""); status != http.StatusUnauthorized || eb.Error.Code != codes.Unauthorized {
 				t.Fatalf("without a token: %d %s", status, body)
 			}
-			if status, eb, body := e.do(t, tc.own, "wrong-token-0123456789"); status != http.StatusUnauthorized || eb.Error.Code != protocol.ErrUnauthorized {
+			if status, eb, body := e.do(t, tc.own, "wrong-token-0123456789"); status != http.StatusUnauthorized || eb.Error.Code != codes.Unauthorized {
 				t.Fatalf("with a wrong token: %d %s", status, body)
 			}
 			for _, step := range []struct {
@@ -387,7 +389,7 @@ func TestRoles(t *testing.T) {
 // another tenant's object on this route.
 func judge(status int, code, hiddenCode string) outcome {
 	switch {
-	case status == http.StatusForbidden && code == api.ErrForbidden:
+	case status == http.StatusForbidden && code == codes.Forbidden:
 		return forbidden
 	case status == http.StatusNotFound && hiddenCode != "" && code == hiddenCode:
 		return hidden
@@ -422,11 +424,11 @@ func TestRolesInPractice(t *testing.T) {
 		t.Fatalf("tenant's list: %d %s", status, body)
 	}
 	status, eb, body := e.do(t, request{http.MethodPost, "/v1/rooms/room-a1/fail", ""}, tenantToken)
-	if status != http.StatusForbidden || eb.Error.Code != api.ErrForbidden || !strings.Contains(eb.Error.Message, "use an operator token") {
+	if status != http.StatusForbidden || eb.Error.Code != codes.Forbidden || !strings.Contains(eb.Error.Message, "use an operator token") {
 		t.Fatalf("tenant failing a room: %d %s", status, body)
 	}
 	status, eb, body = e.do(t, request{http.MethodDelete, "/v1/conferences/" + e.foreignConf, ""}, readonlyToken)
-	if status != http.StatusForbidden || eb.Error.Code != api.ErrForbidden || !strings.Contains(eb.Error.Message, "read-only") {
+	if status != http.StatusForbidden || eb.Error.Code != codes.Forbidden || !strings.Contains(eb.Error.Message, "read-only") {
 		t.Fatalf("readonly ending a conference: %d %s", status, body)
 	}
 	status, _, body = e.do(t, request{http.MethodHead, "/v1/conferences/" + e.foreignConf, ""}, readonlyToken)
@@ -438,15 +440,15 @@ func TestRolesInPractice(t *testing.T) {
 // A mounted route must say what it acts on in a way the API can check.
 func TestMountedRouteScopes(t *testing.T) {
 	h := http.NotFoundHandler()
-	for name, rt := range map[string]api.Route{
-		"conference scope without {e164}": {Pattern: "GET /v1/things", Handler: h, Scope: api.ScopeConference},
-		"domain scope without {moid}":     {Pattern: "GET /v1/things/{e164}", Handler: h, Scope: api.ScopeDomain},
-		"body scope":                      {Pattern: "POST /v1/things", Handler: h, Scope: api.ScopeBody},
-		"open scope":                      {Pattern: "GET /v1/things", Handler: h, Scope: api.ScopeOpen},
+	for name, rt := range map[string]httpkit.Route{
+		"conference scope without {e164}": {Pattern: "GET /v1/things", Handler: h, Scope: httpkit.ScopeConference},
+		"template scope without {e164}":   {Pattern: "GET /v1/things/{moid}", Handler: h, Scope: httpkit.ScopeTemplate},
+		"domain scope without {moid}":     {Pattern: "GET /v1/things/{e164}", Handler: h, Scope: httpkit.ScopeDomain},
+		"no such scope":                   {Pattern: "GET /v1/things", Handler: h, Scope: httpkit.Scope(42)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := api.New(api.Options{Tokens: map[string]string{operatorToken: "ops"}, Platform: accessPlat},
-				api.Deps{Bus: &bus.Bus{}, Store: &store.Store{}, Config: config.Demo(), Routes: []api.Route{rt}})
+				api.Deps{Bus: &bus.Bus{}, Store: &store.Store{}, Config: config.Demo(), Routes: []httpkit.Route{rt}})
 			if err == nil || !strings.Contains(err.Error(), "scope") {
 				t.Fatalf("New accepted %s: %v", rt.Pattern, err)
 			}

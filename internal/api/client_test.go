@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 )
@@ -25,7 +27,7 @@ func TestClientRoundTrip(t *testing.T) {
 			var req protocol.CreateConfReq
 			_ = m.Decode(&req)
 			if req.Domain == "full" {
-				return nack(protocol.MAUCreateConfNack, protocol.ErrLicenseExhausted, `domain "full" has 5 of 5 conferences of class 8_720p running`)
+				return nack(protocol.MAUCreateConfNack, codes.LicenseExhausted, `domain "full" has 5 of 5 conferences of class 8_720p running`)
 			}
 			return protocol.CreateConfAck{Type: protocol.MAUCreateConfAck, Conf: protocol.Conference{
 				E164: "6600100", Name: req.Name, Domain: req.Domain, State: protocol.StateRunning, Scale: req.Scale,
@@ -36,7 +38,7 @@ func TestClientRoundTrip(t *testing.T) {
 			_ = m.Decode(&req)
 			e164, err := h.store.PutTemplate(ctx, req.Template, storeNumbering)
 			if err != nil {
-				return nack("ERROR", protocol.ErrStoreError, err.Error())
+				return nack("ERROR", codes.StoreError, err.Error())
 			}
 			req.Template.E164 = e164
 			return protocol.TemplateAck{Type: protocol.MAUCreateTemplateAck, Template: req.Template}
@@ -75,39 +77,39 @@ func TestClientRoundTrip(t *testing.T) {
 		return protocol.RegistryQueryAck{Type: protocol.UPUQueryAck, Entry: protocol.RegistryEntry{E164: running.E164, Kind: protocol.EntryInstant}}
 	})
 
-	created, err := c.CreateConference(ctx, CreateConferenceRequest{Name: "new", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30, Invited: []string{"mt1"}, Recording: true})
+	created, err := c.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "new", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30, Invited: []string{"mt1"}, Recording: true})
 	if err != nil || created.E164 != "6600100" || created.Name != "new" || !created.Recording || len(created.Invited) != 1 {
 		t.Fatalf("CreateConference = %+v, %v", created, err)
 	}
-	_, err = c.CreateConference(ctx, CreateConferenceRequest{Name: "new", Domain: "full", Scale: 8, Resolution: "720p", DurationMinutes: 30})
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != protocol.ErrLicenseExhausted ||
+	_, err = c.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "new", Domain: "full", Scale: 8, Resolution: "720p", DurationMinutes: 30})
+	var ae *apiclient.Error
+	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != codes.LicenseExhausted ||
 		ae.Error() != `LICENSE_EXHAUSTED: domain "full" has 5 of 5 conferences of class 8_720p running` {
 		t.Fatalf("licence-exhausted create: %v", err)
 	}
 	if got, err := c.Conference(ctx, running.E164); err != nil || got.Name != "standing" {
 		t.Fatalf("Conference = %+v, %v", got, err)
 	}
-	if _, err := c.Conference(ctx, "6699999"); !errors.As(err, &ae) || ae.Status != 404 || ae.Code != protocol.ErrConfNotFound {
+	if _, err := c.Conference(ctx, "6699999"); !errors.As(err, &ae) || ae.Status != 404 || ae.Code != codes.ConfNotFound {
 		t.Fatalf("Conference of nothing: %v", err)
 	}
 	if got, err := c.DelayConference(ctx, running.E164, 15); err != nil || got.DurationMinutes != 75 {
 		t.Fatalf("DelayConference = %+v, %v", got, err)
 	}
 	name := "renamed"
-	if got, err := c.UpdateConference(ctx, running.E164, UpdateConferenceRequest{Name: &name}); err != nil || got.Name != "renamed" {
+	if got, err := c.UpdateConference(ctx, running.E164, apiclient.UpdateConferenceRequest{Name: &name}); err != nil || got.Name != "renamed" {
 		t.Fatalf("UpdateConference = %+v, %v", got, err)
 	}
-	if list, err := c.DomainConferences(ctx, "acme", ListOptions{PublicOnly: true, State: "running", Terminal: "mt1"}); err != nil || len(list) != 1 || list[0].E164 != running.E164 {
+	if list, err := c.DomainConferences(ctx, "acme", apiclient.ListOptions{PublicOnly: true, State: "running", Terminal: "mt1"}); err != nil || len(list) != 1 || list[0].E164 != running.E164 {
 		t.Fatalf("DomainConferences = %+v, %v", list, err)
 	}
 	if lic, err := c.License(ctx, "acme"); err != nil || lic.Limits["8_720p"] != 5 || lic.InUse["8_720p"] != 1 {
 		t.Fatalf("License = %+v, %v", lic, err)
 	}
-	if lic, err := c.SetLicense(ctx, "acme", SetLicenseRequest{Limits: license.Limits{"8_720p": 9}}); err != nil || lic.Limits["8_720p"] != 9 || lic.Remaining["8_720p"] != 8 {
+	if lic, err := c.SetLicense(ctx, "acme", apiclient.SetLicenseRequest{Limits: license.Limits{"8_720p": 9}}); err != nil || lic.Limits["8_720p"] != 9 || lic.Remaining["8_720p"] != 8 {
 		t.Fatalf("SetLicense = %+v, %v", lic, err)
 	}
-	mon, err := c.StartMonitor(ctx, running.E164, MonitorRequest{IP: "::1", Port: 7000})
+	mon, err := c.StartMonitor(ctx, running.E164, apiclient.MonitorRequest{IP: "::1", Port: 7000})
 	if err != nil || mon.Addr != "[::1]:7000" {
 		t.Fatalf("StartMonitor = %+v, %v", mon, err)
 	}
@@ -120,14 +122,14 @@ func TestClientRoundTrip(t *testing.T) {
 	if err := c.StopMonitor(ctx, running.E164, mon.Addr); err != nil {
 		t.Fatalf("StopMonitor: %v", err)
 	}
-	tpl, err := c.CreateTemplate(ctx, TemplateRequest{Name: "t", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30, Public: true})
+	tpl, err := c.CreateTemplate(ctx, apiclient.TemplateRequest{Name: "t", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30, Public: true})
 	if err != nil || tpl.E164 == "" {
 		t.Fatalf("CreateTemplate = %+v, %v", tpl, err)
 	}
 	if got, err := c.Template(ctx, tpl.E164); err != nil || got.Name != "t" {
 		t.Fatalf("Template = %+v, %v", got, err)
 	}
-	if got, err := c.UpdateTemplate(ctx, tpl.E164, TemplateRequest{Name: "t2", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30}); err != nil || got.Name != "t2" {
+	if got, err := c.UpdateTemplate(ctx, tpl.E164, apiclient.TemplateRequest{Name: "t2", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30}); err != nil || got.Name != "t2" {
 		t.Fatalf("UpdateTemplate = %+v, %v", got, err)
 	}
 	if list, err := c.DomainTemplates(ctx, "acme", false); err != nil || len(list) != 1 {
@@ -155,7 +157,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the event through the client", func() bool {
-		evs, err := c.Events(ctx, EventOptions{E164: running.E164, Limit: 5})
+		evs, err := c.Events(ctx, apiclient.EventOptions{E164: running.E164, Limit: 5})
 		return err == nil && len(evs) == 1 && evs[0].Type == protocol.MAUConfStateNtf
 	})
 	if hl, err := c.Health(ctx); err != nil || hl.Status != "ok" {
@@ -164,9 +166,9 @@ func TestClientRoundTrip(t *testing.T) {
 	if err := c.EndConference(ctx, running.E164); err != nil {
 		t.Fatalf("EndConference: %v", err)
 	}
-	bad := NewClient(h.http.URL, "wrong-token-wrong-token")
+	bad := apiclient.New(h.http.URL, "wrong-token-wrong-token")
 	defer bad.CloseIdleConnections()
-	if _, err := bad.Nodes(ctx); !errors.As(err, &ae) || ae.Status != 401 || ae.Code != protocol.ErrUnauthorized {
+	if _, err := bad.Nodes(ctx); !errors.As(err, &ae) || ae.Status != 401 || ae.Code != codes.Unauthorized {
 		t.Fatalf("wrong token: %v", err)
 	}
 }
@@ -178,10 +180,10 @@ func TestClientForeignErrors(t *testing.T) {
 		http.Error(w, "upstream is down", http.StatusBadGateway)
 	}))
 	defer hs.Close()
-	c := NewClient(hs.URL+"/", "token")
+	c := apiclient.New(hs.URL+"/", "token")
 	defer c.CloseIdleConnections()
 	_, err := c.Platforms(context.Background())
-	var ae *APIError
+	var ae *apiclient.Error
 	if !errors.As(err, &ae) || ae.Status != 502 || ae.Code != "HTTP_502" || ae.Message != "upstream is down" {
 		t.Fatalf("err = %#v", err)
 	}

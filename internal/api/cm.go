@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -69,7 +72,7 @@ func (s *Server) record(_ context.Context, m *bus.Msg) {
 	if !json.Valid(payload) {
 		payload, _ = json.Marshal(string(m.Data))
 	}
-	s.events.add(Event{Type: m.Type, E164: e164, Time: time.Now().UTC(), Payload: payload})
+	s.events.add(apiclient.Event{Type: m.Type, E164: e164, Time: time.Now().UTC(), Payload: payload})
 }
 
 // approveRename answers a media node's request to rename its conference:
@@ -89,7 +92,7 @@ func (s *Server) approveRename(_ context.Context, m *bus.Msg) {
 	ans := req
 	ans.Type, ans.ErrCode = protocol.CMMCUModifyConfNameAck, ""
 	if err := protocol.CheckName("confname", req.Name); err != nil {
-		ans.Type, ans.ErrCode = protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected
+		ans.Type, ans.ErrCode = protocol.CMMCUModifyConfNameNak, codes.RenameRejected
 	}
 	if err := s.bus.Publish(protocol.SubjectConfControl(req.E164), ans); err != nil {
 		s.log.Warn("CM: rename answer not sent", "e164", req.E164, "err", err)
@@ -98,27 +101,27 @@ func (s *Server) approveRename(_ context.Context, m *bus.Msg) {
 	s.log.Debug("CM: rename answered", "e164", req.E164, "answer", ans.Type)
 }
 
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *apiError {
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *codes.Error {
 	e164, limit, aerr := eventQuery(r)
 	if aerr != nil {
 		return aerr
 	}
-	writeJSON(w, http.StatusOK, eventList{Events: s.events.list(e164, limit)})
+	httpkit.WriteJSON(w, http.StatusOK, apiclient.EventList{Events: s.events.list(e164, limit)})
 	return nil
 }
 
 // eventQuery reads the filters of GET /v1/events: e164 and limit.
-func eventQuery(r *http.Request) (string, int, *apiError) {
+func eventQuery(r *http.Request) (string, int, *codes.Error) {
 	q := r.URL.Query()
 	e164 := q.Get("e164")
 	if e164 != "" && !protocol.ValidE164(e164) {
-		return "", 0, badRequest("query parameter \"e164\" must be 3 to 32 digits")
+		return "", 0, httpkit.BadRequest("query parameter \"e164\" must be 3 to 32 digits")
 	}
 	limit := defaultEventLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > eventRingSize {
-			return "", 0, badRequest("query parameter \"limit\" must be between 1 and %d", eventRingSize)
+			return "", 0, httpkit.BadRequest("query parameter \"limit\" must be between 1 and %d", eventRingSize)
 		}
 		limit = n
 	}
@@ -128,14 +131,14 @@ func eventQuery(r *http.Request) (string, int, *apiError) {
 // ring holds the last events, oldest overwritten first.
 type ring struct {
 	mu   sync.Mutex
-	buf  []Event
+	buf  []apiclient.Event
 	next int // where the next event goes
 	full bool
 }
 
-func newRing(size int) *ring { return &ring{buf: make([]Event, size)} }
+func newRing(size int) *ring { return &ring{buf: make([]apiclient.Event, size)} }
 
-func (r *ring) add(e Event) {
+func (r *ring) add(e apiclient.Event) {
 	r.mu.Lock()
 	r.buf[r.next] = e
 	r.next++
@@ -147,14 +150,14 @@ func (r *ring) add(e Event) {
 
 // list returns up to limit of the newest events (of one number when e164
 // is set), newest last.
-func (r *ring) list(e164 string, limit int) []Event {
+func (r *ring) list(e164 string, limit int) []apiclient.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := r.next
 	if r.full {
 		n = len(r.buf)
 	}
-	out := make([]Event, 0, min(limit, n))
+	out := make([]apiclient.Event, 0, min(limit, n))
 	// Walk back from the newest, then reverse.
 	for i := 0; i < n && len(out) < limit; i++ {
 		e := r.buf[(r.next-1-i+len(r.buf))%len(r.buf)]

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -30,10 +32,10 @@ func TestEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var evs []Event
+	var evs []apiclient.Event
 	eventually(t, "5 events", func() bool {
 		_, body := h.do("GET", "/v1/events", "")
-		evs = decodeBody[eventList](t, body).Events
+		evs = decodeBody[apiclient.EventList](t, body).Events
 		return len(evs) == 5
 	})
 	// Two subscriptions, so only the order within a subject is certain.
@@ -52,7 +54,7 @@ func TestEvents(t *testing.T) {
 	}
 
 	_, body := h.do("GET", "/v1/events?e164=6600002", "")
-	evs = decodeBody[eventList](t, body).Events
+	evs = decodeBody[apiclient.EventList](t, body).Events
 	if len(evs) != 2 || evs[0].Type != protocol.MAUConfDurationNtf || evs[1].Type != protocol.MAUReleaseConfNtf {
 		t.Fatalf("events of 6600002: %s", body)
 	}
@@ -61,7 +63,7 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("payload %s: %+v %v", evs[0].Payload, dur, err)
 	}
 	_, body = h.do("GET", "/v1/events?e164=6600001&limit=1", "")
-	if evs = decodeBody[eventList](t, body).Events; len(evs) != 1 {
+	if evs = decodeBody[apiclient.EventList](t, body).Events; len(evs) != 1 {
 		t.Fatalf("limit 1: %s", body)
 	}
 }
@@ -72,9 +74,9 @@ func TestRing(t *testing.T) {
 		t.Fatalf("empty ring lists %v", got)
 	}
 	for i := 1; i <= 5; i++ {
-		r.add(Event{Type: fmt.Sprint(i), E164: map[bool]string{true: "111", false: "222"}[i%2 == 1]})
+		r.add(apiclient.Event{Type: fmt.Sprint(i), E164: map[bool]string{true: "111", false: "222"}[i%2 == 1]})
 	}
-	types := func(es []Event) string {
+	types := func(es []apiclient.Event) string {
 		var s []string
 		for _, e := range es {
 			s = append(s, e.Type)
@@ -119,11 +121,11 @@ func TestRenameApproval(t *testing.T) {
 	}{
 		{"ordinary name", "Board meeting", protocol.CMMCUModifyConfNameAck, ""},
 		{"128 characters", strings.Repeat("名", 128), protocol.CMMCUModifyConfNameAck, ""},
-		{"empty", "", protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
-		{"blank", "   ", protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
-		{"129 characters", strings.Repeat("x", 129), protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
-		{"bidi override", "Board\u202Egnitee", protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
-		{"terminal escape", "\x1b[2JBoard", protocol.CMMCUModifyConfNameNak, protocol.ErrRenameRejected},
+		{"empty", "", protocol.CMMCUModifyConfNameNak, codes.RenameRejected},
+		{"blank", "   ", protocol.CMMCUModifyConfNameNak, codes.RenameRejected},
+		{"129 characters", strings.Repeat("x", 129), protocol.CMMCUModifyConfNameNak, codes.RenameRejected},
+		{"bidi override", "Board\u202Egnitee", protocol.CMMCUModifyConfNameNak, codes.RenameRejected},
+		{"terminal escape", "\x1b[2JBoard", protocol.CMMCUModifyConfNameNak, codes.RenameRejected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := protocol.ModifyConfNameReq{
@@ -147,7 +149,7 @@ func TestRenameApproval(t *testing.T) {
 	// Requests are recorded as events too.
 	eventually(t, "the rename requests among the events", func() bool {
 		_, body := h.do("GET", "/v1/events?e164="+e164, "")
-		return len(decodeBody[eventList](t, body).Events) == 7
+		return len(decodeBody[apiclient.EventList](t, body).Events) == 7
 	})
 	// A notice that is not a rename gets no answer.
 	if err := h.fakes.Publish(protocol.SubjectCMRequests, protocol.ConfWillEndNtf{Type: protocol.MAUConfWillEndNtf, E164: e164}); err != nil {
@@ -155,7 +157,7 @@ func TestRenameApproval(t *testing.T) {
 	}
 	eventually(t, "the notice among the events", func() bool {
 		_, body := h.do("GET", "/v1/events?e164="+e164, "")
-		return len(decodeBody[eventList](t, body).Events) == 8
+		return len(decodeBody[apiclient.EventList](t, body).Events) == 8
 	})
 	// Then a rename: the next answer must be the rename's.
 	after := protocol.ModifyConfNameReq{Type: protocol.MCUCMModifyConfNameReq, E164: e164, Name: "after", MtReqID: "after"}

@@ -5,18 +5,22 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
 )
 
 // createConference books a conference now: the scheduler checks the domain
 // and licence, picks a node and answers when the node hosts it.
-func (s *Server) createConference(w http.ResponseWriter, r *http.Request) *apiError {
-	var q CreateConferenceRequest
-	if err := decode(r, &q); err != nil {
+func (s *Server) createConference(w http.ResponseWriter, r *http.Request) *codes.Error {
+	var q apiclient.CreateConferenceRequest
+	if err := httpkit.Decode(r, &q); err != nil {
 		return err
 	}
-	if err := q.check(s.opts.MaxDurationMinutes); err != nil {
+	if err := checkCreate(&q, s.opts.MaxDurationMinutes); err != nil {
 		return err
 	}
 	if err := ownDomain(r, q.Domain); err != nil {
@@ -36,12 +40,12 @@ func (s *Server) createConference(w http.ResponseWriter, r *http.Request) *apiEr
 	}
 	s.log.Debug("conference created", "e164", ack.Conf.E164, "domain", q.Domain, "node", ack.Conf.Node)
 	w.Header().Set("Location", "/v1/conferences/"+ack.Conf.E164)
-	writeJSON(w, http.StatusCreated, conferenceView(&ack.Conf))
+	httpkit.WriteJSON(w, http.StatusCreated, conferenceView(&ack.Conf))
 	return nil
 }
 
-func (s *Server) getConference(w http.ResponseWriter, r *http.Request) *apiError {
-	e164, aerr := pathE164(r)
+func (s *Server) getConference(w http.ResponseWriter, r *http.Request) *codes.Error {
+	e164, aerr := httpkit.PathE164(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -49,17 +53,17 @@ func (s *Server) getConference(w http.ResponseWriter, r *http.Request) *apiError
 }
 
 // writeConference reads a conference from the store and sends it.
-func (s *Server) writeConference(w http.ResponseWriter, ctx context.Context, e164 string) *apiError {
+func (s *Server) writeConference(w http.ResponseWriter, ctx context.Context, e164 string) *codes.Error {
 	c, _, err := s.conferenceAnywhere(ctx, e164)
 	if err != nil {
-		return fromStore(err, e164)
+		return store.Refusal(err, e164, "")
 	}
-	writeJSON(w, http.StatusOK, conferenceView(&c))
+	httpkit.WriteJSON(w, http.StatusOK, conferenceView(&c))
 	return nil
 }
 
-func (s *Server) endConference(w http.ResponseWriter, r *http.Request) *apiError {
-	e164, aerr := pathE164(r)
+func (s *Server) endConference(w http.ResponseWriter, r *http.Request) *codes.Error {
+	e164, aerr := httpkit.PathE164(r)
 	if aerr != nil {
 		return aerr
 	}
@@ -72,19 +76,19 @@ func (s *Server) endConference(w http.ResponseWriter, r *http.Request) *apiError
 	return nil
 }
 
-func (s *Server) delayConference(w http.ResponseWriter, r *http.Request) *apiError {
-	e164, aerr := pathE164(r)
+func (s *Server) delayConference(w http.ResponseWriter, r *http.Request) *codes.Error {
+	e164, aerr := httpkit.PathE164(r)
 	if aerr != nil {
 		return aerr
 	}
-	var q DelayRequest
-	if err := decode(r, &q); err != nil {
+	var q apiclient.DelayRequest
+	if err := httpkit.Decode(r, &q); err != nil {
 		return err
 	}
 	// The limit on a conference's whole length is the store's to check,
 	// against what is booked so far (DURATION_LIMIT): only the form here.
 	if q.Minutes < 1 {
-		return badRequest("field \"minutes\" is required: at least 1 minute (the whole conference may last at most %d)", s.opts.MaxDurationMinutes)
+		return httpkit.BadRequest("field \"minutes\" is required: at least 1 minute (the whole conference may last at most %d)", s.opts.MaxDurationMinutes)
 	}
 	req := protocol.DelayConfReq{Type: protocol.CMDelayConfReq, E164: e164, Minutes: q.Minutes}
 	var ack protocol.ConfDurationNtf
@@ -96,16 +100,16 @@ func (s *Server) delayConference(w http.ResponseWriter, r *http.Request) *apiErr
 
 // updateConference renames, then changes the password, then sends the
 // conference as the store has it.
-func (s *Server) updateConference(w http.ResponseWriter, r *http.Request) *apiError {
-	e164, aerr := pathE164(r)
+func (s *Server) updateConference(w http.ResponseWriter, r *http.Request) *codes.Error {
+	e164, aerr := httpkit.PathE164(r)
 	if aerr != nil {
 		return aerr
 	}
-	var q UpdateConferenceRequest
-	if err := decode(r, &q); err != nil {
+	var q apiclient.UpdateConferenceRequest
+	if err := httpkit.Decode(r, &q); err != nil {
 		return err
 	}
-	if err := q.check(); err != nil {
+	if err := checkUpdate(&q); err != nil {
 		return err
 	}
 	if q.Name != nil {
@@ -126,7 +130,7 @@ func (s *Server) updateConference(w http.ResponseWriter, r *http.Request) *apiEr
 // confCall sends a per-conference request to the scheduler running the
 // conference, on its control subject; when nobody listens there it tries
 // once more on the platform scheduler's own subject.
-func (s *Server) confCall(r *http.Request, e164 string, req, ack any) *apiError {
+func (s *Server) confCall(r *http.Request, e164 string, req, ack any) *codes.Error {
 	ctx, cancel := s.busCtx(r)
 	defer cancel()
 	subject := protocol.SubjectConfControl(e164)

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -68,19 +70,19 @@ func TestCreateStatusMapping(t *testing.T) {
 		code   string
 		status int
 	}{
-		{protocol.ErrBadRequest, 400},
-		{protocol.ErrDomainDisabled, 403},
-		{protocol.ErrDomainNotFound, 404},
-		{protocol.ErrLicenseExhausted, 409},
-		{protocol.ErrE164InUse, 409},
-		{protocol.ErrE164Exhausted, 409},
-		{protocol.ErrNodeRejected, 502},
-		{protocol.ErrRMSError, 502},
-		{protocol.ErrNoResources, 503},
-		{protocol.ErrPlatformNotServed, 503},
-		{protocol.ErrNodeTimeout, 504},
-		{protocol.ErrRMSTimeout, 504},
-		{protocol.ErrStoreError, 500},
+		{codes.BadRequest, 400},
+		{codes.DomainDisabled, 403},
+		{codes.DomainNotFound, 404},
+		{codes.LicenseExhausted, 409},
+		{codes.E164InUse, 409},
+		{codes.E164Exhausted, 409},
+		{codes.NodeRejected, 502},
+		{codes.RMSError, 502},
+		{codes.NoResources, 503},
+		{codes.PlatformNotServed, 503},
+		{codes.NodeTimeout, 504},
+		{codes.RMSTimeout, 504},
+		{codes.StoreError, 500},
 		{"SOMETHING_NEW", 500},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
@@ -95,21 +97,21 @@ func TestCreateStatusMapping(t *testing.T) {
 	}
 	t.Run("nack without a message", func(t *testing.T) {
 		f := h.fake(protocol.SubjectCMMAU(platform), func(m *bus.Msg) any {
-			return nack(protocol.MAUCreateConfNack, protocol.ErrNoResources, "")
+			return nack(protocol.MAUCreateConfNack, codes.NoResources, "")
 		})
 		defer f.stop(h)
 		status, body := h.do("POST", "/v1/conferences", createBody)
-		wantError(t, status, body, 503, protocol.ErrNoResources, "the scheduler refused the request (MAU_CM_CREATECONF_NACK)")
+		wantError(t, status, body, 503, codes.NoResources, "the scheduler refused the request (MAU_CM_CREATECONF_NACK)")
 	})
 	t.Run("no scheduler", func(t *testing.T) {
 		status, body := h.do("POST", "/v1/conferences", createBody)
-		wantError(t, status, body, 503, protocol.ErrSchedulerDown, "no scheduler answers on mau.cmmau.plat-a")
+		wantError(t, status, body, 503, codes.SchedulerUnavailable, "no scheduler answers on mau.cmmau.plat-a")
 	})
 	t.Run("silent scheduler", func(t *testing.T) {
 		f := h.fake(protocol.SubjectCMMAU(platform), func(m *bus.Msg) any { return nil })
 		defer f.stop(h)
 		status, body := h.do("POST", "/v1/conferences", createBody)
-		wantError(t, status, body, 504, protocol.ErrSchedulerTimeout, "did not answer on mau.cmmau.plat-a")
+		wantError(t, status, body, 504, codes.SchedulerTimeout, "did not answer on mau.cmmau.plat-a")
 	})
 }
 
@@ -120,7 +122,7 @@ func TestGetConference(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %s", status, body)
 	}
-	got := decodeBody[Conference](t, body)
+	got := decodeBody[apiclient.Conference](t, body)
 	if got.E164 != c.E164 || got.Name != "daily" || got.State != protocol.StateRunning || got.Node != "n1" ||
 		!got.HasPassword || got.Invited == nil || got.StartedAt.IsZero() || got.EndsAt.UnixMilli() != c.EndTime {
 		t.Fatalf("view = %+v of %+v", got, c)
@@ -129,9 +131,9 @@ func TestGetConference(t *testing.T) {
 		t.Errorf("invited is not an empty array: %s", body)
 	}
 	status, body = h.do("GET", "/v1/conferences/6699999", "")
-	wantError(t, status, body, 404, protocol.ErrConfNotFound, "conference 6699999 does not exist")
+	wantError(t, status, body, 404, codes.ConfNotFound, "conference 6699999 does not exist")
 	status, body = h.do("GET", "/v1/conferences/12ab", "")
-	wantError(t, status, body, 400, protocol.ErrBadRequest, `e164 "12ab" in the path must be 3 to 32 digits`)
+	wantError(t, status, body, 400, codes.BadRequest, `e164 "12ab" in the path must be 3 to 32 digits`)
 }
 
 // TestConferenceControl drives end, delay and update through a scheduler
@@ -147,7 +149,7 @@ func TestConferenceControl(t *testing.T) {
 			_ = m.Decode(&req)
 			end, dur, err := h.store.Delay(ctx, req.E164, req.Minutes)
 			if err != nil {
-				return nack(protocol.MAUDelayConfNack, protocol.ErrStoreError, err.Error())
+				return nack(protocol.MAUDelayConfNack, codes.StoreError, err.Error())
 			}
 			return protocol.ConfDurationNtf{Type: protocol.MAUDelayConfAck, E164: req.E164, DurationMinutes: dur, EndTime: end}
 		case protocol.CMModifyConfNameReq:
@@ -163,11 +165,11 @@ func TestConferenceControl(t *testing.T) {
 		case protocol.CMReleaseConfReq:
 			return protocol.Ack{Type: protocol.MAUReleaseConfAck, E164: c.E164}
 		}
-		return nack("ERROR", protocol.ErrBadRequest, "unexpected "+m.Type)
+		return nack("ERROR", codes.BadRequest, "unexpected "+m.Type)
 	})
 
 	status, body := h.do("POST", "/v1/conferences/"+c.E164+"/delay", `{"minutes":30}`)
-	got := decodeBody[Conference](t, body)
+	got := decodeBody[apiclient.Conference](t, body)
 	if status != 200 || got.DurationMinutes != 90 || got.EndsAt.UnixMilli() != c.EndTime+30*60000 {
 		t.Fatalf("delay: %d %+v", status, got)
 	}
@@ -178,7 +180,7 @@ func TestConferenceControl(t *testing.T) {
 	}
 
 	status, body = h.do("PATCH", "/v1/conferences/"+c.E164, `{"name":"renamed","password":""}`)
-	got = decodeBody[Conference](t, body)
+	got = decodeBody[apiclient.Conference](t, body)
 	if status != 200 || got.Name != "renamed" || got.HasPassword {
 		t.Fatalf("patch: %d %+v", status, got)
 	}
@@ -187,7 +189,7 @@ func TestConferenceControl(t *testing.T) {
 		t.Fatalf("scheduler got %v; want delay, rename, then password", types)
 	}
 	status, body = h.do("PATCH", "/v1/conferences/"+c.E164, `{"password":"new"}`)
-	if got := decodeBody[Conference](t, body); status != 200 || !got.HasPassword || got.Name != "renamed" {
+	if got := decodeBody[apiclient.Conference](t, body); status != 200 || !got.HasPassword || got.Name != "renamed" {
 		t.Fatalf("patch password: %d %+v", status, got)
 	}
 	if n := len(ctl.types()); n != 4 {
@@ -214,14 +216,14 @@ func TestControlNacks(t *testing.T) {
 		code                     string
 		status                   int
 	}{
-		{"delay not running", "POST", "/delay", `{"minutes":5}`, protocol.ErrConfNotRunning, 409},
-		{"delay unknown", "POST", "/delay", `{"minutes":5}`, protocol.ErrConfNotFound, 404},
-		{"rename node timeout", "PATCH", "", `{"name":"x"}`, protocol.ErrNodeTimeout, 504},
-		{"rename rejected", "PATCH", "", `{"name":"x"}`, protocol.ErrRenameRejected, 409},
-		{"password node rejected", "PATCH", "", `{"password":"x"}`, protocol.ErrNodeRejected, 502},
-		{"release unknown", "DELETE", "", "", protocol.ErrConfNotFound, 404},
-		{"keepalive unknown monitor", "POST", "/monitors/10.1.1.1:5000/keepalive", "", protocol.ErrMonitorNotFound, 404},
-		{"stop unknown monitor", "DELETE", "/monitors/10.1.1.1:5000", "", protocol.ErrMonitorNotFound, 404},
+		{"delay not running", "POST", "/delay", `{"minutes":5}`, codes.ConfNotRunning, 409},
+		{"delay unknown", "POST", "/delay", `{"minutes":5}`, codes.ConfNotFound, 404},
+		{"rename node timeout", "PATCH", "", `{"name":"x"}`, codes.NodeTimeout, 504},
+		{"rename rejected", "PATCH", "", `{"name":"x"}`, codes.RenameRejected, 409},
+		{"password node rejected", "PATCH", "", `{"password":"x"}`, codes.NodeRejected, 502},
+		{"release unknown", "DELETE", "", "", codes.ConfNotFound, 404},
+		{"keepalive unknown monitor", "POST", "/monitors/10.1.1.1:5000/keepalive", "", codes.MonitorNotFound, 404},
+		{"stop unknown monitor", "DELETE", "/monitors/10.1.1.1:5000", "", codes.MonitorNotFound, 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := h.fake(protocol.SubjectConfControl(e164), func(m *bus.Msg) any {
@@ -240,7 +242,7 @@ func TestControlFallback(t *testing.T) {
 	h := newHarness(t)
 	const e164 = "6600088"
 	status, body := h.do("DELETE", "/v1/conferences/"+e164, "")
-	wantError(t, status, body, 503, protocol.ErrSchedulerDown, "no scheduler answers on mau.cmmau.plat-a")
+	wantError(t, status, body, 503, codes.SchedulerUnavailable, "no scheduler answers on mau.cmmau.plat-a")
 
 	sched := h.fake(protocol.SubjectCMMAU(platform), func(m *bus.Msg) any {
 		return protocol.Ack{Type: protocol.MAUReleaseConfAck, E164: e164}
@@ -281,7 +283,7 @@ func TestMonitors(t *testing.T) {
 			return protocol.Ack{Type: protocol.MAUStartMonitorAck, E164: req.E164}
 		case protocol.CMMonitorKeepAlive:
 			if err := h.store.KeepMonitorAlive(ctx, req.E164, addr, 1_700_000_001_000); err != nil {
-				return nack(protocol.GenericNackType, protocol.ErrMonitorNotFound, err.Error())
+				return nack(protocol.GenericNackType, codes.MonitorNotFound, err.Error())
 			}
 			return protocol.Ack{Type: protocol.GenericAckType, E164: req.E164}
 		case protocol.CMStopMonitorReq:
@@ -293,16 +295,16 @@ func TestMonitors(t *testing.T) {
 	base := "/v1/conferences/" + c.E164 + "/monitors"
 
 	status, body := h.do("POST", base, `{"ip":"10.1.1.1","port":5000}`)
-	if m := decodeBody[Monitor](t, body); status != 201 || m.Addr != "10.1.1.1:5000" || m.IP != "10.1.1.1" || m.Port != 5000 {
+	if m := decodeBody[apiclient.Monitor](t, body); status != 201 || m.Addr != "10.1.1.1:5000" || m.IP != "10.1.1.1" || m.Port != 5000 {
 		t.Fatalf("start: %d %s", status, body)
 	}
 	status, body = h.do("POST", base, `{"ip":"::1","port":6000}`)
-	if m := decodeBody[Monitor](t, body); status != 201 || m.Addr != "[::1]:6000" {
+	if m := decodeBody[apiclient.Monitor](t, body); status != 201 || m.Addr != "[::1]:6000" {
 		t.Fatalf("start v6: %d %s", status, body)
 	}
 
 	status, body = h.do("GET", base, "")
-	list := decodeBody[monitorList](t, body).Monitors
+	list := decodeBody[apiclient.MonitorList](t, body).Monitors
 	if status != 200 || len(list) != 2 || list[0].Addr != "10.1.1.1:5000" || list[0].Port != 5000 ||
 		list[0].KeepAliveAt.UnixMilli() != 1_700_000_000_000 || list[1].IP != "::1" {
 		t.Fatalf("list: %d %s", status, body)
@@ -317,7 +319,7 @@ func TestMonitors(t *testing.T) {
 		t.Fatalf("keepalive sent %+v", ka)
 	}
 	status, body = h.do("POST", base+"/10.1.1.1:5001/keepalive", "")
-	wantError(t, status, body, 404, protocol.ErrMonitorNotFound, "")
+	wantError(t, status, body, 404, codes.MonitorNotFound, "")
 
 	if status, body := h.do("DELETE", base+"/%5B::1%5D:6000", ""); status != 204 {
 		t.Fatalf("stop v6: %d %s", status, body)
@@ -327,12 +329,12 @@ func TestMonitors(t *testing.T) {
 		t.Fatalf("stop sent %+v", ka)
 	}
 	_, body = h.do("GET", base, "")
-	if list := decodeBody[monitorList](t, body).Monitors; len(list) != 1 {
+	if list := decodeBody[apiclient.MonitorList](t, body).Monitors; len(list) != 1 {
 		t.Fatalf("after stop: %s", body)
 	}
 
 	status, body = h.do("DELETE", base+"/not-an-addr", "")
-	wantError(t, status, body, 400, protocol.ErrBadRequest, `monitor address "not-an-addr" in the path must be ip:port`)
+	wantError(t, status, body, 400, codes.BadRequest, `monitor address "not-an-addr" in the path must be ip:port`)
 	status, body = h.do("GET", "/v1/conferences/6699999/monitors", "")
-	wantError(t, status, body, 404, protocol.ErrConfNotFound, "6699999")
+	wantError(t, status, body, 404, codes.ConfNotFound, "6699999")
 }

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/convene/convene/internal/apiclient"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -25,13 +28,13 @@ import (
 // maxMessage bounds the length of a refusal's message in bytes.
 const maxMessage = 512
 
-func wantRefusal(t *testing.T, in []byte, e *apiError) {
+func wantRefusal(t *testing.T, in []byte, e *codes.Error) {
 	t.Helper()
-	if e.code != protocol.ErrBadRequest || Status(e.code) != http.StatusBadRequest {
-		t.Fatalf("input %.200q: refused with %s, want BAD_REQUEST", in, e.code)
+	if e.Code != codes.BadRequest || codes.Status(e.Code) != http.StatusBadRequest {
+		t.Fatalf("input %.200q: refused with %s, want BAD_REQUEST", in, e.Code)
 	}
-	if e.msg == "" || len(e.msg) > maxMessage || !utf8.ValidString(e.msg) || !protocol.PrintableText(e.msg) {
-		t.Fatalf("input %.200q: message of %d bytes is empty, too long or does not print: %.600q", in, len(e.msg), e.msg)
+	if e.Message == "" || len(e.Message) > maxMessage || !utf8.ValidString(e.Message) || !protocol.PrintableText(e.Message) {
+		t.Fatalf("input %.200q: message of %d bytes is empty, too long or does not print: %.600q", in, len(e.Message), e.Message)
 	}
 }
 
@@ -40,9 +43,9 @@ func request(method, target string, body []byte) *http.Request {
 }
 
 // fuzzBody decodes data as a body of type T and runs the body's check.
-func fuzzBody[T any](t *testing.T, data []byte, check func(*T) *apiError) {
+func fuzzBody[T any](t *testing.T, data []byte, check func(*T) *codes.Error) {
 	var v T
-	if e := decode(request(http.MethodPost, "/", data), &v); e != nil {
+	if e := httpkit.Decode(request(http.MethodPost, "/", data), &v); e != nil {
 		wantRefusal(t, data, e)
 		return
 	}
@@ -55,8 +58,8 @@ func fuzzBody[T any](t *testing.T, data []byte, check func(*T) *apiError) {
 		t.Fatalf("%q decoded to %+v, which does not encode: %v", data, v, err)
 	}
 	var again T
-	if e := decode(request(http.MethodPost, "/", enc), &again); e != nil {
-		t.Fatalf("%q decoded to %+v; its encoding %s is refused: %s", data, v, enc, e.msg)
+	if e := httpkit.Decode(request(http.MethodPost, "/", enc), &again); e != nil {
+		t.Fatalf("%q decoded to %+v; its encoding %s is refused: %s", data, v, enc, e.Message)
 	}
 	if enc2, _ := json.Marshal(&again); !bytes.Equal(enc, enc2) {
 		t.Fatalf("round trip of %q: %s then %s", data, enc, enc2)
@@ -94,8 +97,8 @@ func FuzzDecodeCreate(f *testing.F) {
 		`{"password":"`+strings.Repeat("p", 33)+`"}`,
 	)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzBody(t, data, func(q *CreateConferenceRequest) *apiError {
-			e := q.check(7 * 24 * 60)
+		fuzzBody(t, data, func(q *apiclient.CreateConferenceRequest) *codes.Error {
+			e := checkCreate(q, 7*24*60)
 			if e == nil {
 				// What the API accepts, the scheduler accepts.
 				if protocol.CheckName("confname", q.Name) != nil || protocol.CheckPassword("password", q.Password) != nil {
@@ -111,7 +114,7 @@ func FuzzDecodeUpdate(f *testing.F) {
 	addSeeds(f, commonSeeds...)
 	addSeeds(f, `{"name":"renamed"}`, `{"password":""}`, `{"name":null,"password":null}`, `{"name":"a\u2066b","password":"x"}`)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzBody(t, data, func(q *UpdateConferenceRequest) *apiError { return q.check() })
+		fuzzBody(t, data, checkUpdate)
 	})
 }
 
@@ -119,7 +122,7 @@ func FuzzDecodeDelay(f *testing.F) {
 	addSeeds(f, commonSeeds...)
 	addSeeds(f, `{"minutes":15}`, `{"minutes":-1}`, `{"minutes":1e3}`, `{"minutes":99999999999999999999}`, `{"minutes":"5"}`)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzBody(t, data, func(q *DelayRequest) *apiError { return checkMinutes("minutes", q.Minutes, 600) })
+		fuzzBody(t, data, func(q *apiclient.DelayRequest) *codes.Error { return checkMinutes("minutes", q.Minutes, 600) })
 	})
 }
 
@@ -127,7 +130,7 @@ func FuzzDecodeMonitor(f *testing.F) {
 	addSeeds(f, commonSeeds...)
 	addSeeds(f, `{"ip":"`+strings.Repeat("h", 2000)+`","port":1}`, `{"ip":"10.0.0.9","port":5000}`, `{"ip":"::1","port":65535}`, `{"ip":"host","port":0}`, `{"ip":"10.0.0.1","port":70000}`)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzBody(t, data, func(q *MonitorRequest) *apiError { return q.check() })
+		fuzzBody(t, data, checkMonitor)
 	})
 }
 
@@ -135,7 +138,7 @@ func FuzzDecodeLicense(f *testing.F) {
 	addSeeds(f, commonSeeds...)
 	addSeeds(f, `{"limits":{"`+strings.Repeat("\u202e", 300)+`":1}}`, `{"limits":{"8_720p":10}}`, `{"limits":{"9_720p":1}}`, `{"limits":{"8_720p":-1}}`, `{"limits":{"8_720p":"x"}}`, `{"limits":null}`)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzBody(t, data, func(q *SetLicenseRequest) *apiError { return q.check() })
+		fuzzBody(t, data, checkLicense)
 	})
 }
 
@@ -147,7 +150,7 @@ func FuzzDecodeTemplate(f *testing.F) {
 		`{"name":"t","recording":true}`,
 	)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzBody(t, data, func(q *TemplateRequest) *apiError { return q.check(7 * 24 * 60) })
+		fuzzBody(t, data, func(q *apiclient.TemplateRequest) *codes.Error { return checkTemplate(q, 7*24*60) })
 	})
 }
 
@@ -155,7 +158,7 @@ func FuzzDecodeDRMode(f *testing.F) {
 	addSeeds(f, commonSeeds...)
 	addSeeds(f, `{"mode":"`+strings.Repeat("\u0007", 500)+`"}`, `{"mode":"closed"}`, `{"mode":"manual-on"}`, `{"mode":1}`)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzBody[DRModeRequest](t, data, nil)
+		fuzzBody[apiclient.DRModeRequest](t, data, nil)
 	})
 }
 
@@ -165,8 +168,8 @@ func FuzzDecodeOptional(f *testing.F) {
 	addSeeds(f, commonSeeds...)
 	addSeeds(f, `{"reason":"power maintenance"}`, "\n\t ", `{"reason":1}`)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var q FailRoomRequest
-		if e := decodeOptional(request(http.MethodPost, "/", data), &q); e != nil {
+		var q apiclient.FailRoomRequest
+		if e := httpkit.DecodeOptional(request(http.MethodPost, "/", data), &q); e != nil {
 			wantRefusal(t, data, e)
 			return
 		}
@@ -204,7 +207,7 @@ func FuzzQuery(f *testing.F) {
 		} else if limit < 1 || limit > eventRingSize || (e164 != "" && !protocol.ValidE164(e164)) {
 			t.Fatalf("%q: accepted e164 %q, limit %d", raw, e164, limit)
 		}
-		if _, e := queryBool(r, "public_only"); e != nil {
+		if _, e := httpkit.QueryBool(r, "public_only"); e != nil {
 			wantRefusal(t, in, e)
 		}
 	})
@@ -221,13 +224,13 @@ func FuzzPath(f *testing.F) {
 			r.SetPathValue(name, v)
 		}
 		in := []byte(v)
-		if e164, e := pathE164(r); e != nil {
+		if e164, e := httpkit.PathE164(r); e != nil {
 			wantRefusal(t, in, e)
 		} else if !protocol.ValidE164(e164) {
 			t.Fatalf("accepted e164 %q", e164)
 		}
-		for _, read := range []func(*http.Request) (string, *apiError){pathMoid, pathRoom, pathPlatform} {
-			if moid, e := read(r); e != nil {
+		for _, what := range []string{"domain", "room", "platform"} {
+			if moid, e := httpkit.PathToken(r, "moid", what); e != nil {
 				wantRefusal(t, in, e)
 			} else if !protocol.ValidToken(moid) {
 				t.Fatalf("accepted moid %q", moid)

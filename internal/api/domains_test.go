@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -23,7 +25,7 @@ func TestDomainConferences(t *testing.T) {
 			t.Fatalf("%s: %d %s", query, status, body)
 		}
 		var out []string
-		for _, c := range decodeBody[conferenceList](t, body).Conferences {
+		for _, c := range decodeBody[apiclient.ConferenceList](t, body).Conferences {
 			out = append(out, c.E164)
 		}
 		return out
@@ -56,7 +58,7 @@ func TestDomainConferences(t *testing.T) {
 	})
 	t.Run("unknown domain", func(t *testing.T) {
 		status, body := h.do("GET", "/v1/domains/nobody/conferences", "")
-		wantError(t, status, body, 404, protocol.ErrDomainNotFound, `domain "nobody" is not known`)
+		wantError(t, status, body, 404, codes.DomainNotFound, `domain "nobody" is not known`)
 	})
 }
 
@@ -66,7 +68,7 @@ func TestLicense(t *testing.T) {
 	h.conference(protocol.Conference{}, "n1")
 
 	status, body := h.do("GET", "/v1/domains/acme/license", "")
-	got := decodeBody[License](t, body)
+	got := decodeBody[apiclient.License](t, body)
 	if status != 200 || got.Domain != "acme" || len(got.Limits) != 8 ||
 		got.Limits["8_720p"] != 5 || got.InUse["8_720p"] != 2 || got.Remaining["8_720p"] != 3 ||
 		got.Limits["32_1080p"] != 2 || got.Remaining["32_1080p"] != 2 || got.Limits["192_1080p"] != 0 {
@@ -74,7 +76,7 @@ func TestLicense(t *testing.T) {
 	}
 
 	status, body = h.do("PUT", "/v1/domains/acme/license", `{"limits":{"8_720p":1,"64_720p":4}}`)
-	got = decodeBody[License](t, body)
+	got = decodeBody[apiclient.License](t, body)
 	if status != 200 || got.Limits["8_720p"] != 1 || got.InUse["8_720p"] != 2 || got.Remaining["8_720p"] != 0 ||
 		got.Limits["64_720p"] != 4 || got.Limits["32_1080p"] != 2 {
 		t.Fatalf("PUT: %d %s", status, body)
@@ -85,9 +87,9 @@ func TestLicense(t *testing.T) {
 	}
 
 	status, body = h.do("GET", "/v1/domains/nobody/license", "")
-	wantError(t, status, body, 404, protocol.ErrDomainNotFound, `"nobody"`)
+	wantError(t, status, body, 404, codes.DomainNotFound, `"nobody"`)
 	status, body = h.do("PUT", "/v1/domains/nobody/license", `{"limits":{"8_720p":1}}`)
-	wantError(t, status, body, 404, protocol.ErrDomainNotFound, `"nobody"`)
+	wantError(t, status, body, 404, codes.DomainNotFound, `"nobody"`)
 }
 
 func TestTemplates(t *testing.T) {
@@ -101,19 +103,19 @@ func TestTemplates(t *testing.T) {
 		case protocol.CMCreateTemplateReq, protocol.CMModifyTemplateReq:
 			if m.Type == protocol.CMModifyTemplateReq {
 				if _, err := h.store.Template(ctx, tp.E164); err != nil {
-					return nack(protocol.MAUModifyTemplateNak, protocol.ErrTemplateNotFound, "template "+tp.E164+" does not exist")
+					return nack(protocol.MAUModifyTemplateNak, codes.TemplateNotFound, "template "+tp.E164+" does not exist")
 				}
 			}
 			tp.Platform, tp.CreateTime = platform, 1_700_000_000_000
 			e164, err := h.store.PutTemplate(ctx, tp, storeNumbering)
 			if err != nil {
-				return nack(protocol.MAUCreateTemplateNak, protocol.ErrStoreError, err.Error())
+				return nack(protocol.MAUCreateTemplateNak, codes.StoreError, err.Error())
 			}
 			tp.E164 = e164
 			return protocol.TemplateAck{Type: m.Type[:len(m.Type)-3] + "ACK", Template: tp}
 		case protocol.CMDeleteTemplateReq:
 			if err := h.store.DeleteTemplate(ctx, tp.E164); err != nil {
-				return nack(protocol.MAUDeleteTemplateNak, protocol.ErrTemplateNotFound, "template "+tp.E164+" does not exist")
+				return nack(protocol.MAUDeleteTemplateNak, codes.TemplateNotFound, "template "+tp.E164+" does not exist")
 			}
 			return protocol.TemplateAck{Type: protocol.MAUDeleteTemplateAck, Template: tp}
 		}
@@ -121,7 +123,7 @@ func TestTemplates(t *testing.T) {
 	})
 
 	status, body := h.do("POST", "/v1/templates", `{"name":"board","domain":"acme","scale":32,"resolution":"1080p","duration_minutes":90,"public":true,"invited":["mt1"],"password":"pw"}`)
-	created := decodeBody[Template](t, body)
+	created := decodeBody[apiclient.Template](t, body)
 	if status != 201 || created.E164 == "" || created.Name != "board" || !created.HasPassword || created.Platform != platform ||
 		created.CreatedAt.UnixMilli() != 1_700_000_000_000 || len(created.Invited) != 1 {
 		t.Fatalf("create: %d %s", status, body)
@@ -134,15 +136,15 @@ func TestTemplates(t *testing.T) {
 	h.do("POST", "/v1/templates", `{"name":"private","domain":"acme","scale":8,"resolution":"720p","duration_minutes":30}`)
 
 	status, body = h.do("GET", "/v1/templates/"+created.E164, "")
-	if got := decodeBody[Template](t, body); status != 200 || got.Name != "board" || !got.Public {
+	if got := decodeBody[apiclient.Template](t, body); status != 200 || got.Name != "board" || !got.Public {
 		t.Fatalf("get: %d %s", status, body)
 	}
 	status, body = h.do("GET", "/v1/domains/acme/templates", "")
-	if got := decodeBody[templateList](t, body).Templates; status != 200 || len(got) != 2 {
+	if got := decodeBody[apiclient.TemplateList](t, body).Templates; status != 200 || len(got) != 2 {
 		t.Fatalf("list: %d %s", status, body)
 	}
 	status, body = h.do("GET", "/v1/domains/acme/templates?public_only=true", "")
-	if got := decodeBody[templateList](t, body).Templates; status != 200 || len(got) != 1 || got[0].E164 != created.E164 {
+	if got := decodeBody[apiclient.TemplateList](t, body).Templates; status != 200 || len(got) != 1 || got[0].E164 != created.E164 {
 		t.Fatalf("public list: %d %s", status, body)
 	}
 	status, body = h.do("GET", "/v1/domains/empty/templates", "")
@@ -150,10 +152,10 @@ func TestTemplates(t *testing.T) {
 		t.Fatalf("empty list: %d %s", status, body)
 	}
 	status, body = h.do("GET", "/v1/domains/nobody/templates", "")
-	wantError(t, status, body, 404, protocol.ErrDomainNotFound, "nobody")
+	wantError(t, status, body, 404, codes.DomainNotFound, "nobody")
 
 	status, body = h.do("PUT", "/v1/templates/"+created.E164, `{"name":"board2","domain":"acme","scale":64,"resolution":"720p","duration_minutes":45}`)
-	if got := decodeBody[Template](t, body); status != 200 || got.Name != "board2" || got.Scale != 64 || got.E164 != created.E164 {
+	if got := decodeBody[apiclient.Template](t, body); status != 200 || got.Name != "board2" || got.Scale != 64 || got.E164 != created.E164 {
 		t.Fatalf("put: %d %s", status, body)
 	}
 	sched.last(t, &req)
@@ -161,13 +163,13 @@ func TestTemplates(t *testing.T) {
 		t.Fatalf("scheduler got %+v", req)
 	}
 	status, body = h.do("PUT", "/v1/templates/6699999", `{"name":"x","domain":"acme","scale":8,"resolution":"720p","duration_minutes":45}`)
-	wantError(t, status, body, 404, protocol.ErrTemplateNotFound, "template 6699999 does not exist")
+	wantError(t, status, body, 404, codes.TemplateNotFound, "template 6699999 does not exist")
 
 	if status, body := h.do("DELETE", "/v1/templates/"+created.E164, ""); status != 204 {
 		t.Fatalf("delete: %d %s", status, body)
 	}
 	status, body = h.do("DELETE", "/v1/templates/"+created.E164, "")
-	wantError(t, status, body, 404, protocol.ErrTemplateNotFound, created.E164)
+	wantError(t, status, body, 404, codes.TemplateNotFound, created.E164)
 	status, body = h.do("GET", "/v1/templates/"+created.E164, "")
-	wantError(t, status, body, 404, protocol.ErrTemplateNotFound, created.E164)
+	wantError(t, status, body, 404, codes.TemplateNotFound, created.E164)
 }

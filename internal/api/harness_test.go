@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
@@ -32,7 +34,7 @@ type harness struct {
 	t      *testing.T
 	srv    *Server
 	http   *httptest.Server
-	client *Client
+	client *apiclient.Client
 	store  *store.Store
 	embed  *store.Embedded
 	nats   *bus.Embedded
@@ -93,7 +95,7 @@ func newHarness(t *testing.T, tune ...func(*Options)) *harness {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	c := NewClient(hs.URL, testToken)
+	c := apiclient.New(hs.URL, testToken)
 	t.Cleanup(c.CloseIdleConnections)
 	return &harness{t: t, srv: srv, http: hs, client: c, store: st, embed: se, nats: ne, fakes: fakes, reg: reg}
 }
@@ -212,7 +214,7 @@ func (h *harness) doAuth(method, path, body, auth string) (int, []byte) {
 // holds want.
 func wantError(t *testing.T, status int, body []byte, wantStatus int, wantCode, want string) {
 	t.Helper()
-	var eb ErrorBody
+	var eb codes.Envelope
 	if err := json.Unmarshal(body, &eb); err != nil {
 		t.Fatalf("error body %q is not the JSON envelope: %v", body, err)
 	}

@@ -7,17 +7,12 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 )
-
-// ErrUnknownPlatform is the code for a platform moid that neither the
-// configuration nor the platform monitor knows. The monitor NACKs with the
-// same code.
-const ErrUnknownPlatform = "UNKNOWN_PLATFORM"
-
-// The code's status lives beside its only user.
-func init() { statusOf[ErrUnknownPlatform] = http.StatusNotFound }
 
 // Relations of a platform to the local one, in the Platform view.
 const (
@@ -33,7 +28,7 @@ var drModes = []string{protocol.DRAutomatic, protocol.DRManualOn, protocol.DRMan
 // platform monitor's account of the local one, its masters and its
 // backups. Without an answer from the monitor (within pmsLookupTimeout)
 // the list is the configuration's alone.
-func (s *Server) listPlatformStates(w http.ResponseWriter, r *http.Request) *apiError {
+func (s *Server) listPlatformStates(w http.ResponseWriter, r *http.Request) *codes.Error {
 	ctx, cancel := context.WithTimeout(r.Context(), pmsLookupTimeout)
 	defer cancel()
 	var (
@@ -55,14 +50,14 @@ func (s *Server) listPlatformStates(w http.ResponseWriter, r *http.Request) *api
 		if !errors.Is(err, bus.ErrNoResponders) {
 			s.log.Warn("the platform monitor did not answer; platforms show the configuration alone", "err", err)
 		}
-		writeJSON(w, http.StatusOK, platformList{Platforms: s.platformViews(nil, nil)})
+		httpkit.WriteJSON(w, http.StatusOK, apiclient.PlatformList{Platforms: s.platformViews(nil, nil)})
 		return nil
 	}
 	var selfp *protocol.PlatformInfo
 	if selfE == nil {
 		selfp = &self
 	}
-	writeJSON(w, http.StatusOK, platformList{Platforms: s.platformViews(&ntf, selfp)})
+	httpkit.WriteJSON(w, http.StatusOK, apiclient.PlatformList{Platforms: s.platformViews(&ntf, selfp)})
 	return nil
 }
 
@@ -78,28 +73,28 @@ func (s *Server) pmsSelf(ctx context.Context) (protocol.PlatformInfo, error) {
 // failPlatform switches the local platform over by hand
 // (PLATFORM_SET_REQ, state abnormal): its backups take its conferences.
 // The body is optional: {"reason": "..."}.
-func (s *Server) failPlatform(w http.ResponseWriter, r *http.Request) *apiError {
+func (s *Server) failPlatform(w http.ResponseWriter, r *http.Request) *codes.Error {
 	if aerr := s.localPlatform(r, "over"); aerr != nil {
 		return aerr
 	}
-	var req FailPlatformRequest
-	if aerr := decodeOptional(r, &req); aerr != nil {
+	var req apiclient.FailPlatformRequest
+	if aerr := httpkit.DecodeOptional(r, &req); aerr != nil {
 		return aerr
 	}
 	if len(req.Reason) > maxReasonLen {
-		return badRequest("field \"reason\" must be at most %d bytes, not %d", maxReasonLen, len(req.Reason))
+		return httpkit.BadRequest("field \"reason\" must be at most %d bytes, not %d", maxReasonLen, len(req.Reason))
 	}
 	return s.setPlatform(w, r, protocol.PlatformAbnormal, req.Reason)
 }
 
 // recoverPlatform switches the local platform back (PLATFORM_SET_REQ,
 // state normal). It takes no body, or an empty object.
-func (s *Server) recoverPlatform(w http.ResponseWriter, r *http.Request) *apiError {
+func (s *Server) recoverPlatform(w http.ResponseWriter, r *http.Request) *codes.Error {
 	if aerr := s.localPlatform(r, "back"); aerr != nil {
 		return aerr
 	}
 	var req struct{}
-	if aerr := decodeOptional(r, &req); aerr != nil {
+	if aerr := httpkit.DecodeOptional(r, &req); aerr != nil {
 		return aerr
 	}
 	return s.setPlatform(w, r, protocol.PlatformNormal, "")
@@ -107,8 +102,8 @@ func (s *Server) recoverPlatform(w http.ResponseWriter, r *http.Request) *apiErr
 
 // localPlatform checks that the path names the local platform: a platform
 // is switched over by its own monitor, through its own API.
-func (s *Server) localPlatform(r *http.Request, way string) *apiError {
-	moid, aerr := pathPlatform(r)
+func (s *Server) localPlatform(r *http.Request, way string) *codes.Error {
+	moid, aerr := httpkit.PathToken(r, "moid", "platform")
 	if aerr != nil {
 		return aerr
 	}
@@ -116,12 +111,12 @@ func (s *Server) localPlatform(r *http.Request, way string) *apiError {
 		return nil
 	}
 	if _, ok := s.cfg.PlatformByMoid(moid); !ok {
-		return errorf(ErrUnknownPlatform, "platform %q is not configured; this API serves platform %q", moid, s.opts.Platform)
+		return codes.Errorf(codes.UnknownPlatform, "platform %q is not configured; this API serves platform %q", moid, s.opts.Platform)
 	}
-	return badRequest("this API serves platform %q: switch platform %s %s on its own API", s.opts.Platform, moid, way)
+	return httpkit.BadRequest("this API serves platform %q: switch platform %s %s on its own API", s.opts.Platform, moid, way)
 }
 
-func (s *Server) setPlatform(w http.ResponseWriter, r *http.Request, state, reason string) *apiError {
+func (s *Server) setPlatform(w http.ResponseWriter, r *http.Request, state, reason string) *codes.Error {
 	ctx, cancel := s.busCtx(r)
 	defer cancel()
 	subject := protocol.SubjectPMS(s.opts.Platform)
@@ -129,7 +124,7 @@ func (s *Server) setPlatform(w http.ResponseWriter, r *http.Request, state, reas
 	if err := s.bus.Call(ctx, subject, protocol.PlatformSetReq{Type: protocol.PlatformSetRq, State: state, Reason: reason}, &ack); err != nil {
 		return fromBus(err, pms, subject)
 	}
-	holder, _ := s.holder(r)
+	holder, _ := httpkit.Holder(r)
 	s.log.Info("platform state set through the API", "state", state, "reason", reason, "by", holder)
 	s.writePlatforms(w, r, &ack)
 	return nil
@@ -137,17 +132,17 @@ func (s *Server) setPlatform(w http.ResponseWriter, r *http.Request, state, reas
 
 // setPlatformDR sets the DR mode of one of the local platform's masters
 // (PLATFORM_DR_SET_REQ). The body is {"mode": "..."}.
-func (s *Server) setPlatformDR(w http.ResponseWriter, r *http.Request) *apiError {
-	moid, aerr := pathPlatform(r)
+func (s *Server) setPlatformDR(w http.ResponseWriter, r *http.Request) *codes.Error {
+	moid, aerr := httpkit.PathToken(r, "moid", "platform")
 	if aerr != nil {
 		return aerr
 	}
-	var req DRModeRequest
-	if aerr := decode(r, &req); aerr != nil {
+	var req apiclient.DRModeRequest
+	if aerr := httpkit.Decode(r, &req); aerr != nil {
 		return aerr
 	}
 	if !slices.Contains(drModes, req.Mode) {
-		return badRequest("field \"mode\" must be automatic, manual-on, manual-off or closed, not %s", echo(req.Mode))
+		return httpkit.BadRequest("field \"mode\" must be automatic, manual-on, manual-off or closed, not %s", httpkit.Echo(req.Mode))
 	}
 	ctx, cancel := s.busCtx(r)
 	defer cancel()
@@ -157,7 +152,7 @@ func (s *Server) setPlatformDR(w http.ResponseWriter, r *http.Request) *apiError
 	if err != nil {
 		return fromBus(err, pms, subject)
 	}
-	holder, _ := s.holder(r)
+	holder, _ := httpkit.Holder(r)
 	s.log.Info("DR mode set through the API", "target", moid, "drmode", req.Mode, "by", holder)
 	s.writePlatforms(w, r, &ack)
 	return nil
@@ -172,7 +167,7 @@ func (s *Server) writePlatforms(w http.ResponseWriter, r *http.Request, ack *pro
 	if self, err := s.pmsSelf(ctx); err == nil {
 		selfp = &self
 	}
-	writeJSON(w, http.StatusOK, platformList{Platforms: s.platformViews(ack, selfp)})
+	httpkit.WriteJSON(w, http.StatusOK, apiclient.PlatformList{Platforms: s.platformViews(ack, selfp)})
 }
 
 // platformViews lists the configured platforms, in the configuration's
@@ -181,19 +176,19 @@ func (s *Server) writePlatforms(w http.ResponseWriter, r *http.Request, ack *pro
 // the monitor knows. Without an account a platform reads normal, as it
 // did before there was a monitor, and its relation comes from the
 // configuration.
-func (s *Server) platformViews(ntf *protocol.PlatformStateNtf, self *protocol.PlatformInfo) []Platform {
+func (s *Server) platformViews(ntf *protocol.PlatformStateNtf, self *protocol.PlatformInfo) []apiclient.Platform {
 	local, _ := s.cfg.PlatformByMoid(s.opts.Platform)
-	out := make([]Platform, 0, len(s.cfg.Platforms))
+	out := make([]apiclient.Platform, 0, len(s.cfg.Platforms))
 	seen := make(map[string]bool, len(s.cfg.Platforms))
 	for _, p := range s.cfg.Platforms {
 		seen[p.Moid] = true
-		v := Platform{
+		v := apiclient.Platform{
 			Moid: p.Moid, Name: p.Name, NumberSegment: p.NumberSegment,
-			Rooms: make([]PlatformRoom, 0, len(p.Rooms)), Backups: nonNil(p.Backups), Local: p.Moid == s.opts.Platform,
+			Rooms: make([]apiclient.PlatformRoom, 0, len(p.Rooms)), Backups: nonNil(p.Backups), Local: p.Moid == s.opts.Platform,
 			State: protocol.PlatformNormal,
 		}
 		for _, rm := range p.Rooms {
-			v.Rooms = append(v.Rooms, PlatformRoom{Moid: rm.Moid, Name: rm.Name, Type: rm.Type})
+			v.Rooms = append(v.Rooms, apiclient.PlatformRoom{Moid: rm.Moid, Name: rm.Name, Type: rm.Type})
 		}
 		switch {
 		case v.Local:
@@ -217,7 +212,7 @@ func (s *Server) platformViews(ntf *protocol.PlatformStateNtf, self *protocol.Pl
 				continue
 			}
 			seen[pi.Platform] = true
-			v := Platform{Moid: pi.Platform, Name: pi.Name, NumberSegment: pi.NumberSegment, Rooms: []PlatformRoom{}, Backups: []string{}}
+			v := apiclient.Platform{Moid: pi.Platform, Name: pi.Name, NumberSegment: pi.NumberSegment, Rooms: []apiclient.PlatformRoom{}, Backups: []string{}}
 			s.addAccount(&v, ntf, self)
 			out = append(out, v)
 		}
@@ -228,7 +223,7 @@ func (s *Server) platformViews(ntf *protocol.PlatformStateNtf, self *protocol.Pl
 // addAccount sets v's state from the monitor's account, if the monitor
 // knows the platform. A platform that is both a master and a backup of the
 // local one shows as a master, with its DR mode.
-func (s *Server) addAccount(v *Platform, ntf *protocol.PlatformStateNtf, self *protocol.PlatformInfo) {
+func (s *Server) addAccount(v *apiclient.Platform, ntf *protocol.PlatformStateNtf, self *protocol.PlatformInfo) {
 	if v.Moid == ntf.Platform {
 		v.Relation, v.State, v.Manual, v.Reason = relationSelf, ntf.State, ntf.Manual, ntf.Reason
 		if self != nil && self.Platform == v.Moid {
@@ -248,12 +243,4 @@ func (s *Server) addAccount(v *Platform, ntf *protocol.PlatformStateNtf, self *p
 			}
 		}
 	}
-}
-
-func pathPlatform(r *http.Request) (string, *apiError) {
-	v := r.PathValue("moid")
-	if !protocol.ValidToken(v) {
-		return "", badRequest("platform %s in the path must be 1 to 64 letters, digits, '-' or '_'", echo(v))
-	}
-	return v, nil
 }

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
 )
@@ -69,9 +71,9 @@ func (h *harness) fakePlatformPMS() *fake {
 				view.Masters[0].DRMode = req.Mode
 				return answer(protocol.PlatformDRSetAck)
 			case "plat-c":
-				return nack(protocol.PlatformDRSetNack, protocol.ErrBadRequest, `"plat-c" is a backup of platform "plat-a", not a master`)
+				return nack(protocol.PlatformDRSetNack, codes.BadRequest, `"plat-c" is a backup of platform "plat-a", not a master`)
 			}
-			return nack(protocol.PlatformDRSetNack, ErrUnknownPlatform, `"`+req.Platform+`" is neither platform "plat-a" nor one of its masters or backups`)
+			return nack(protocol.PlatformDRSetNack, codes.UnknownPlatform, `"`+req.Platform+`" is neither platform "plat-a" nor one of its masters or backups`)
 		}
 		return nil
 	})
@@ -83,7 +85,7 @@ func TestListPlatforms(t *testing.T) {
 
 	// No monitor: the configuration alone, relations from it.
 	status, body := h.do("GET", "/v1/platforms", "")
-	got := decodeBody[platformList](t, body).Platforms
+	got := decodeBody[apiclient.PlatformList](t, body).Platforms
 	if status != 200 || len(got) != 4 {
 		t.Fatalf("without a monitor: %d %s", status, body)
 	}
@@ -95,16 +97,16 @@ func TestListPlatforms(t *testing.T) {
 
 	h.fakePlatformPMS()
 	status, body = h.do("GET", "/v1/platforms", "")
-	got = decodeBody[platformList](t, body).Platforms
+	got = decodeBody[apiclient.PlatformList](t, body).Platforms
 	since := time.UnixMilli(platSince).UTC()
-	want := []Platform{
+	want := []apiclient.Platform{
 		{Moid: platform, Name: "Demo platform", NumberSegment: "66", Rooms: got[0].Rooms, Backups: []string{"plat-c"},
 			State: "normal", Local: true, Relation: "self", Since: since},
-		{Moid: "plat-b", Name: "Shanghai", NumberSegment: "77", Rooms: []PlatformRoom{{Moid: "room-b1", Name: "Pudong", Type: "main"}},
+		{Moid: "plat-b", Name: "Shanghai", NumberSegment: "77", Rooms: []apiclient.PlatformRoom{{Moid: "room-b1", Name: "Pudong", Type: "main"}},
 			Backups: []string{platform}, State: "normal", Relation: "master", Observed: "normal", DRMode: "automatic", Since: since},
-		{Moid: "plat-c", Name: "Shenzhen", NumberSegment: "88", Rooms: []PlatformRoom{}, Backups: []string{}, State: "abnormal",
+		{Moid: "plat-c", Name: "Shenzhen", NumberSegment: "88", Rooms: []apiclient.PlatformRoom{}, Backups: []string{}, State: "abnormal",
 			Relation: "backup", Observed: "unreachable", Reason: "unreachable: no answer to 4 polls", Since: since},
-		{Moid: "plat-d", Name: "Chengdu", NumberSegment: "99", Rooms: []PlatformRoom{}, Backups: []string{}, State: "normal"},
+		{Moid: "plat-d", Name: "Chengdu", NumberSegment: "99", Rooms: []apiclient.PlatformRoom{}, Backups: []string{}, State: "normal"},
 	}
 	if status != 200 || !equalJSON(t, got, want) {
 		t.Fatalf("with the monitor: %d %s", status, body)
@@ -120,7 +122,7 @@ func TestFailAndRecoverPlatform(t *testing.T) {
 	f := h.fakePlatformPMS()
 
 	status, body := h.do("POST", "/v1/platforms/plat-a/fail", `{"reason": "datacenter move"}`)
-	got := decodeBody[platformList](t, body).Platforms
+	got := decodeBody[apiclient.PlatformList](t, body).Platforms
 	if status != 200 || len(got) != 4 || got[0].State != "abnormal" || !got[0].Manual || got[0].Reason != "datacenter move" ||
 		!got[0].Since.Equal(time.UnixMilli(platSince+1000)) || got[1].DRMode != "automatic" {
 		t.Fatalf("fail: %d %s", status, body)
@@ -139,7 +141,7 @@ func TestFailAndRecoverPlatform(t *testing.T) {
 	}
 
 	status, body = h.do("POST", "/v1/platforms/plat-a/recover", "")
-	got = decodeBody[platformList](t, body).Platforms
+	got = decodeBody[apiclient.PlatformList](t, body).Platforms
 	if status != 200 || got[0].State != "normal" || got[0].Manual || got[0].Reason != "" {
 		t.Fatalf("recover: %d %s", status, body)
 	}
@@ -151,7 +153,7 @@ func TestSetPlatformDRMode(t *testing.T) {
 	f := h.fakePlatformPMS()
 
 	status, body := h.do("PUT", "/v1/platforms/plat-b/dr", `{"mode": "closed"}`)
-	got := decodeBody[platformList](t, body).Platforms
+	got := decodeBody[apiclient.PlatformList](t, body).Platforms
 	if status != 200 || got[1].Moid != "plat-b" || got[1].DRMode != "closed" || got[1].Relation != "master" {
 		t.Fatalf("dr: %d %s", status, body)
 	}
@@ -167,10 +169,10 @@ func TestPlatformRouteErrors(t *testing.T) {
 	withPeers(h)
 
 	status, body := h.do("POST", "/v1/platforms/plat-a/fail", "")
-	wantError(t, status, body, 503, ErrPMSUnavailable, "no platform monitor (PMS) answers on monitor.req.plat-a")
+	wantError(t, status, body, 503, codes.PMSUnavailable, "no platform monitor (PMS) answers on monitor.req.plat-a")
 	silent := h.fake(protocol.SubjectPMS(platform), func(*bus.Msg) any { return nil })
 	status, body = h.do("PUT", "/v1/platforms/plat-b/dr", `{"mode": "manual-on"}`)
-	wantError(t, status, body, 504, ErrPMSTimeout, "the platform monitor (PMS) did not answer on monitor.req.plat-a in time")
+	wantError(t, status, body, 504, codes.PMSTimeout, "the platform monitor (PMS) did not answer on monitor.req.plat-a in time")
 	silent.stop(h)
 
 	f := h.fakePlatformPMS()
@@ -182,20 +184,20 @@ func TestPlatformRouteErrors(t *testing.T) {
 		code, want               string
 		byPMS                    bool
 	}{
-		{"another platform", "POST", "/v1/platforms/plat-b/fail", "", 400, protocol.ErrBadRequest,
+		{"another platform", "POST", "/v1/platforms/plat-b/fail", "", 400, codes.BadRequest,
 			`this API serves platform "plat-a": switch platform plat-b over on its own API`, false},
-		{"another platform back", "POST", "/v1/platforms/plat-c/recover", "", 400, protocol.ErrBadRequest, "switch platform plat-c back on its own API", false},
-		{"unknown platform", "POST", "/v1/platforms/plat-z/fail", "", 404, ErrUnknownPlatform, `platform "plat-z" is not configured`, false},
-		{"long reason", "POST", "/v1/platforms/plat-a/fail", `{"reason": "` + strings.Repeat("x", 257) + `"}`, 400, protocol.ErrBadRequest,
+		{"another platform back", "POST", "/v1/platforms/plat-c/recover", "", 400, codes.BadRequest, "switch platform plat-c back on its own API", false},
+		{"unknown platform", "POST", "/v1/platforms/plat-z/fail", "", 404, codes.UnknownPlatform, `platform "plat-z" is not configured`, false},
+		{"long reason", "POST", "/v1/platforms/plat-a/fail", `{"reason": "` + strings.Repeat("x", 257) + `"}`, 400, codes.BadRequest,
 			`field "reason" must be at most 256 bytes, not 257`, false},
-		{"recover takes no reason", "POST", "/v1/platforms/plat-a/recover", `{"reason": "x"}`, 400, protocol.ErrBadRequest, `unknown field "reason"`, false},
-		{"bad moid", "POST", "/v1/platforms/a.b/fail", "", 400, protocol.ErrBadRequest, `platform "a.b" in the path must be 1 to 64 letters`, false},
-		{"bad mode", "PUT", "/v1/platforms/plat-b/dr", `{"mode": "off"}`, 400, protocol.ErrBadRequest,
+		{"recover takes no reason", "POST", "/v1/platforms/plat-a/recover", `{"reason": "x"}`, 400, codes.BadRequest, `unknown field "reason"`, false},
+		{"bad moid", "POST", "/v1/platforms/a.b/fail", "", 400, codes.BadRequest, `platform "a.b" in the path must be 1 to 64 letters`, false},
+		{"bad mode", "PUT", "/v1/platforms/plat-b/dr", `{"mode": "off"}`, 400, codes.BadRequest,
 			`field "mode" must be automatic, manual-on, manual-off or closed, not "off"`, false},
-		{"no mode", "PUT", "/v1/platforms/plat-b/dr", "", 400, protocol.ErrBadRequest, "body is empty", false},
-		{"dr of a backup", "PUT", "/v1/platforms/plat-c/dr", `{"mode": "closed"}`, 400, protocol.ErrBadRequest, `"plat-c" is a backup of platform "plat-a", not a master`, true},
-		{"dr of a stranger", "PUT", "/v1/platforms/plat-z/dr", `{"mode": "closed"}`, 404, ErrUnknownPlatform, `"plat-z" is neither platform "plat-a"`, true},
-		{"wrong method", "GET", "/v1/platforms/plat-b/dr", "", 405, ErrMethodNotAllowed, "GET is not served on /v1/platforms/plat-b/dr; use PUT", false},
+		{"no mode", "PUT", "/v1/platforms/plat-b/dr", "", 400, codes.BadRequest, "body is empty", false},
+		{"dr of a backup", "PUT", "/v1/platforms/plat-c/dr", `{"mode": "closed"}`, 400, codes.BadRequest, `"plat-c" is a backup of platform "plat-a", not a master`, true},
+		{"dr of a stranger", "PUT", "/v1/platforms/plat-z/dr", `{"mode": "closed"}`, 404, codes.UnknownPlatform, `"plat-z" is neither platform "plat-a"`, true},
+		{"wrong method", "GET", "/v1/platforms/plat-b/dr", "", 405, codes.MethodNotAllowed, "GET is not served on /v1/platforms/plat-b/dr; use PUT", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -229,8 +231,8 @@ func TestPlatformClient(t *testing.T) {
 		t.Fatalf("SetDRMode = %+v, %v", ps, err)
 	}
 	_, err = h.client.SetDRMode(ctx, "plat-z", "closed")
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != 404 || ae.Code != ErrUnknownPlatform {
+	var ae *apiclient.Error
+	if !errors.As(err, &ae) || ae.Status != 404 || ae.Code != codes.UnknownPlatform {
 		t.Fatalf("SetDRMode of a stranger: %v", err)
 	}
 }

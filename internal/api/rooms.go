@@ -1,21 +1,18 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 )
-
-// pms is the platform monitor, which owns the state of the server rooms.
-var pms = party{"platform monitor (PMS)", ErrPMSUnavailable, ErrPMSTimeout,
-	"start the platform monitor for the platform (`convene serve` runs one)"}
 
 // maxReasonLen is the longest reason for a room failure the platform
 // monitor accepts, in bytes.
@@ -27,30 +24,30 @@ const pmsLookupTimeout = 2 * time.Second
 
 // failRoom fails a server room by hand (SERVER_ROOM_SET_REQ, state
 // abnormal). The body is optional: {"reason": "..."}.
-func (s *Server) failRoom(w http.ResponseWriter, r *http.Request) *apiError {
-	moid, aerr := pathRoom(r)
+func (s *Server) failRoom(w http.ResponseWriter, r *http.Request) *codes.Error {
+	moid, aerr := httpkit.PathToken(r, "moid", "room")
 	if aerr != nil {
 		return aerr
 	}
-	var req FailRoomRequest
-	if aerr := decodeOptional(r, &req); aerr != nil {
+	var req apiclient.FailRoomRequest
+	if aerr := httpkit.DecodeOptional(r, &req); aerr != nil {
 		return aerr
 	}
 	if len(req.Reason) > maxReasonLen {
-		return badRequest("field \"reason\" must be at most %d bytes, not %d", maxReasonLen, len(req.Reason))
+		return httpkit.BadRequest("field \"reason\" must be at most %d bytes, not %d", maxReasonLen, len(req.Reason))
 	}
 	return s.setRoom(w, r, moid, protocol.RoomAbnormal, req.Reason)
 }
 
 // recoverRoom recovers a server room by hand (SERVER_ROOM_SET_REQ, state
 // normal). It takes no body, or an empty object.
-func (s *Server) recoverRoom(w http.ResponseWriter, r *http.Request) *apiError {
-	moid, aerr := pathRoom(r)
+func (s *Server) recoverRoom(w http.ResponseWriter, r *http.Request) *codes.Error {
+	moid, aerr := httpkit.PathToken(r, "moid", "room")
 	if aerr != nil {
 		return aerr
 	}
 	var req struct{}
-	if aerr := decodeOptional(r, &req); aerr != nil {
+	if aerr := httpkit.DecodeOptional(r, &req); aerr != nil {
 		return aerr
 	}
 	return s.setRoom(w, r, moid, protocol.RoomNormal, "")
@@ -58,7 +55,7 @@ func (s *Server) recoverRoom(w http.ResponseWriter, r *http.Request) *apiError {
 
 // setRoom asks the platform monitor to set a room's state and answers with
 // every room as the monitor now sees them.
-func (s *Server) setRoom(w http.ResponseWriter, r *http.Request, moid, state, reason string) *apiError {
+func (s *Server) setRoom(w http.ResponseWriter, r *http.Request, moid, state, reason string) *codes.Error {
 	ctx, cancel := s.busCtx(r)
 	defer cancel()
 	subject := protocol.SubjectPMS(s.opts.Platform)
@@ -67,13 +64,13 @@ func (s *Server) setRoom(w http.ResponseWriter, r *http.Request, moid, state, re
 	if err := s.bus.Call(ctx, subject, req, &ack); err != nil {
 		return fromBus(err, pms, subject)
 	}
-	holder, _ := s.holder(r)
+	holder, _ := httpkit.Holder(r)
 	s.log.Info("server room set through the API", "room", moid, "state", state, "reason", reason, "by", holder)
-	out := roomList{Rooms: make([]Room, 0, len(ack.Rooms))}
+	out := apiclient.RoomList{Rooms: make([]apiclient.Room, 0, len(ack.Rooms))}
 	for _, rm := range ack.Rooms {
 		out.Rooms = append(out.Rooms, roomView(rm))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpkit.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -81,7 +78,7 @@ func (s *Server) setRoom(w http.ResponseWriter, r *http.Request, moid, state, re
 // the platform monitor's state, reason, manual flag and time of change,
 // asked at the same time. Without an answer from the monitor the list is
 // RMS's alone; without one from RMS it is the monitor's alone.
-func (s *Server) listRoomStates(w http.ResponseWriter, r *http.Request) *apiError {
+func (s *Server) listRoomStates(w http.ResponseWriter, r *http.Request) *codes.Error {
 	ctx, cancel := s.busCtx(r)
 	defer cancel()
 	var (
@@ -104,7 +101,7 @@ func (s *Server) listRoomStates(w http.ResponseWriter, r *http.Request) *apiErro
 	if pmsErr != nil && !errors.Is(pmsErr, bus.ErrNoResponders) {
 		s.log.Warn("the platform monitor did not answer; rooms show RMS's view alone", "err", pmsErr)
 	}
-	var out roomList
+	var out apiclient.RoomList
 	switch {
 	case rmsErr == nil && pmsErr == nil:
 		out.Rooms = mergeRooms(rmsAck.Rooms, pmsAck.Rooms)
@@ -115,19 +112,19 @@ func (s *Server) listRoomStates(w http.ResponseWriter, r *http.Request) *apiErro
 	default:
 		return fromBus(rmsErr, rms, rmsSubject)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpkit.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
 // mergeRooms lists RMS's rooms, in its order, with the monitor's account
 // of their state, then the rooms only the monitor knows. The monitor decides
 // rooms' states (RMS repeats what it heard from it); RMS counts live nodes.
-func mergeRooms(fromRMS, fromPMS []protocol.RoomInfo) []Room {
+func mergeRooms(fromRMS, fromPMS []protocol.RoomInfo) []apiclient.Room {
 	byMoid := make(map[string]protocol.RoomInfo, len(fromPMS))
 	for _, p := range fromPMS {
 		byMoid[p.Room] = p
 	}
-	out := make([]Room, 0, max(len(fromRMS), len(fromPMS)))
+	out := make([]apiclient.Room, 0, max(len(fromRMS), len(fromPMS)))
 	for _, rm := range fromRMS {
 		v := roomView(rm)
 		if p, ok := byMoid[rm.Room]; ok {
@@ -144,35 +141,13 @@ func mergeRooms(fromRMS, fromPMS []protocol.RoomInfo) []Room {
 	return out
 }
 
-func roomView(rm protocol.RoomInfo) Room {
+func roomView(rm protocol.RoomInfo) apiclient.Room {
 	typ := "main"
 	if rm.RoomType == 1 {
 		typ = "secondary"
 	}
-	return Room{
+	return apiclient.Room{
 		Moid: rm.Room, Name: rm.Name, Platform: rm.Platform, Type: typ, State: rm.State, LiveNodes: rm.LiveNodes,
 		Reason: rm.Reason, Manual: rm.Manual, Since: msTime(rm.SinceMs),
 	}
-}
-
-func pathRoom(r *http.Request) (string, *apiError) {
-	v := r.PathValue("moid")
-	if !protocol.ValidToken(v) {
-		return "", badRequest("room %s in the path must be 1 to 64 letters, digits, '-' or '_'", echo(v))
-	}
-	return v, nil
-}
-
-// decodeOptional is decode for a body that may be left out: no body, or
-// only white space, leaves v as it is.
-func decodeOptional(r *http.Request, v any) *apiError {
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return badRequest("reading the body failed: %s", err.Error())
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(data))
-	return decode(r, v)
 }

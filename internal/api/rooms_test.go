@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -42,7 +44,7 @@ func (h *harness) fakePMS() *fake {
 				rooms[i].SinceMs = roomSince + 1000
 				return protocol.ServerRoomStateNtf{Type: protocol.ServerRoomSetAck, Platform: platform, Rooms: rooms}
 			}
-			return nack(protocol.ServerRoomSetNack, protocol.ErrUnknownRoom, `"`+req.Room+`" is not a server room of platform "plat-a"`)
+			return nack(protocol.ServerRoomSetNack, codes.UnknownRoom, `"`+req.Room+`" is not a server room of platform "plat-a"`)
 		}
 		return nil
 	})
@@ -53,8 +55,8 @@ func TestFailAndRecoverRoom(t *testing.T) {
 	f := h.fakePMS()
 
 	status, body := h.do("POST", "/v1/rooms/room-a2/fail", `{"reason": "power maintenance"}`)
-	rooms := decodeBody[roomList](t, body).Rooms
-	want := []Room{
+	rooms := decodeBody[apiclient.RoomList](t, body).Rooms
+	want := []apiclient.Room{
 		{Moid: "room-a1", Name: "Main hall", Platform: platform, Type: "main", State: "normal", LiveNodes: 2, Since: time.UnixMilli(roomSince).UTC()},
 		{Moid: "room-a2", Name: "Annex", Platform: platform, Type: "secondary", State: "abnormal", LiveNodes: 1,
 			Reason: "power maintenance", Manual: true, Since: time.UnixMilli(roomSince + 1000).UTC()},
@@ -84,7 +86,7 @@ func TestFailAndRecoverRoom(t *testing.T) {
 	}
 
 	status, body = h.do("POST", "/v1/rooms/room-a2/recover", "")
-	rooms = decodeBody[roomList](t, body).Rooms
+	rooms = decodeBody[apiclient.RoomList](t, body).Rooms
 	if status != http.StatusOK || len(rooms) != 2 || rooms[1].State != "normal" || rooms[1].Reason != "" || rooms[1].Manual {
 		t.Fatalf("recover: %d %s", status, body)
 	}
@@ -103,11 +105,11 @@ func TestRoomRouteErrors(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.RequestTimeout = 300 * time.Millisecond })
 
 	status, body := h.do("POST", "/v1/rooms/room-a1/fail", "")
-	wantError(t, status, body, 503, ErrPMSUnavailable, "no platform monitor (PMS) answers on monitor.req.plat-a")
+	wantError(t, status, body, 503, codes.PMSUnavailable, "no platform monitor (PMS) answers on monitor.req.plat-a")
 
 	silent := h.fake(protocol.SubjectPMS(platform), func(*bus.Msg) any { return nil })
 	status, body = h.do("POST", "/v1/rooms/room-a1/recover", "")
-	wantError(t, status, body, 504, ErrPMSTimeout, "the platform monitor (PMS) did not answer on monitor.req.plat-a in time")
+	wantError(t, status, body, 504, codes.PMSTimeout, "the platform monitor (PMS) did not answer on monitor.req.plat-a in time")
 	silent.stop(h)
 
 	f := h.fakePMS()
@@ -116,16 +118,16 @@ func TestRoomRouteErrors(t *testing.T) {
 		status           int
 		code, want       string
 	}{
-		{"unknown room", "/v1/rooms/room-x/fail", "", 404, protocol.ErrUnknownRoom, `"room-x" is not a server room of platform "plat-a"`},
-		{"unknown room recovered", "/v1/rooms/room-x/recover", "", 404, protocol.ErrUnknownRoom, `"room-x" is not a server room`},
-		{"reason not a string", "/v1/rooms/room-a1/fail", `{"reason": 5}`, 400, protocol.ErrBadRequest, `field "reason" must be a string`},
-		{"unknown field", "/v1/rooms/room-a1/fail", `{"why": "x"}`, 400, protocol.ErrBadRequest, `unknown field "why"`},
-		{"long reason", "/v1/rooms/room-a1/fail", `{"reason": "` + strings.Repeat("x", 257) + `"}`, 400, protocol.ErrBadRequest,
+		{"unknown room", "/v1/rooms/room-x/fail", "", 404, codes.UnknownRoom, `"room-x" is not a server room of platform "plat-a"`},
+		{"unknown room recovered", "/v1/rooms/room-x/recover", "", 404, codes.UnknownRoom, `"room-x" is not a server room`},
+		{"reason not a string", "/v1/rooms/room-a1/fail", `{"reason": 5}`, 400, codes.BadRequest, `field "reason" must be a string`},
+		{"unknown field", "/v1/rooms/room-a1/fail", `{"why": "x"}`, 400, codes.BadRequest, `unknown field "why"`},
+		{"long reason", "/v1/rooms/room-a1/fail", `{"reason": "` + strings.Repeat("x", 257) + `"}`, 400, codes.BadRequest,
 			`field "reason" must be at most 256 bytes, not 257`},
-		{"not json", "/v1/rooms/room-a1/fail", `{"reason": `, 400, protocol.ErrBadRequest, "body is not valid JSON"},
-		{"recover takes no reason", "/v1/rooms/room-a1/recover", `{"reason": "x"}`, 400, protocol.ErrBadRequest, `unknown field "reason"`},
-		{"bad moid", "/v1/rooms/a.b/fail", "", 400, protocol.ErrBadRequest, `room "a.b" in the path must be 1 to 64 letters`},
-		{"wrong method", "/v1/rooms/room-a1/fail", "", 405, ErrMethodNotAllowed, "GET is not served on /v1/rooms/room-a1/fail; use POST"},
+		{"not json", "/v1/rooms/room-a1/fail", `{"reason": `, 400, codes.BadRequest, "body is not valid JSON"},
+		{"recover takes no reason", "/v1/rooms/room-a1/recover", `{"reason": "x"}`, 400, codes.BadRequest, `unknown field "reason"`},
+		{"bad moid", "/v1/rooms/a.b/fail", "", 400, codes.BadRequest, `room "a.b" in the path must be 1 to 64 letters`},
+		{"wrong method", "/v1/rooms/room-a1/fail", "", 405, codes.MethodNotAllowed, "GET is not served on /v1/rooms/room-a1/fail; use POST"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,7 +150,7 @@ func TestRoomRouteErrors(t *testing.T) {
 func TestListRoomsMergesPMS(t *testing.T) {
 	h := newHarness(t)
 	status, body := h.do("GET", "/v1/rooms", "")
-	wantError(t, status, body, 503, ErrRMSUnavailable, "no resource manager (RMS) answers on rms.res.plat-a")
+	wantError(t, status, body, 503, codes.RMSUnavailable, "no resource manager (RMS) answers on rms.res.plat-a")
 
 	// PMS alone.
 	pmsFake := h.fakePMS()
@@ -156,7 +158,7 @@ func TestListRoomsMergesPMS(t *testing.T) {
 		t.Fatalf("fail: %d %s", status, body)
 	}
 	status, body = h.do("GET", "/v1/rooms", "")
-	rooms := decodeBody[roomList](t, body).Rooms
+	rooms := decodeBody[apiclient.RoomList](t, body).Rooms
 	if status != 200 || len(rooms) != 2 || rooms[1].State != "abnormal" || rooms[1].Reason != "flooded" || rooms[1].LiveNodes != 1 {
 		t.Fatalf("rooms from PMS alone: %d %s", status, body)
 	}
@@ -171,8 +173,8 @@ func TestListRoomsMergesPMS(t *testing.T) {
 		}}
 	})
 	status, body = h.do("GET", "/v1/rooms", "")
-	rooms = decodeBody[roomList](t, body).Rooms
-	want := []Room{
+	rooms = decodeBody[apiclient.RoomList](t, body).Rooms
+	want := []apiclient.Room{
 		{Moid: "room-a2", Name: "Annex", Platform: platform, Type: "secondary", State: "abnormal", LiveNodes: 4,
 			Reason: "flooded", Manual: true, Since: time.UnixMilli(roomSince + 1000).UTC()},
 		{Moid: "room-a1", Name: "Main hall", Platform: platform, Type: "main", State: "normal", LiveNodes: 3, Since: time.UnixMilli(roomSince).UTC()},
@@ -185,7 +187,7 @@ func TestListRoomsMergesPMS(t *testing.T) {
 	// RMS alone again.
 	pmsFake.stop(h)
 	status, body = h.do("GET", "/v1/rooms", "")
-	rooms = decodeBody[roomList](t, body).Rooms
+	rooms = decodeBody[apiclient.RoomList](t, body).Rooms
 	if status != 200 || len(rooms) != 3 || rooms[0].State != "normal" || rooms[0].Reason != "" || rooms[0].LiveNodes != 4 {
 		t.Fatalf("rooms from RMS alone: %d %s", status, body)
 	}
@@ -194,7 +196,7 @@ func TestListRoomsMergesPMS(t *testing.T) {
 func TestRoomClient(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	if _, err := h.client.FailRoom(ctx, "room-a1", ""); !isAPIError(err, 503, ErrPMSUnavailable) {
+	if _, err := h.client.FailRoom(ctx, "room-a1", ""); !isAPIError(err, 503, codes.PMSUnavailable) {
 		t.Fatalf("FailRoom without PMS: %v", err)
 	}
 	h.fakePMS()
@@ -206,12 +208,12 @@ func TestRoomClient(t *testing.T) {
 	if err != nil || len(rooms) != 2 || rooms[0].State != "normal" || rooms[0].Manual {
 		t.Fatalf("RecoverRoom: %+v, %v", rooms, err)
 	}
-	if _, err := h.client.RecoverRoom(ctx, "room-zz"); !isAPIError(err, 404, protocol.ErrUnknownRoom) {
+	if _, err := h.client.RecoverRoom(ctx, "room-zz"); !isAPIError(err, 404, codes.UnknownRoom) {
 		t.Fatalf("RecoverRoom of an unknown room: %v", err)
 	}
 }
 
 func isAPIError(err error, status int, code string) bool {
-	var ae *APIError
+	var ae *apiclient.Error
 	return errors.As(err, &ae) && ae.Status == status && ae.Code == code
 }

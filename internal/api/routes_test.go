@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/httpkit"
 )
 
 // Routes other packages mount are served with the API's conventions:
@@ -21,27 +23,26 @@ func TestMountedRoutes(t *testing.T) {
 		Name   string `json:"name,omitempty"`
 	}
 	who := func(w http.ResponseWriter, r *http.Request) {
-		holder, ok := Holder(r)
-		WriteJSON(w, http.StatusOK, echo{Holder: holder, Has: ok})
+		holder, ok := httpkit.Holder(r)
+		httpkit.WriteJSON(w, http.StatusOK, echo{Holder: holder, Has: ok})
 	}
 	srv, err := New(Options{Tokens: map[string]string{testToken: "tester"}, Platform: platform}, Deps{
 		Bus: connect(t, h.nats, "mounted"), Store: h.store, Config: config.Demo(),
-		Routes: []Route{
+		Routes: []httpkit.Route{
 			{Pattern: "GET /v1/things/{id}", Handler: http.HandlerFunc(who)},
-			{Pattern: "GET /v1/things/{id}/ws", Handler: http.HandlerFunc(who), Open: true},
-			{Pattern: "POST /v1/things", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			{Pattern: "GET /v1/things/{id}/ws", Handler: http.HandlerFunc(who), Scope: httpkit.ScopeOpen},
+			{Pattern: "POST /v1/things", Handler: httpkit.HandlerFunc(func(w http.ResponseWriter, r *http.Request) *codes.Error {
 				var in struct {
 					Name string `json:"name"`
 				}
-				if e := Decode(r, &in); e != nil {
-					WriteError(w, e)
-					return
+				if e := httpkit.Decode(r, &in); e != nil {
+					return e
 				}
 				if in.Name == "" {
-					WriteError(w, &HTTPError{Status: http.StatusConflict, Code: "THING_NAMELESS", Message: "give the thing a name"})
-					return
+					return codes.Errorf(codes.ConfNotRunning, "give the thing a name")
 				}
-				WriteJSON(w, http.StatusCreated, echo{Name: in.Name})
+				httpkit.WriteJSON(w, http.StatusCreated, echo{Name: in.Name})
+				return nil
 			})},
 		},
 	})
@@ -68,7 +69,7 @@ func TestMountedRoutes(t *testing.T) {
 		return resp.StatusCode, resp.Header, data
 	}
 	errCode := func(body []byte) string {
-		var eb ErrorBody
+		var eb codes.Envelope
 		_ = json.Unmarshal(body, &eb)
 		return eb.Error.Code
 	}
@@ -84,7 +85,7 @@ func TestMountedRoutes(t *testing.T) {
 		{"open route without a token", "GET", "/v1/things/1/ws", "", "", 200, "", ""},
 		{"open route with the token", "GET", "/v1/things/1/ws", "", testToken, 200, "", "tester"},
 		{"strict decoding", "POST", "/v1/things", `{"name":"a","colour":"red"}`, testToken, 400, "BAD_REQUEST", ""},
-		{"the route's own error", "POST", "/v1/things", `{}`, testToken, 409, "THING_NAMELESS", ""},
+		{"the route's own error", "POST", "/v1/things", `{}`, testToken, 409, "CONF_NOT_RUNNING", ""},
 		{"created", "POST", "/v1/things", `{"name":"a"}`, testToken, 201, "", ""},
 		{"method not served", "DELETE", "/v1/things/1", "", testToken, 405, "METHOD_NOT_ALLOWED", ""},
 		{"the API's own routes still served", "GET", "/v1/domains/acme/license", "", "", 401, "UNAUTHORIZED", ""},
@@ -118,7 +119,7 @@ func TestMountedRoutes(t *testing.T) {
 // A route net/http cannot mount is an error of New, not a panic.
 func TestMountedRouteErrors(t *testing.T) {
 	h := newHarness(t)
-	for name, routes := range map[string][]Route{
+	for name, routes := range map[string][]httpkit.Route{
 		"no method":        {{Pattern: "/v1/x", Handler: http.NotFoundHandler()}},
 		"no handler":       {{Pattern: "GET /v1/x"}},
 		"clash with API's": {{Pattern: "GET /v1/conferences/{e164}", Handler: http.NotFoundHandler()}},

@@ -1,24 +1,23 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
 )
@@ -37,8 +36,9 @@ type Options struct {
 	// Platform is the moid of the platform whose scheduler, RMS and
 	// registry the API calls; default the configuration's.
 	Platform string
-	// MaxDurationMinutes caps a conference's length and a delay; default
-	// 10080 (a week).
+	// MaxDurationMinutes caps a conference's length in the form checks of
+	// a booking; default the scheduler's (scheduler.max_duration_minutes
+	// of the configuration), which decides.
 	MaxDurationMinutes int
 	// RequestTimeout bounds each bus call; default 10 s.
 	RequestTimeout time.Duration
@@ -54,8 +54,9 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Gatherer serves /metrics; default prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
-	// Routes are handlers other packages mount on the API (routes.go).
-	Routes []Route
+	// Routes are routes other services mount on the API, served with
+	// the same auth, roles, envelope and errors as its own.
+	Routes []httpkit.Route
 	// PeerStore, when set, gives another platform's store (a master whose
 	// conferences this platform may run), or nil (stores.go).
 	PeerStore func(platform string) *store.Store
@@ -68,11 +69,11 @@ type Server struct {
 	store   *store.Store
 	cfg     *config.Config
 	log     *slog.Logger
-	tokens  []token
 	metrics *metrics
 	handler http.Handler
 	events  *ring
-	mounted []Route
+	// routes are the API's own routes and the mounted ones.
+	routes []httpkit.Route
 	// metricsHandler serves /metrics.
 	metricsHandler http.Handler
 
@@ -99,7 +100,10 @@ func New(opts Options, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("api: platform %q: use 1-64 letters, digits, '-' or '_'", opts.Platform)
 	}
 	if opts.MaxDurationMinutes <= 0 {
-		opts.MaxDurationMinutes = 7 * 24 * 60
+		opts.MaxDurationMinutes = deps.Config.Scheduler.MaxDurationMinutes
+	}
+	if opts.MaxDurationMinutes <= 0 {
+		opts.MaxDurationMinutes = config.Demo().Scheduler.MaxDurationMinutes
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 10 * time.Second
@@ -112,21 +116,25 @@ func New(opts Options, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, bus: deps.Bus, store: deps.Store, cfg: deps.Config, log: deps.Log, peerStore: deps.PeerStore,
-		events: newRing(eventRingSize), mounted: deps.Routes,
+		events: newRing(eventRingSize),
 	}
-	tokens, err := newTokens(opts.Tokens, opts.Grants, deps.Config)
+	tokens, err := httpkit.NewTokens(opts.Tokens, opts.Grants, deps.Config)
 	if err != nil {
 		return nil, err
 	}
-	s.tokens = tokens
 	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
 	s.metricsHandler = promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})
-	if s.handler, err = s.mountedRoutes(); err != nil {
-		return nil, err
+	s.routes = append(s.ownRoutes(), deps.Routes...)
+	s.handler, err = httpkit.NewHandler(httpkit.Options{
+		Tokens: tokens, Tenancy: tenancy{s}, Instrument: m.instrument, Log: deps.Log,
+		NotFoundHint: "the API lives under /v1",
+	}, s.routes)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	return s, nil
 }
@@ -193,137 +201,65 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return srv.Shutdown(ctx)
 }
 
-// handlerFunc is a route's handler: it writes a success itself, or returns
-// the error to send.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) *apiError
-
-// routes builds the mux. Each path also gets a catch-all for the methods
-// it does not serve, so that those get a JSON 405 with Allow.
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	allowed := map[string][]string{}
-	add := func(pattern string, h http.Handler) {
-		method, path, _ := strings.Cut(pattern, " ")
-		allowed[path] = append(allowed[path], method)
-		mux.Handle(pattern, s.metrics.instrument(pattern, h))
-	}
-	for _, rt := range s.ownRoutes() {
-		if rt.scope == ScopeOpen {
-			add(rt.pattern, rt.open)
-			continue
-		}
-		add(rt.pattern, s.authorized(rt.scope, rt.h))
-	}
-	for _, rt := range s.mounted {
-		add(rt.Pattern, s.mount(rt))
-	}
-
-	for path, methods := range allowed {
-		sort.Strings(methods)
-		allow := strings.Join(methods, ", ")
-		if strings.Contains(allow, http.MethodGet) {
-			allow += ", " + http.MethodHead
-		}
-		mux.Handle(path, s.metrics.instrument(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", allow)
-			writeError(w, errorf(ErrMethodNotAllowed, "%s is not served on %s; use %s", r.Method, r.URL.Path, allow))
-		})))
-	}
-	mux.Handle("/", s.metrics.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errorf(protocol.ErrNotFound, "no route %s %s; the API lives under /v1", r.Method, r.URL.Path))
-	})))
-	return mux
-}
-
-// route is one of the API's own routes: a handler and what it acts on.
-type route struct {
-	pattern string
-	scope   Scope
-	h       handlerFunc
-	open    http.HandlerFunc // ScopeOpen routes: serves without a token
-}
-
 // ownRoutes are the API's routes, each with its scope (access.go).
-func (s *Server) ownRoutes() []route {
-	return []route{
-		{pattern: "POST /v1/conferences", scope: ScopeBody, h: s.createConference},
-		{pattern: "GET /v1/conferences/{e164}", scope: ScopeConference, h: s.getConference},
-		{pattern: "DELETE /v1/conferences/{e164}", scope: ScopeConference, h: s.endConference},
-		{pattern: "PATCH /v1/conferences/{e164}", scope: ScopeConference, h: s.updateConference},
-		{pattern: "POST /v1/conferences/{e164}/delay", scope: ScopeConference, h: s.delayConference},
-		{pattern: "POST /v1/conferences/{e164}/monitors", scope: ScopeConference, h: s.startMonitor},
-		{pattern: "GET /v1/conferences/{e164}/monitors", scope: ScopeConference, h: s.listMonitors},
-		{pattern: "POST /v1/conferences/{e164}/monitors/{addr}/keepalive", scope: ScopeConference, h: s.keepMonitorAlive},
-		{pattern: "DELETE /v1/conferences/{e164}/monitors/{addr}", scope: ScopeConference, h: s.stopMonitor},
-		{pattern: "GET /v1/domains/{moid}/conferences", scope: ScopeDomain, h: s.domainConferences},
-		{pattern: "GET /v1/domains/{moid}/license", scope: ScopeDomain, h: s.getLicense},
+func (s *Server) ownRoutes() []httpkit.Route {
+	table := []struct {
+		pattern string
+		scope   httpkit.Scope
+		h       httpkit.HandlerFunc
+	}{
+		{"POST /v1/conferences", httpkit.ScopeBody, s.createConference},
+		{"GET /v1/conferences/{e164}", httpkit.ScopeConference, s.getConference},
+		{"DELETE /v1/conferences/{e164}", httpkit.ScopeConference, s.endConference},
+		{"PATCH /v1/conferences/{e164}", httpkit.ScopeConference, s.updateConference},
+		{"POST /v1/conferences/{e164}/delay", httpkit.ScopeConference, s.delayConference},
+		{"POST /v1/conferences/{e164}/monitors", httpkit.ScopeConference, s.startMonitor},
+		{"GET /v1/conferences/{e164}/monitors", httpkit.ScopeConference, s.listMonitors},
+		{"POST /v1/conferences/{e164}/monitors/{addr}/keepalive", httpkit.ScopeConference, s.keepMonitorAlive},
+		{"DELETE /v1/conferences/{e164}/monitors/{addr}", httpkit.ScopeConference, s.stopMonitor},
+		{"GET /v1/domains/{moid}/conferences", httpkit.ScopeDomain, s.domainConferences},
+		{"GET /v1/domains/{moid}/license", httpkit.ScopeDomain, s.getLicense},
 		// Setting a licence is the platform's business, not the tenant's.
-		{pattern: "PUT /v1/domains/{moid}/license", scope: ScopePlatform, h: s.setLicense},
-		{pattern: "GET /v1/domains/{moid}/templates", scope: ScopeDomain, h: s.domainTemplates},
-		{pattern: "POST /v1/templates", scope: ScopeBody, h: s.createTemplate},
-		{pattern: "GET /v1/templates/{e164}", scope: ScopeTemplate, h: s.getTemplate},
-		{pattern: "PUT /v1/templates/{e164}", scope: ScopeTemplate, h: s.updateTemplate},
-		{pattern: "DELETE /v1/templates/{e164}", scope: ScopeTemplate, h: s.deleteTemplate},
-		{pattern: "GET /v1/nodes", scope: ScopePlatform, h: s.listNodes},
-		{pattern: "GET /v1/rooms", scope: ScopePlatform, h: s.listRoomStates},
-		{pattern: "POST /v1/rooms/{moid}/fail", scope: ScopePlatform, h: s.failRoom},
-		{pattern: "POST /v1/rooms/{moid}/recover", scope: ScopePlatform, h: s.recoverRoom},
-		{pattern: "GET /v1/platforms", scope: ScopePlatform, h: s.listPlatformStates},
-		{pattern: "POST /v1/platforms/{moid}/fail", scope: ScopePlatform, h: s.failPlatform},
-		{pattern: "POST /v1/platforms/{moid}/recover", scope: ScopePlatform, h: s.recoverPlatform},
-		{pattern: "PUT /v1/platforms/{moid}/dr", scope: ScopePlatform, h: s.setPlatformDR},
-		{pattern: "GET /v1/platforms/{moid}/conferences", scope: ScopePlatform, h: s.platformConferences},
-		{pattern: "GET /v1/registry/{e164}", scope: ScopePlatform, h: s.registryEntry},
-		{pattern: "GET /v1/events", scope: ScopePlatform, h: s.listEvents},
-		{pattern: "GET /healthz", scope: ScopeOpen, open: s.healthz},
+		{"PUT /v1/domains/{moid}/license", httpkit.ScopePlatform, s.setLicense},
+		{"GET /v1/domains/{moid}/templates", httpkit.ScopeDomain, s.domainTemplates},
+		{"POST /v1/templates", httpkit.ScopeBody, s.createTemplate},
+		{"GET /v1/templates/{e164}", httpkit.ScopeTemplate, s.getTemplate},
+		{"PUT /v1/templates/{e164}", httpkit.ScopeTemplate, s.updateTemplate},
+		{"DELETE /v1/templates/{e164}", httpkit.ScopeTemplate, s.deleteTemplate},
+		{"GET /v1/nodes", httpkit.ScopePlatform, s.listNodes},
+		{"GET /v1/rooms", httpkit.ScopePlatform, s.listRoomStates},
+		{"POST /v1/rooms/{moid}/fail", httpkit.ScopePlatform, s.failRoom},
+		{"POST /v1/rooms/{moid}/recover", httpkit.ScopePlatform, s.recoverRoom},
+		{"GET /v1/platforms", httpkit.ScopePlatform, s.listPlatformStates},
+		{"POST /v1/platforms/{moid}/fail", httpkit.ScopePlatform, s.failPlatform},
+		{"POST /v1/platforms/{moid}/recover", httpkit.ScopePlatform, s.recoverPlatform},
+		{"PUT /v1/platforms/{moid}/dr", httpkit.ScopePlatform, s.setPlatformDR},
+		{"GET /v1/platforms/{moid}/conferences", httpkit.ScopePlatform, s.platformConferences},
+		{"GET /v1/registry/{e164}", httpkit.ScopePlatform, s.registryEntry},
+		{"GET /v1/events", httpkit.ScopePlatform, s.listEvents},
+		{"GET /healthz", httpkit.ScopeOpen, s.healthz},
 		// Metrics name domains, nodes and rooms: a scraper holds a
 		// readonly (or operator) token.
-		{pattern: "GET /metrics", scope: ScopePlatform, h: s.serveMetrics},
+		{"GET /metrics", httpkit.ScopePlatform, s.serveMetrics},
 	}
-}
-
-// authorized checks the bearer token and its role against the route's
-// scope, then runs h and sends its error.
-func (s *Server) authorized(scope Scope, h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.authenticate(r)
-		if !ok {
-			unauthorized(w)
-			return
-		}
-		err := s.authorize(r, p, scope)
-		if err == nil {
-			err = h(w, withPrincipal(r, p))
-		}
-		if err != nil {
-			if Status(err.code) >= 500 {
-				s.log.Warn("api request failed", "method", r.Method, "path", r.URL.Path, "code", err.code, "err", err.msg)
-			}
-			writeError(w, err)
-		}
-	})
+	out := make([]httpkit.Route, len(table))
+	for i, rt := range table {
+		out[i] = httpkit.Route{Pattern: rt.pattern, Scope: rt.scope, Handler: rt.h}
+	}
+	return out
 }
 
 // serveMetrics serves the Prometheus registry.
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) *apiError {
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) *codes.Error {
 	s.metricsHandler.ServeHTTP(w, r)
 	return nil
-}
-
-// holder is who holds the request's token.
-func (s *Server) holder(r *http.Request) (string, bool) {
-	p, ok := s.authenticate(r)
-	if !ok {
-		return "", false
-	}
-	return p.holder, true
 }
 
 // healthz says whether the store and the bus are up. Without a valid
 // token it says only that ("ok" or "unavailable"); with one it says which
 // part is down and why.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	h := Health{Status: "ok", Store: "ok", Bus: "ok"}
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) *codes.Error {
+	h := apiclient.Health{Status: "ok", Store: "ok", Bus: "ok"}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
@@ -336,39 +272,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if h.Status != "ok" {
 		status = http.StatusServiceUnavailable
 	}
-	if _, ok := s.authenticate(r); !ok {
-		h = Health{Status: h.Status}
+	if _, ok := httpkit.PrincipalOf(r); !ok {
+		h = apiclient.Health{Status: h.Status}
 	}
-	writeJSON(w, status, h)
+	httpkit.WriteJSON(w, status, h)
+	return nil
 }
 
 // busCtx bounds a bus call by the request timeout.
 func (s *Server) busCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), s.opts.RequestTimeout)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	buf := replyBufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
-		status = http.StatusInternalServerError
-		buf.Reset()
-		_ = json.NewEncoder(buf).Encode(ErrorBody{Error: ErrorDetail{Code: protocol.ErrInternal, Message: "encoding the reply failed: " + err.Error()}})
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-	if buf.Cap() <= 64<<10 {
-		replyBufs.Put(buf)
-	}
-}
-
-// replyBufs hold replies being encoded: the response copies what it is
-// given, so one buffer serves reply after reply. A large one (a long
-// list) is not kept.
-var replyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, Status(e.code), ErrorBody{Error: ErrorDetail{Code: e.code, Message: e.msg}})
 }

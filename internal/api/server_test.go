@@ -9,7 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
@@ -38,7 +40,7 @@ func TestAuth(t *testing.T) {
 				}
 				return
 			}
-			wantError(t, status, body, http.StatusUnauthorized, protocol.ErrUnauthorized, "Authorization: Bearer")
+			wantError(t, status, body, http.StatusUnauthorized, codes.Unauthorized, "Authorization: Bearer")
 		})
 	}
 	t.Run("open routes", func(t *testing.T) {
@@ -46,7 +48,7 @@ func TestAuth(t *testing.T) {
 			t.Errorf("/healthz without a token: %d %s", status, body)
 		}
 		status, body := h.doAuth("GET", "/metrics", "", "")
-		wantError(t, status, body, http.StatusUnauthorized, protocol.ErrUnauthorized, "Authorization: Bearer")
+		wantError(t, status, body, http.StatusUnauthorized, codes.Unauthorized, "Authorization: Bearer")
 	})
 }
 
@@ -54,11 +56,11 @@ func TestRouting(t *testing.T) {
 	h := newHarness(t)
 	t.Run("unknown route", func(t *testing.T) {
 		status, body := h.do("GET", "/v1/nothing", "")
-		wantError(t, status, body, http.StatusNotFound, protocol.ErrNotFound, "no route GET /v1/nothing")
+		wantError(t, status, body, http.StatusNotFound, codes.NotFound, "no route GET /v1/nothing")
 	})
 	t.Run("trailing slash", func(t *testing.T) {
 		status, body := h.do("GET", "/v1/conferences/", "")
-		wantError(t, status, body, http.StatusNotFound, protocol.ErrNotFound, "no route")
+		wantError(t, status, body, http.StatusNotFound, codes.NotFound, "no route")
 	})
 	for _, tc := range []struct {
 		method, path, allow string
@@ -80,7 +82,7 @@ func TestRouting(t *testing.T) {
 				t.Fatalf("status %d Allow %q; want 405 %q", resp.StatusCode, resp.Header.Get("Allow"), tc.allow)
 			}
 			status, body := h.do(tc.method, tc.path, "")
-			wantError(t, status, body, http.StatusMethodNotAllowed, ErrMethodNotAllowed, "use "+tc.allow)
+			wantError(t, status, body, http.StatusMethodNotAllowed, codes.MethodNotAllowed, "use "+tc.allow)
 		})
 	}
 }
@@ -88,17 +90,17 @@ func TestRouting(t *testing.T) {
 func TestHealthz(t *testing.T) {
 	h := newHarness(t)
 	status, body := h.do("GET", "/healthz", "")
-	if got := decodeBody[Health](t, body); status != http.StatusOK || got != (Health{Status: "ok", Store: "ok", Bus: "ok"}) {
+	if got := decodeBody[apiclient.Health](t, body); status != http.StatusOK || got != (apiclient.Health{Status: "ok", Store: "ok", Bus: "ok"}) {
 		t.Fatalf("healthy: %d %+v", status, got)
 	}
 	status, body = h.doAuth("GET", "/healthz", "", "")
-	if got := decodeBody[Health](t, body); status != http.StatusOK || got != (Health{Status: "ok"}) {
+	if got := decodeBody[apiclient.Health](t, body); status != http.StatusOK || got != (apiclient.Health{Status: "ok"}) {
 		t.Fatalf("healthy, without a token: %d %+v", status, got)
 	}
 	addr := h.embed.Addr()
 	h.embed.Close()
 	status, body = h.do("GET", "/healthz", "")
-	got := decodeBody[Health](t, body)
+	got := decodeBody[apiclient.Health](t, body)
 	if status != http.StatusServiceUnavailable || got.Status != "unavailable" || !strings.HasPrefix(got.Store, "down: ") || got.Bus != "ok" {
 		t.Fatalf("store down: %d %+v", status, got)
 	}
@@ -106,7 +108,7 @@ func TestHealthz(t *testing.T) {
 	// error, which names its address.
 	for _, auth := range []string{"", "Bearer not-a-token-0123456789"} {
 		status, body = h.doAuth("GET", "/healthz", "", auth)
-		if got := decodeBody[Health](t, body); status != http.StatusServiceUnavailable || got != (Health{Status: "unavailable"}) {
+		if got := decodeBody[apiclient.Health](t, body); status != http.StatusServiceUnavailable || got != (apiclient.Health{Status: "unavailable"}) {
 			t.Fatalf("store down, auth %q: %d %s", auth, status, body)
 		}
 		if strings.Contains(string(body), addr) {
@@ -116,7 +118,7 @@ func TestHealthz(t *testing.T) {
 	h.nats.Shutdown()
 	eventually(t, "the bus to report down", func() bool {
 		status, body = h.do("GET", "/healthz", "")
-		return decodeBody[Health](t, body).Bus == "disconnected"
+		return decodeBody[apiclient.Health](t, body).Bus == "disconnected"
 	})
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("bus down: %d", status)
@@ -126,7 +128,7 @@ func TestHealthz(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	h := newHarness(t)
 	h.fake(protocol.SubjectCMMAU(platform), func(m *bus.Msg) any {
-		return nack(protocol.MAUCreateConfNack, protocol.ErrLicenseExhausted, "full")
+		return nack(protocol.MAUCreateConfNack, codes.LicenseExhausted, "full")
 	})
 	h.do("GET", "/v1/platforms", "")
 	h.do("GET", "/v1/platforms", "")
@@ -199,6 +201,19 @@ func TestNewChecks(t *testing.T) {
 			t.Fatalf("defaults = %+v", s.opts)
 		}
 	})
+	// The longest booking is the scheduler's to decide: the API's form
+	// check takes the configuration's limit, not a number of its own.
+	t.Run("the scheduler's longest booking", func(t *testing.T) {
+		cfg := config.Demo()
+		cfg.Scheduler.MaxDurationMinutes = 600
+		s, err := New(Options{Tokens: toks}, Deps{Bus: b, Store: st, Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.opts.MaxDurationMinutes != 600 {
+			t.Fatalf("MaxDurationMinutes = %d, want the scheduler's 600", s.opts.MaxDurationMinutes)
+		}
+	})
 }
 
 func TestStartShutdown(t *testing.T) {
@@ -218,7 +233,7 @@ func TestStartShutdown(t *testing.T) {
 	if err := srv.Start(ctx); err == nil {
 		t.Fatal("second Start succeeded")
 	}
-	c := NewClient("http://"+srv.Addr(), testToken)
+	c := apiclient.New("http://"+srv.Addr(), testToken)
 	defer c.CloseIdleConnections()
 	if hl, err := c.Health(ctx); err != nil || hl.Status != "ok" {
 		t.Fatalf("Health = %+v, %v", hl, err)
@@ -228,7 +243,7 @@ func TestStartShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the event on the started server", func() bool {
-		evs, err := c.Events(ctx, EventOptions{E164: "6600042"})
+		evs, err := c.Events(ctx, apiclient.EventOptions{E164: "6600042"})
 		return err == nil && len(evs) == 1
 	})
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"sort"
 
+	"github.com/convene/convene/internal/apiclient"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
 )
@@ -63,8 +65,8 @@ func (s *Server) conferenceAnywhere(ctx context.Context, e164 string) (protocol.
 // platformConferences lists the conferences a platform's store holds, each
 // with where it really runs (000 §8: running lists by platform, for readers
 // outside the platform). ?state= keeps one state.
-func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *apiError {
-	moid, aerr := pathMoid(r)
+func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *codes.Error {
+	moid, aerr := httpkit.PathToken(r, "moid", "domain")
 	if aerr != nil {
 		return aerr
 	}
@@ -73,17 +75,17 @@ func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *ap
 		return aerr
 	}
 	if _, ok := s.cfg.PlatformByMoid(moid); !ok {
-		return errorf(protocol.ErrNotFound, "no platform %q in the topology", moid)
+		return codes.Errorf(codes.NotFound, "no platform %q in the topology", moid)
 	}
 	st := s.storeOf(moid)
 	if st == nil {
-		return errorf(ErrStoreUnreachable, "platform %q's store is not reachable from platform %q; ask %q's own API", moid, s.opts.Platform, moid)
+		return codes.Errorf(codes.StoreUnreachable, "platform %q's store is not reachable from platform %q; ask %q's own API", moid, s.opts.Platform, moid)
 	}
 	confs, err := st.AllConferences(r.Context())
 	if err != nil {
-		return fromStore(err, "")
+		return store.Refusal(err, "", "")
 	}
-	out := conferenceList{Conferences: make([]Conference, 0, len(confs))}
+	out := apiclient.ConferenceList{Conferences: make([]apiclient.Conference, 0, len(confs))}
 	for i := range confs {
 		if state != "" && confs[i].State != state {
 			continue
@@ -91,23 +93,6 @@ func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *ap
 		out.Conferences = append(out.Conferences, conferenceView(&confs[i]))
 	}
 	sort.Slice(out.Conferences, func(i, j int) bool { return out.Conferences[i].E164 < out.Conferences[j].E164 })
-	writeJSON(w, http.StatusOK, out)
+	httpkit.WriteJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// ErrStoreUnreachable: a platform's store is not reachable from this API.
-const ErrStoreUnreachable = "STORE_UNREACHABLE"
-
-func init() { statusOf[ErrStoreUnreachable] = http.StatusServiceUnavailable }
-
-// PlatformConferences lists a platform's conferences
-// (GET /v1/platforms/{moid}/conferences); state "" means every state.
-func (c *Client) PlatformConferences(ctx context.Context, moid, state string) ([]Conference, error) {
-	q := url.Values{}
-	if state != "" {
-		q.Set("state", state)
-	}
-	var out conferenceList
-	err := c.do(ctx, http.MethodGet, withQuery("/v1/platforms/"+url.PathEscape(moid)+"/conferences", q), nil, &out)
-	return out.Conferences, err
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -98,11 +100,11 @@ func TestCreateValidation(t *testing.T) {
 		{"invited with a control", body("invited", `["mt\u0007"]`), `field "invited[0]" holds U+0007`},
 		{"invited empty alias", body("invited", `["mt1",""]`), `field "invited[1]" must not be empty`},
 		{"invited long alias", body("invited", `["`+strings.Repeat("a", 129)+`"]`), `field "invited[0]" must be at most 128 characters`},
-		{"too large", `{"name":"` + strings.Repeat("x", maxBody) + `"}`, `body is larger than 1048576 bytes`},
+		{"too large", `{"name":"` + strings.Repeat("x", httpkit.MaxBody) + `"}`, `body is larger than 1048576 bytes`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, resp := h.do("POST", "/v1/conferences", tc.body)
-			wantError(t, status, resp, http.StatusBadRequest, protocol.ErrBadRequest, tc.want)
+			wantError(t, status, resp, http.StatusBadRequest, codes.BadRequest, tc.want)
 		})
 	}
 	if n := len(sched.received()); n != 0 {
@@ -170,7 +172,7 @@ func TestOtherBodies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, resp := h.do(tc.method, tc.path, tc.body)
-			wantError(t, status, resp, http.StatusBadRequest, protocol.ErrBadRequest, tc.want)
+			wantError(t, status, resp, http.StatusBadRequest, codes.BadRequest, tc.want)
 		})
 	}
 }
@@ -190,8 +192,8 @@ func TestExpected(t *testing.T) {
 	} {
 		r, _ := http.NewRequest("POST", "/", strings.NewReader(tc.body))
 		var v outer
-		err := decode(r, &v)
-		if err == nil || err.msg != tc.want {
+		err := httpkit.Decode(r, &v)
+		if err == nil || err.Message != tc.want {
 			t.Errorf("%s: %v, want %q", tc.body, err, tc.want)
 		}
 	}

@@ -12,7 +12,7 @@
 //     messages to the node's mixer and forwarder (plan.go, node.go);
 //   - the WebSocket client protocol (ws.go, clients.go), with the compact
 //     start a client may ask for (compact.go), and the operators' REST
-//     mirror (rest.go), mounted on the API through api.Route;
+//     mirror (rest.go), routes of internal/httpkit that the API mounts;
 //   - keeping the state in the platform store, versioned, so that any
 //     instance serves any conference and finishes a running countdown
 //     (service.go, persist.go, countdown.go), and following the conference
@@ -21,9 +21,9 @@
 // Instances share nothing but the store and the bus: notifications go out
 // on bms.<e164> and every instance pushes them to its own clients.
 //
-// It imports internal/api (route mounting and the error envelope only),
-// internal/bus, internal/store and internal/protocol. It must never import
-// the scheduler, resources, registry, platform or medianode packages: the
-// conference's life reaches it as bus notifications, the node as bus
-// messages.
+// It imports internal/httpkit (routes, auth, the error envelope),
+// internal/codes, internal/bus, internal/store and internal/protocol. It
+// must never import another service (api, scheduler, resources, registry,
+// platform, medianode): the conference's life reaches it as bus
+// notifications, the node as bus messages.
 package breakout

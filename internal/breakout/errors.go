@@ -3,8 +3,8 @@ package breakout
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -28,12 +28,12 @@ var (
 	ErrTicketStale = fmt.Errorf("%w: it is for an earlier conference with this number, which has ended", ErrTicket)
 )
 
-// Stable codes of ticket refusals; any other invalid ticket is
-// protocol.ErrUnauthorized.
+// Stable codes of ticket refusals (the codebook's); any other invalid
+// ticket is codes.Unauthorized.
 const (
-	CodeTicketExpired = "TICKET_EXPIRED"
-	CodeTicketUsed    = "TICKET_USED"
-	CodeTicketStale   = "TICKET_STALE"
+	CodeTicketExpired = codes.TicketExpired
+	CodeTicketUsed    = codes.TicketUsed
+	CodeTicketStale   = codes.TicketStale
 )
 
 // ticketCode is the stable code of a ticket refusal.
@@ -46,30 +46,27 @@ func ticketCode(err error) string {
 	case errors.Is(err, ErrTicketStale):
 		return CodeTicketStale
 	}
-	return protocol.ErrUnauthorized
+	return codes.Unauthorized
 }
 
-// codes are the REST mirror's error codes and HTTP statuses of the
-// statusCode values of the BMS protocol.
-var codes = map[uint32]struct {
-	code   string
-	status int
-}{
-	protocol.BreakoutNotHost:        {"BREAKOUT_NOT_HOST", http.StatusForbidden},
-	protocol.BreakoutNotActive:      {"BREAKOUT_NOT_ACTIVE", http.StatusConflict},
-	protocol.BreakoutAlreadyActive:  {"BREAKOUT_ALREADY_ACTIVE", http.StatusConflict},
-	protocol.BreakoutCountdown:      {"BREAKOUT_COUNTDOWN", http.StatusConflict},
-	protocol.BreakoutUnknownRoom:    {protocol.ErrUnknownRoom, http.StatusNotFound},
-	protocol.BreakoutUnknownUser:    {"UNKNOWN_USER", http.StatusNotFound},
-	protocol.BreakoutConfNotRunning: {protocol.ErrConfNotRunning, http.StatusConflict},
-	protocol.BreakoutBadRequest:     {protocol.ErrBadRequest, http.StatusBadRequest},
-	protocol.BreakoutPhoneMainOnly:  {"PHONE_MAIN_ROOM_ONLY", http.StatusConflict},
-	protocol.BreakoutSpeakerLimit:   {"SPEAKER_LIMIT", http.StatusConflict},
-	protocol.BreakoutNotAllowed:     {"BREAKOUT_NOT_ALLOWED", http.StatusForbidden},
-	protocol.BreakoutNotInConf:      {"USER_NOT_IN_CONFERENCE", http.StatusConflict},
-	protocol.BreakoutConfEnded:      {protocol.ErrConfNotFound, http.StatusNotFound},
-	protocol.BreakoutBusy:           {"BREAKOUT_BUSY", http.StatusServiceUnavailable},
-	protocol.BreakoutInternal:       {protocol.ErrInternal, http.StatusInternalServerError},
+// statusCodes are the stable codes of the statusCode values of the BMS
+// protocol; their HTTP statuses, for the REST mirror, are the codebook's.
+var statusCodes = map[uint32]string{
+	protocol.BreakoutNotHost:        codes.BreakoutNotHost,
+	protocol.BreakoutNotActive:      codes.BreakoutNotActive,
+	protocol.BreakoutAlreadyActive:  codes.BreakoutAlreadyActive,
+	protocol.BreakoutCountdown:      codes.BreakoutCountdown,
+	protocol.BreakoutUnknownRoom:    codes.UnknownRoom,
+	protocol.BreakoutUnknownUser:    codes.UnknownUser,
+	protocol.BreakoutConfNotRunning: codes.ConfNotRunning,
+	protocol.BreakoutBadRequest:     codes.BadRequest,
+	protocol.BreakoutPhoneMainOnly:  codes.PhoneMainRoomOnly,
+	protocol.BreakoutSpeakerLimit:   codes.SpeakerLimit,
+	protocol.BreakoutNotAllowed:     codes.BreakoutNotAllowed,
+	protocol.BreakoutNotInConf:      codes.UserNotInConference,
+	protocol.BreakoutConfEnded:      codes.ConfNotFound,
+	protocol.BreakoutBusy:           codes.BreakoutBusy,
+	protocol.BreakoutInternal:       codes.Internal,
 }
 
 // StatusName is the stable code of a statusCode ("OK" for 0).
@@ -77,8 +74,8 @@ func StatusName(status uint32) string {
 	if status == protocol.BreakoutOK {
 		return "OK"
 	}
-	if c, ok := codes[status]; ok {
-		return c.code
+	if c, ok := statusCodes[status]; ok {
+		return c
 	}
-	return protocol.ErrInternal
+	return codes.Internal
 }

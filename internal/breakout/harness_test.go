@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/medianode"
@@ -35,7 +37,7 @@ const wait = 15 * time.Second
 type env struct {
 	t      *testing.T
 	st     *stack.Stack
-	client *api.Client
+	client *apiclient.Client
 	insts  []*instance
 }
 
@@ -100,7 +102,7 @@ func start(t *testing.T, s setup) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, client: api.NewClient("http://"+st.API.Addr(), token)}
+	e := &env{t: t, st: st, client: apiclient.New("http://"+st.API.Addr(), token)}
 	t.Cleanup(func() {
 		for _, in := range e.insts {
 			in.stop()
@@ -174,7 +176,7 @@ func (in *instance) kill() {
 // conference creates a running conference and returns its number.
 func (e *env) conference() string {
 	e.t.Helper()
-	c, err := e.client.CreateConference(context.Background(), api.CreateConferenceRequest{
+	c, err := e.client.CreateConference(context.Background(), apiclient.CreateConferenceRequest{
 		Name: "breakout", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 60,
 	})
 	if err != nil {
@@ -396,7 +398,7 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 }
 
 // rest calls the REST mirror of an instance and decodes the answer.
-func rest(t *testing.T, in *instance, method, path, tok string, body, out any) (int, api.ErrorBody) {
+func rest(t *testing.T, in *instance, method, path, tok string, body, out any) (int, codes.Envelope) {
 	t.Helper()
 	var rd *strings.Reader
 	if body != nil {
@@ -414,7 +416,7 @@ func rest(t *testing.T, in *instance, method, path, tok string, body, out any) (
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var eb api.ErrorBody
+	var eb codes.Envelope
 	if resp.StatusCode >= 300 {
 		_ = json.NewDecoder(resp.Body).Decode(&eb)
 		return resp.StatusCode, eb

@@ -8,49 +8,45 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/store"
 )
 
 // The REST mirror: what a host does over WebSocket, an operator does over
 // HTTP with the API's bearer token, as a host that is no user (operator id
 // 0). Successes answer 200 with the notification the clients got; refusals
-// answer the API's error envelope with the statusCode's stable code
-// (StatusName) and HTTP status.
+// answer the error envelope with the statusCode's stable code (StatusName)
+// and its HTTP status in the codebook.
 
-// Routes are the service's routes, to mount on the API (api.Deps.Routes).
-func (s *Service) Routes() []api.Route {
+// Routes are the service's routes, to mount on the API (api.Deps.Routes)
+// or any handler of internal/httpkit.
+func (s *Service) Routes() []httpkit.Route {
 	const base = "/v1/conferences/{e164}/breakout"
-	h := func(f func(w http.ResponseWriter, r *http.Request) *api.HTTPError) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !protocol.ValidE164(r.PathValue("e164")) {
-				api.WriteError(w, badRequest("%q is not a conference number: 3 to 32 digits", r.PathValue("e164")))
-				return
+	h := func(f httpkit.HandlerFunc) httpkit.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) *codes.Error {
+			if _, err := httpkit.PathE164(r); err != nil {
+				return err
 			}
-			if err := f(w, r); err != nil {
-				api.WriteError(w, err)
-			}
-		})
+			return f(w, r)
+		}
 	}
 	// Every route acts on the conference of the path: a tenant token may
-	// use it for its own domains' conferences only (api.ScopeConference).
-	return []api.Route{
-		{Pattern: "GET " + base, Handler: h(s.restState), Scope: api.ScopeConference},
-		{Pattern: "GET " + base + "/audio", Handler: h(s.restAudio), Scope: api.ScopeConference},
-		{Pattern: "POST " + base + "/tickets", Handler: h(s.restTicket), Scope: api.ScopeConference},
-		{Pattern: "POST " + base + "/start", Handler: h(s.restStart), Scope: api.ScopeConference},
-		{Pattern: "POST " + base + "/stop", Handler: h(s.restStop), Scope: api.ScopeConference},
-		{Pattern: "POST " + base + "/moves", Handler: h(s.restMove), Scope: api.ScopeConference},
-		{Pattern: "POST " + base + "/record", Handler: h(s.restRecord), Scope: api.ScopeConference},
-		{Pattern: "PUT " + base + "/subscriptions/{user}", Handler: h(s.restSubscribe), Scope: api.ScopeConference},
-		{Pattern: "POST " + base + "/mute", Handler: h(s.restMute), Scope: api.ScopeConference},
-		{Pattern: "POST " + base + "/audio-state", Handler: h(s.restAudioState), Scope: api.ScopeConference},
-		{Pattern: "GET " + base + "/ws", Handler: http.HandlerFunc(s.serveWS), Open: true},
+	// use it for its own domains' conferences only (ScopeConference).
+	return []httpkit.Route{
+		{Pattern: "GET " + base, Handler: h(s.restState), Scope: httpkit.ScopeConference},
+		{Pattern: "GET " + base + "/audio", Handler: h(s.restAudio), Scope: httpkit.ScopeConference},
+		{Pattern: "POST " + base + "/tickets", Handler: h(s.restTicket), Scope: httpkit.ScopeConference},
+		{Pattern: "POST " + base + "/start", Handler: h(s.restStart), Scope: httpkit.ScopeConference},
+		{Pattern: "POST " + base + "/stop", Handler: h(s.restStop), Scope: httpkit.ScopeConference},
+		{Pattern: "POST " + base + "/moves", Handler: h(s.restMove), Scope: httpkit.ScopeConference},
+		{Pattern: "POST " + base + "/record", Handler: h(s.restRecord), Scope: httpkit.ScopeConference},
+		{Pattern: "PUT " + base + "/subscriptions/{user}", Handler: h(s.restSubscribe), Scope: httpkit.ScopeConference},
+		{Pattern: "POST " + base + "/mute", Handler: h(s.restMute), Scope: httpkit.ScopeConference},
+		{Pattern: "POST " + base + "/audio-state", Handler: h(s.restAudioState), Scope: httpkit.ScopeConference},
+		{Pattern: "GET " + base + "/ws", Handler: http.HandlerFunc(s.serveWS), Scope: httpkit.ScopeOpen},
 	}
-}
-
-func badRequest(format string, args ...any) *api.HTTPError {
-	return &api.HTTPError{Status: http.StatusBadRequest, Code: protocol.ErrBadRequest, Message: msgf(format, args...)}
 }
 
 // TicketRequest asks for a WebSocket ticket for a user.
@@ -72,10 +68,10 @@ type TicketResponse struct {
 	URL string `json:"url"`
 }
 
-func (s *Service) restTicket(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restTicket(w http.ResponseWriter, r *http.Request) *codes.Error {
 	e164 := r.PathValue("e164")
 	var req TicketRequest
-	if err := api.Decode(r, &req); err != nil {
+	if err := httpkit.Decode(r, &req); err != nil {
 		return err
 	}
 	id := Identity{UserID: req.UserID, UmsID: req.UserUmsID, Client: req.ClientType, Audio: req.AudioState, Channel: req.DTSChannelID}
@@ -84,52 +80,51 @@ func (s *Service) restTicket(w http.ResponseWriter, r *http.Request) *api.HTTPEr
 		id.Role = protocol.RoleHost
 	case "", "participant":
 	default:
-		return badRequest("role %q: use host or participant", req.Role)
+		return httpkit.BadRequest("role %q: use host or participant", req.Role)
 	}
 	switch {
 	case req.UserID == 0:
-		return badRequest("userID is required: the user's id in the conference")
+		return httpkit.BadRequest("userID is required: the user's id in the conference")
 	case !protocol.ValidAudioState(req.AudioState):
-		return badRequest("audioState is 0 (closed), 1 (muted) or 2 (unmuted), not %d", req.AudioState)
+		return httpkit.BadRequest("audioState is 0 (closed), 1 (muted) or 2 (unmuted), not %d", req.AudioState)
 	}
 	cf, err := s.store.Conference(r.Context(), e164)
 	if err != nil {
-		return confError(err, e164)
+		return store.Refusal(err, e164, "")
 	}
 	if instanceOf(cf) == 0 {
-		return &api.HTTPError{Status: http.StatusConflict, Code: protocol.ErrConfNotRunning,
-			Message: "conference " + e164 + " has not started yet: ask for a ticket once it runs"}
+		return codes.Errorf(codes.ConfNotRunning, "conference %s has not started yet: ask for a ticket once it runs", e164)
 	}
 	tok, exp := s.Ticket(cf, id)
-	api.WriteJSON(w, http.StatusOK, TicketResponse{
+	httpkit.WriteJSON(w, http.StatusOK, TicketResponse{
 		Ticket: tok, ExpiresAt: exp.UTC(), URL: "/v1/conferences/" + e164 + "/breakout/ws?ticket=" + url.QueryEscape(tok),
 	})
 	return nil
 }
 
-func (s *Service) restState(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restState(w http.ResponseWriter, r *http.Request) *codes.Error {
 	e164 := r.PathValue("e164")
 	if _, err := s.store.Conference(r.Context(), e164); err != nil {
-		return confError(err, e164)
+		return store.Refusal(err, e164, "")
 	}
 	var v View
 	if err := s.read(r.Context(), e164, func(st *State, _ *Plan) { v = viewOf(st, s.now().UnixMilli()) }); err != nil {
-		return confError(err, e164)
+		return store.Refusal(err, e164, "")
 	}
-	api.WriteJSON(w, http.StatusOK, v)
+	httpkit.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
-func (s *Service) restAudio(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restAudio(w http.ResponseWriter, r *http.Request) *codes.Error {
 	e164 := r.PathValue("e164")
 	if _, err := s.store.Conference(r.Context(), e164); err != nil {
-		return confError(err, e164)
+		return store.Refusal(err, e164, "")
 	}
 	var v AudioView
 	if err := s.read(r.Context(), e164, func(st *State, p *Plan) { v = audioViewOf(st, p, s.opts.SpeakerLimit) }); err != nil {
-		return confError(err, e164)
+		return store.Refusal(err, e164, "")
 	}
-	api.WriteJSON(w, http.StatusOK, v)
+	httpkit.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -139,9 +134,9 @@ type StartRequest struct {
 	RoomInfos []protocol.BreakoutRoomInfo `json:"roomInfos"`
 }
 
-func (s *Service) restStart(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restStart(w http.ResponseWriter, r *http.Request) *codes.Error {
 	var req StartRequest
-	if err := api.Decode(r, &req); err != nil {
+	if err := httpkit.Decode(r, &req); err != nil {
 		return err
 	}
 	e164 := r.PathValue("e164")
@@ -155,9 +150,9 @@ type StopRequest struct {
 	DelayTime uint32 `json:"delayTime"`
 }
 
-func (s *Service) restStop(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restStop(w http.ResponseWriter, r *http.Request) *codes.Error {
 	var req StopRequest
-	if err := api.Decode(r, &req); err != nil {
+	if err := httpkit.Decode(r, &req); err != nil {
 		return err
 	}
 	e164 := r.PathValue("e164")
@@ -169,9 +164,9 @@ type MoveRequest struct {
 	DestItem protocol.BreakoutRoomUserItem `json:"destItem"`
 }
 
-func (s *Service) restMove(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restMove(w http.ResponseWriter, r *http.Request) *codes.Error {
 	var req MoveRequest
-	if err := api.Decode(r, &req); err != nil {
+	if err := httpkit.Decode(r, &req); err != nil {
 		return err
 	}
 	e164 := r.PathValue("e164")
@@ -185,9 +180,9 @@ type RecordRequest struct {
 	RoomID uint32 `json:"roomID"`
 }
 
-func (s *Service) restRecord(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restRecord(w http.ResponseWriter, r *http.Request) *codes.Error {
 	var req RecordRequest
-	if err := api.Decode(r, &req); err != nil {
+	if err := httpkit.Decode(r, &req); err != nil {
 		return err
 	}
 	e164 := r.PathValue("e164")
@@ -200,13 +195,13 @@ type SubscribeRequest struct {
 	SubscribeInfos []protocol.BreakoutRoomSubscribeInfo `json:"subscribeInfos"`
 }
 
-func (s *Service) restSubscribe(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restSubscribe(w http.ResponseWriter, r *http.Request) *codes.Error {
 	user, err := strconv.ParseUint(r.PathValue("user"), 10, 32)
 	if err != nil || user == 0 {
-		return badRequest("%q is not a user id", r.PathValue("user"))
+		return httpkit.BadRequest("%q is not a user id", r.PathValue("user"))
 	}
 	var req SubscribeRequest
-	if err := api.Decode(r, &req); err != nil {
+	if err := httpkit.Decode(r, &req); err != nil {
 		return err
 	}
 	e164 := r.PathValue("e164")
@@ -222,9 +217,9 @@ type MuteRequest struct {
 	GroupID uint32 `json:"groupID"`
 }
 
-func (s *Service) restMute(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restMute(w http.ResponseWriter, r *http.Request) *codes.Error {
 	var req MuteRequest
-	if err := api.Decode(r, &req); err != nil {
+	if err := httpkit.Decode(r, &req); err != nil {
 		return err
 	}
 	e164 := r.PathValue("e164")
@@ -240,9 +235,9 @@ type AudioStateRequest struct {
 	DTSChannelID uint32 `json:"dtsChannelID"`
 }
 
-func (s *Service) restAudioState(w http.ResponseWriter, r *http.Request) *api.HTTPError {
+func (s *Service) restAudioState(w http.ResponseWriter, r *http.Request) *codes.Error {
 	var req AudioStateRequest
-	if err := api.Decode(r, &req); err != nil {
+	if err := httpkit.Decode(r, &req); err != nil {
 		return err
 	}
 	e164 := r.PathValue("e164")
@@ -253,23 +248,19 @@ func (s *Service) restAudioState(w http.ResponseWriter, r *http.Request) *api.HT
 
 // answer runs a command for the REST mirror and answers with its own
 // notification, or its refusal as an API error.
-func (s *Service) answer(ctx context.Context, w http.ResponseWriter, e164 string, cmd command) *api.HTTPError {
+func (s *Service) answer(ctx context.Context, w http.ResponseWriter, e164 string, cmd command) *codes.Error {
 	if !s.Ready() {
-		return &api.HTTPError{Status: http.StatusServiceUnavailable, Code: "BREAKOUT_UNAVAILABLE", Message: "the breakout service is not running on this instance; retry"}
+		return errUnavailable()
 	}
 	out := s.exec(ctx, e164, cmd)
 	if out.status != protocol.BreakoutOK {
-		c := codes[out.status]
-		if c.code == "" {
-			c.code, c.status = protocol.ErrInternal, http.StatusInternalServerError
-		}
-		return &api.HTTPError{Status: c.status, Code: c.code, Message: messageOf(out.reply)}
+		return &codes.Error{Code: StatusName(out.status), Message: messageOf(out.reply)}
 	}
 	var body any = struct{}{}
 	if len(out.notes) > 0 {
 		body = out.notes[0]
 	}
-	api.WriteJSON(w, http.StatusOK, body)
+	httpkit.WriteJSON(w, http.StatusOK, body)
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
@@ -148,7 +148,7 @@ func TestTicketOfAnEndedConference(t *testing.T) {
 		_, err := e.st.Store.Conference(ctx, e164)
 		return errors.Is(err, store.ErrConfNotFound)
 	})
-	again, err := e.client.CreateConference(ctx, api.CreateConferenceRequest{
+	again, err := e.client.CreateConference(ctx, apiclient.CreateConferenceRequest{
 		Name: "same number", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 60, E164: e164,
 	})
 	if err != nil || again.E164 != e164 {

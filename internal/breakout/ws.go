@@ -12,7 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
 )
@@ -27,7 +28,7 @@ const maxMessage = 4 << 20
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	e164 := r.PathValue("e164")
 	if !s.Ready() {
-		api.WriteError(w, &api.HTTPError{Status: http.StatusServiceUnavailable, Code: "BREAKOUT_UNAVAILABLE", Message: "the breakout service is not running on this instance; retry"})
+		httpkit.WriteError(w, errUnavailable())
 		return
 	}
 	cl, err := s.parse(r.URL.Query().Get("ticket"), e164)
@@ -39,25 +40,23 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	// again with it and a form this service knows.
 	compact, err := notifyForm(r.URL.Query())
 	if err != nil {
-		api.WriteError(w, &api.HTTPError{Status: http.StatusBadRequest, Code: protocol.ErrBadRequest, Message: err.Error()})
+		httpkit.WriteError(w, httpkit.BadRequest("%s", err.Error()))
 		return
 	}
 	nonce := r.Header.Get(TicketNonceHeader)
 	switch {
 	case nonce != "" && !validNonce(nonce):
-		api.WriteError(w, &api.HTTPError{Status: http.StatusBadRequest, Code: protocol.ErrBadRequest,
-			Message: TicketNonceHeader + " is 16 to 128 letters, digits, '-' or '_': send a random one, or none"})
+		httpkit.WriteError(w, httpkit.BadRequest("%s is 16 to 128 letters, digits, '-' or '_': send a random one, or none", TicketNonceHeader))
 		return
 	case !upgrading(r):
 		// A plain GET of the URL (a link preview, a crawler) must not
 		// use the ticket up.
-		api.WriteError(w, &api.HTTPError{Status: http.StatusUpgradeRequired, Code: protocol.ErrBadRequest,
-			Message: "this is a WebSocket endpoint: connect with a WebSocket client"})
+		httpkit.WriteErrorStatus(w, http.StatusUpgradeRequired, httpkit.BadRequest("this is a WebSocket endpoint: connect with a WebSocket client"))
 		return
 	}
 	cf, err := s.store.Conference(r.Context(), e164)
 	if err != nil {
-		api.WriteError(w, confError(err, e164))
+		httpkit.WriteError(w, store.Refusal(err, e164, ""))
 		return
 	}
 	if err := cl.ofInstance(cf); err != nil {
@@ -69,7 +68,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrTicket) {
 			refuseTicket(w, err, e164)
 		} else {
-			api.WriteError(w, confError(err, e164))
+			httpkit.WriteError(w, store.Refusal(err, e164, ""))
 		}
 		return
 	}
@@ -129,7 +128,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // refuseTicket answers a connection whose ticket is no good.
 func refuseTicket(w http.ResponseWriter, err error, e164 string) {
-	api.WriteError(w, &api.HTTPError{Status: http.StatusUnauthorized, Code: ticketCode(err),
+	httpkit.WriteError(w, &codes.Error{Code: ticketCode(err),
 		Message: err.Error() + ": ask for a new ticket with POST /v1/conferences/" + e164 + "/breakout/tickets"})
 }
 
@@ -151,11 +150,9 @@ func headerHas(h http.Header, key, token string) bool {
 	return false
 }
 
-func confError(err error, e164 string) *api.HTTPError {
-	if errors.Is(err, store.ErrConfNotFound) {
-		return &api.HTTPError{Status: http.StatusNotFound, Code: protocol.ErrConfNotFound, Message: "conference " + e164 + " does not exist; it may have ended"}
-	}
-	return &api.HTTPError{Status: http.StatusInternalServerError, Code: protocol.ErrStoreError, Message: "the state store failed: " + err.Error() + "; check that it is running"}
+// errUnavailable answers a request this instance cannot serve now.
+func errUnavailable() *codes.Error {
+	return codes.Errorf(codes.BreakoutUnavailable, "the breakout service is not running on this instance; retry")
 }
 
 func randomHex(n int) string {

@@ -28,7 +28,8 @@ const (
 	RoleAPI Role = "api"
 	// RoleBreakout is the breakout-room service (BMS).
 	RoleBreakout Role = "breakout"
-	// RoleSIP is a SIP edge node: it looks numbers up in the registry.
+	// RoleSIP is a SIP edge node: it looks numbers up in the registry
+	// and media nodes' SIP contacts up in RMS.
 	RoleSIP Role = "sip"
 	// RolePlatform is another platform's scheduler and PMS on this
 	// platform's bus, for disaster recovery.
@@ -107,7 +108,7 @@ func Inbox(role Role) string { return InboxRoot + "." + string(role) }
 //	api        mau.cmmau.P, mau.cmcmu.*, rms.res.P, upu.P,          meeting.css, meeting.mccntf                    no
 //	           monitor.req.P
 //	breakout   mcu.*, bms.*                                         meeting.mccntf, bms.*                          no
-//	sip        upu.P                                                (nothing)                                      no
+//	sip        upu.P, rms.res.P                                     (nothing)                                      no
 //	platform   monitor.req.P, meeting.css, meeting.mccntf           mau.cmcmu.*                                    yes
 //
 // P is the platform whose bus it is: a platform joining another's bus
@@ -172,7 +173,9 @@ func Permissions(role Role, platform string) (Grant, error) {
 			Subscribe: []string{protocol.SubjectCMNotifications, protocol.SubjectBreakout("*")},
 		}
 	case RoleSIP:
-		g = Grant{Publish: []string{protocol.SubjectRegistry(p)}}
+		// The registry says which node runs a conference; RMS's node
+		// list (RMS_NODELIST_REQ) says where that node takes SIP calls.
+		g = Grant{Publish: []string{protocol.SubjectRegistry(p), protocol.SubjectRMS(p)}}
 	case RolePlatform:
 		g = Grant{
 			Publish:   []string{protocol.SubjectPMS(p), protocol.SubjectCMRequests, protocol.SubjectCMNotifications},

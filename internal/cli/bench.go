@@ -19,7 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
@@ -317,12 +317,12 @@ func serverCPU(ctx context.Context, api *url.URL, token string) (float64, bool) 
 
 // drive creates n conferences of domain "bench" with b.concurrency
 // workers, recording each latency in lat when given.
-func (b *createBench) drive(ctx context.Context, client *api.Client, n int, lat []time.Duration) ([]error, error) {
+func (b *createBench) drive(ctx context.Context, client *apiclient.Client, n int, lat []time.Duration) ([]error, error) {
 	return b.driveDomain(ctx, client, "bench", n, lat)
 }
 
 // driveDomain is drive for any domain.
-func (b *createBench) driveDomain(ctx context.Context, client *api.Client, domain string, n int, lat []time.Duration) ([]error, error) {
+func (b *createBench) driveDomain(ctx context.Context, client *apiclient.Client, domain string, n int, lat []time.Duration) ([]error, error) {
 	return b.driveWith(ctx, client, nil, 0, domain, n, lat)
 }
 
@@ -335,7 +335,7 @@ type rawTarget struct {
 // driveWith creates n conferences of domain with b.concurrency workers,
 // through gen when given and client otherwise. With rate > 0, create i is
 // due at start + i/rate and its latency counts from then.
-func (b *createBench) driveWith(ctx context.Context, client *api.Client, gen *rawTarget, rate int, domain string, n int, lat []time.Duration) ([]error, error) {
+func (b *createBench) driveWith(ctx context.Context, client *apiclient.Client, gen *rawTarget, rate int, domain string, n int, lat []time.Duration) ([]error, error) {
 	var (
 		next atomic.Int64
 		mu   sync.Mutex
@@ -375,7 +375,7 @@ func (b *createBench) driveWith(ctx context.Context, client *api.Client, gen *ra
 				if raw != nil {
 					err = raw.create(ctx)
 				} else {
-					_, err = client.CreateConference(ctx, api.CreateConferenceRequest{
+					_, err = client.CreateConference(ctx, apiclient.CreateConferenceRequest{
 						Name: "bench", Domain: domain, Scale: 8, Resolution: "720p", DurationMinutes: 120,
 					})
 				}

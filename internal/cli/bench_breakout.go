@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
@@ -152,7 +153,7 @@ func (b *breakoutBench) run(ctx context.Context, out io.Writer) (bool, error) {
 		return false, err
 	}
 	defer stopSvc()
-	conf, err := api.NewClient("http://"+st.API.Addr(), benchToken).CreateConference(ctx, api.CreateConferenceRequest{
+	conf, err := apiclient.New("http://"+st.API.Addr(), benchToken).CreateConference(ctx, apiclient.CreateConferenceRequest{
 		Name: "breakout bench", Domain: "bench", Scale: 8, Resolution: "720p", DurationMinutes: 60,
 	})
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 )
 
 // How API commands find the API: --api, else $CONVENE_API, else the
@@ -40,7 +40,7 @@ func withAPIClient(cmd *cobra.Command) *apiConn {
 }
 
 // client resolves the address and token and returns the API client.
-func (c *apiConn) client() (*api.Client, error) {
+func (c *apiConn) client() (*apiclient.Client, error) {
 	base := firstNonEmpty(c.url, os.Getenv("CONVENE_API"), defaultAPIURL)
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -60,7 +60,7 @@ func (c *apiConn) client() (*api.Client, error) {
 		token = strings.TrimSpace(string(data))
 	}
 	c.url = base
-	return api.NewClient(base, token), nil
+	return apiclient.New(base, token), nil
 }
 
 // fail makes a client error readable: API errors print as
@@ -69,7 +69,7 @@ func (c *apiConn) fail(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ae *api.APIError
+	var ae *apiclient.Error
 	if errors.As(err, &ae) {
 		escaped := *ae
 		escaped.Message = printable(ae.Message)

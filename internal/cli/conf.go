@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 )
 
 func init() { register(confCmd) }
@@ -29,7 +29,7 @@ func confCmd() *cobra.Command {
 
 func confCreateCmd(conn *apiConn) *cobra.Command {
 	var (
-		req    api.CreateConferenceRequest
+		req    apiclient.CreateConferenceRequest
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -68,7 +68,7 @@ func confCreateCmd(conn *apiConn) *cobra.Command {
 func confListCmd(conn *apiConn) *cobra.Command {
 	var (
 		domain string
-		opts   api.ListOptions
+		opts   apiclient.ListOptions
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -182,7 +182,7 @@ func confRenameCmd(conn *apiConn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			conf, err := c.UpdateConference(cmd.Context(), args[0], api.UpdateConferenceRequest{Name: &name})
+			conf, err := c.UpdateConference(cmd.Context(), args[0], apiclient.UpdateConferenceRequest{Name: &name})
 			if err != nil {
 				return conn.fail(err)
 			}
@@ -206,7 +206,7 @@ func confPasswordCmd(conn *apiConn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			conf, err := c.UpdateConference(cmd.Context(), args[0], api.UpdateConferenceRequest{Password: &password})
+			conf, err := c.UpdateConference(cmd.Context(), args[0], apiclient.UpdateConferenceRequest{Password: &password})
 			if err != nil {
 				return conn.fail(err)
 			}
@@ -224,7 +224,7 @@ func confPasswordCmd(conn *apiConn) *cobra.Command {
 }
 
 // printConference prints one conference as a short table or as JSON.
-func printConference(w io.Writer, c api.Conference, asJSON bool) error {
+func printConference(w io.Writer, c apiclient.Conference, asJSON bool) error {
 	if asJSON {
 		return emitJSON(w, c)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
@@ -117,7 +117,7 @@ func (d *drill) run(ctx context.Context) error {
 	if err := waitNodes(ctx, st, d.nodes); err != nil {
 		return err
 	}
-	client := api.NewClient("http://"+st.API.Addr(), "drill-token-0123456789")
+	client := apiclient.New("http://"+st.API.Addr(), "drill-token-0123456789")
 	loader := createBench{concurrency: 16}
 	errs, err := loader.driveDomain(ctx, client, "drill", d.conferences, nil)
 	if err != nil {
@@ -196,7 +196,7 @@ func (d *drill) run(ctx context.Context) error {
 	d.logf("killed the active scheduler %s", active.ID())
 	d.waitFor(ctx, "the standby to take over", func() bool { return st.ActiveScheduler() != nil })
 	d.logf("  standby %s active after %s", st.ActiveScheduler().ID(), ms(time.Since(t0)))
-	if c, err := client.CreateConference(ctx, api.CreateConferenceRequest{Name: "after takeover", Domain: "drill", Scale: 8, Resolution: "720p", DurationMinutes: 30}); err != nil {
+	if c, err := client.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "after takeover", Domain: "drill", Scale: 8, Resolution: "720p", DurationMinutes: 30}); err != nil {
 		d.fail("create through the new scheduler: %v", err)
 	} else {
 		want[c.E164] = identOf(protocol.Conference{Domain: c.Domain, Scale: c.Scale, Resolution: c.Resolution})

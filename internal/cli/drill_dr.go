@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/scheduler"
 	"github.com/convene/convene/internal/stack"
@@ -56,7 +56,7 @@ func (d *drill) runPlatforms(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for loadCtx.Err() == nil {
-				c, err := p.clientB.CreateConference(loadCtx, api.CreateConferenceRequest{Name: "load", Domain: "tenant-b", Scale: 8, Resolution: "720p", DurationMinutes: 30})
+				c, err := p.clientB.CreateConference(loadCtx, apiclient.CreateConferenceRequest{Name: "load", Domain: "tenant-b", Scale: 8, Resolution: "720p", DurationMinutes: 30})
 				if err != nil {
 					continue
 				}
@@ -86,7 +86,7 @@ func (d *drill) runPlatforms(ctx context.Context) error {
 	// 2. A's tenants book on B.
 	var extra []string
 	for i := range 10 {
-		c, err := p.clientB.CreateConference(ctx, api.CreateConferenceRequest{Name: fmt.Sprintf("on B for A %d", i), Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 30})
+		c, err := p.clientB.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: fmt.Sprintf("on B for A %d", i), Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 30})
 		if err != nil {
 			d.fail("booking for A's tenant on B: %v", err)
 			break

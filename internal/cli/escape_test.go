@@ -14,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
 )
 
@@ -57,7 +59,7 @@ func clean(t *testing.T, out string) {
 }
 
 func TestEmitJSONEscapes(t *testing.T) {
-	in := api.Conference{E164: "6600001", Name: bidiName, Invited: []string{escapeName, zeroWidth, "\U000E0041", plainName}}
+	in := apiclient.Conference{E164: "6600001", Name: bidiName, Invited: []string{escapeName, zeroWidth, "\U000E0041", plainName}}
 	var out bytes.Buffer
 	if err := emitJSON(&out, in); err != nil {
 		t.Fatal(err)
@@ -66,7 +68,7 @@ func TestEmitJSONEscapes(t *testing.T) {
 	if !strings.Contains(out.String(), `invoice\u202efdp.exe`) || !strings.Contains(out.String(), plainName) {
 		t.Fatalf("escaped JSON:\n%s", out.String())
 	}
-	var back api.Conference
+	var back apiclient.Conference
 	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestEmitJSONEscapes(t *testing.T) {
 // predate the API's rule.
 func fakeAPI(t *testing.T) string {
 	t.Helper()
-	confs := []api.Conference{
+	confs := []apiclient.Conference{
 		{E164: "6600001", Name: bidiName, State: "running", Node: "n1", Room: "room-a1"},
 		{E164: "6600002", Name: escapeName, State: "running", Node: "n\x1b[31m2", Room: zeroWidth},
 		{E164: "6600003", Name: plainName, State: "running"},
@@ -87,14 +89,14 @@ func fakeAPI(t *testing.T) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/v1/domains/acme/conferences":
-			api.WriteJSON(w, http.StatusOK, map[string]any{"conferences": confs})
+			httpkit.WriteJSON(w, http.StatusOK, map[string]any{"conferences": confs})
 		case "/v1/conferences/6600002":
 			c := confs[1]
 			c.Invited = []string{bidiName}
 			c.Reason = "\u2066reason\u2069"
-			api.WriteJSON(w, http.StatusOK, c)
+			httpkit.WriteJSON(w, http.StatusOK, c)
 		case "/v1/conferences/6600009":
-			api.WriteError(w, &api.HTTPError{Status: http.StatusBadGateway, Code: "NODE_REJECTED", Message: "node said \x1b[2J"})
+			httpkit.WriteError(w, &codes.Error{Code: codes.NodeRejected, Message: "node said \x1b[2J"})
 		default:
 			http.NotFound(w, r)
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
@@ -139,7 +139,7 @@ func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n i
 	if err := waitNodes(ctx, st, 1); err != nil {
 		return false, err
 	}
-	client := api.NewClient("http://"+st.API.Addr(), benchToken)
+	client := apiclient.New("http://"+st.API.Addr(), benchToken)
 	loader := createBench{concurrency: 32}
 	errs, err := loader.drive(ctx, client, n, nil)
 	if err != nil {
@@ -198,13 +198,13 @@ func (b *failoverBench) run(ctx context.Context, out io.Writer, mode string, n i
 		// Wake the frozen node: its stale copies must be ended.
 		thawed := time.Now()
 		st.Nodes[0].SetFault(medianode.Fault{})
-		if at, ok := waitUndoubled(ctx, st, 0, 30*time.Second); ok {
+		if at, ok := waitUndoubled(ctx, st, []int{0}, 30*time.Second); ok {
 			fmt.Fprintf(out, "  doubled until    %s after the node came back\n", ms(at.Sub(thawed)))
 		} else {
 			fmt.Fprintf(out, "  doubled until    still doubled 30 s after the node came back\n")
 		}
 	}
-	return b.check(ctx, out, st, n)
+	return auditSettled(ctx, out, st, n)
 }
 
 // loadAverage is the machine's load average, where the system says it,
@@ -221,13 +221,14 @@ func loadAverage() string {
 	return ", load average " + strings.Join(f[:3], " ")
 }
 
-// waitUndoubled waits until no conference that node i hosts is hosted by
-// another running simulated node too, and answers when it saw that first.
-func waitUndoubled(ctx context.Context, st *stack.Stack, i int, limit time.Duration) (time.Time, bool) {
+// waitUndoubled waits until no conference that the given nodes host is
+// hosted by another running simulated node too, and answers when it saw
+// that first.
+func waitUndoubled(ctx context.Context, st *stack.Stack, nodes []int, limit time.Duration) (time.Time, bool) {
 	deadline := time.Now().Add(limit)
 	for {
 		now := time.Now()
-		if doubled(st, i) == 0 {
+		if doubled(st, nodes) == 0 {
 			return now, true
 		}
 		if now.After(deadline) {
@@ -241,23 +242,36 @@ func waitUndoubled(ctx context.Context, st *stack.Stack, i int, limit time.Durat
 	}
 }
 
-// doubled counts the conferences node i hosts that another running node
-// hosts too.
-func doubled(st *stack.Stack, i int) int {
+// doubled counts the conferences the given nodes host that another
+// running node hosts too.
+func doubled(st *stack.Stack, nodes []int) int {
+	mine := map[string]int{} // e164 -> the last of nodes that hosts it
+	for _, i := range nodes {
+		for _, e := range st.Nodes[i].Numbers() {
+			mine[e] = i
+		}
+	}
 	n := 0
-	for _, e := range st.Nodes[i].Numbers() {
-		for j, other := range st.Nodes {
-			if j != i && other.Running() && other.Hosts(e) {
+	for j, other := range st.Nodes {
+		if len(mine) == 0 {
+			break
+		}
+		if !other.Running() {
+			continue
+		}
+		for _, e := range other.Numbers() {
+			if i, ok := mine[e]; ok && i != j {
 				n++
-				break
+				delete(mine, e)
 			}
 		}
 	}
 	return n
 }
 
-// check waits for the platform to settle and audits it.
-func (b *failoverBench) check(ctx context.Context, out io.Writer, st *stack.Stack, n int) (bool, error) {
+// auditSettled waits for the platform to settle with n conferences
+// running and audits it.
+func auditSettled(ctx context.Context, out io.Writer, st *stack.Stack, n int) (bool, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r, err := st.Audit(ctx)

@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 )
 
 // rawCreator is the create benchmark's load generator: each worker writes
@@ -29,7 +29,7 @@ type rawCreator struct {
 }
 
 func newRawCreator(addr, token, domain string) (*rawCreator, error) {
-	body, err := json.Marshal(api.CreateConferenceRequest{
+	body, err := json.Marshal(apiclient.CreateConferenceRequest{
 		Name: "bench", Domain: domain, Scale: 8, Resolution: "720p", DurationMinutes: 120,
 	})
 	if err != nil {
@@ -40,7 +40,7 @@ func newRawCreator(addr, token, domain string) (*rawCreator, error) {
 	return &rawCreator{addr: addr, req: append(req, body...)}, nil
 }
 
-// create books one conference; a refusal comes back as an *api.APIError.
+// create books one conference; a refusal comes back as an *apiclient.Error.
 // A broken connection is dropped and the next create dials again.
 func (c *rawCreator) create(ctx context.Context) error {
 	if c.conn == nil {
@@ -63,7 +63,7 @@ func (c *rawCreator) create(ctx context.Context) error {
 		deadline = time.Now().Add(30 * time.Second)
 	}
 	closing, err := c.roundTrip(deadline)
-	if _, refused := err.(*api.APIError); closing || err != nil && !refused {
+	if _, refused := err.(*apiclient.Error); closing || err != nil && !refused {
 		c.close()
 	}
 	return err
@@ -87,7 +87,7 @@ func (c *rawCreator) roundTrip(deadline time.Time) (closing bool, err error) {
 		_, err := io.Copy(io.Discard, resp.Body)
 		return resp.Close, err
 	}
-	return resp.Close, api.ResponseError(resp)
+	return resp.Close, apiclient.ResponseError(resp)
 }
 
 func (c *rawCreator) close() {

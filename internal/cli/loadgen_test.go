@@ -10,11 +10,11 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 )
 
 // The load generator sends the API's create request with the token, takes
-// a 201 as a create, turns an error envelope into an *api.APIError, and
+// a 201 as a create, turns an error envelope into an *apiclient.Error, and
 // dials again after the server drops its connection.
 func TestRawCreator(t *testing.T) {
 	var calls atomic.Int64
@@ -23,7 +23,7 @@ func TestRawCreator(t *testing.T) {
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/conferences" || r.Header.Get("Authorization") != "Bearer tok" {
 			t.Errorf("request %d: %s %s auth %q", n, r.Method, r.URL.Path, r.Header.Get("Authorization"))
 		}
-		var q api.CreateConferenceRequest
+		var q apiclient.CreateConferenceRequest
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&q); err != nil || q.Domain != "acme" || q.Scale != 8 || q.Resolution != "720p" {
@@ -52,7 +52,7 @@ func TestRawCreator(t *testing.T) {
 	if err := c.create(ctx); err != nil {
 		t.Fatalf("first create: %v", err)
 	}
-	var ae *api.APIError
+	var ae *apiclient.Error
 	if err := c.create(ctx); !errors.As(err, &ae) || ae.Code != "LICENSE_EXHAUSTED" || ae.Status != http.StatusConflict {
 		t.Fatalf("refused create = %v, want LICENSE_EXHAUSTED", err)
 	}

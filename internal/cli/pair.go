@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/audit"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
@@ -25,7 +25,7 @@ type pair struct {
 	storeA, storeB   *store.Embedded
 	natsA, natsB     string
 	a, b             *stack.Stack
-	clientA, clientB *api.Client
+	clientA, clientB *apiclient.Client
 	nodes, capacity  int
 	log              *slog.Logger
 }
@@ -90,8 +90,8 @@ func startPair(ctx context.Context, nodes, capacity, licence int, log *slog.Logg
 		p.stop()
 		return nil, err
 	}
-	p.clientA = api.NewClient("http://"+p.a.API.Addr(), pairToken)
-	p.clientB = api.NewClient("http://"+p.b.API.Addr(), pairToken)
+	p.clientA = apiclient.New("http://"+p.a.API.Addr(), pairToken)
+	p.clientB = apiclient.New("http://"+p.b.API.Addr(), pairToken)
 	return p, nil
 }
 
@@ -124,7 +124,7 @@ func (p *pair) restartA(ctx context.Context) error {
 		return err
 	}
 	p.a = a
-	p.clientA = api.NewClient("http://"+a.API.Addr(), pairToken)
+	p.clientA = apiclient.New("http://"+a.API.Addr(), pairToken)
 	return nil
 }
 

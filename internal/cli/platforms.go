@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 )
 
 func init() { register(platformsCmd) }
@@ -131,7 +131,7 @@ func platformsDRCmd(conn *apiConn) *cobra.Command {
 
 // printPlatforms prints platforms as a table, or as JSON. A platform an
 // operator switched over says so in its state.
-func printPlatforms(w io.Writer, ps []api.Platform, asJSON bool) error {
+func printPlatforms(w io.Writer, ps []apiclient.Platform, asJSON bool) error {
 	if asJSON {
 		return emitJSON(w, ps)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 )
 
 func init() { register(roomsCmd) }
@@ -106,7 +106,7 @@ func roomsRecoverCmd(conn *apiConn) *cobra.Command {
 // printRooms prints rooms as a table, or as JSON. An abnormal room's state
 // says who failed it, when the platform monitor said: an operator (manual)
 // or its nodes (auto).
-func printRooms(w io.Writer, rooms []api.Room, asJSON bool) error {
+func printRooms(w io.Writer, rooms []apiclient.Room, asJSON bool) error {
 	if asJSON {
 		return emitJSON(w, rooms)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/audit"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
@@ -31,8 +31,8 @@ type dr struct {
 	storeA, storeB *store.Store
 	natsA, natsB   string // host:port
 	a, b           *stack.Stack
-	clientA        *api.Client
-	clientB        *api.Client
+	clientA        *apiclient.Client
+	clientB        *apiclient.Client
 	nodes          int
 	made           confSet // every conference create returned
 }
@@ -98,8 +98,8 @@ func startDRWith(t *testing.T, s drSetup) *dr {
 		t.Cleanup(func() { d.stop(st) })
 		d.waitNodes(st)
 	}
-	d.clientB = api.NewClient("http://"+d.b.API.Addr(), token)
-	d.clientA = api.NewClient("http://"+d.a.API.Addr(), token)
+	d.clientB = apiclient.New("http://"+d.b.API.Addr(), token)
+	d.clientA = apiclient.New("http://"+d.a.API.Addr(), token)
 	d.waitPlatformState("pa", protocol.PlatformNormal)
 	return d
 }
@@ -198,7 +198,7 @@ func (d *dr) restartA() {
 	d.t.Cleanup(func() { d.stop(st) })
 	d.waitNodes(st)
 	d.a = st
-	d.clientA = api.NewClient("http://"+st.API.Addr(), token)
+	d.clientA = apiclient.New("http://"+st.API.Addr(), token)
 }
 
 // waitPlatformState waits until B's PMS holds A in state.
@@ -214,9 +214,9 @@ func (d *dr) waitPlatformState(moid, state string) {
 	})
 }
 
-func (d *dr) create(c *api.Client, domain, name string) api.Conference {
+func (d *dr) create(c *apiclient.Client, domain, name string) apiclient.Conference {
 	d.t.Helper()
-	conf, err := c.CreateConference(context.Background(), api.CreateConferenceRequest{Name: name, Domain: domain, Scale: 8, Resolution: "720p", DurationMinutes: 60})
+	conf, err := c.CreateConference(context.Background(), apiclient.CreateConferenceRequest{Name: name, Domain: domain, Scale: 8, Resolution: "720p", DurationMinutes: 60})
 	if err != nil {
 		d.t.Fatalf("create %s on %s: %v", name, domain, err)
 	}

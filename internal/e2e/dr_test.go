@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
@@ -56,12 +56,12 @@ func TestFailoverToTheBackupPlatform(t *testing.T) {
 	for range 3 {
 		onB = append(onB, d.create(d.clientB, "tenant-b", "of B").E164)
 	}
-	tpl, err := d.clientA.CreateTemplate(ctx, api.TemplateRequest{Name: "A's board", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 60})
+	tpl, err := d.clientA.CreateTemplate(ctx, apiclient.TemplateRequest{Name: "A's board", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 60})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A monitoring session on A: it stops when the conference moves to B.
-	if _, err := d.clientA.StartMonitor(ctx, onA[0], api.MonitorRequest{IP: "10.1.1.1", Port: 7000}); err != nil {
+	if _, err := d.clientA.StartMonitor(ctx, onA[0], apiclient.MonitorRequest{IP: "10.1.1.1", Port: 7000}); err != nil {
 		t.Fatal(err)
 	}
 	d.settledAcross("before the failure", d.a, d.b)
@@ -96,7 +96,7 @@ func TestFailoverToTheBackupPlatform(t *testing.T) {
 		})
 	}
 	eventually(t, "B's CM told the monitoring session stopped", func() bool {
-		evs, _ := d.clientB.Events(ctx, api.EventOptions{E164: onA[0]})
+		evs, _ := d.clientB.Events(ctx, apiclient.EventOptions{E164: onA[0]})
 		for _, ev := range evs {
 			if ev.Type == protocol.MAUMonitorStoppedNtf {
 				return true
@@ -181,7 +181,7 @@ func TestFailbackKeepsMovedConferencesControlledFromTheMaster(t *testing.T) {
 		return false
 	})
 	eventually(t, "A's CM told of the new length", func() bool {
-		evs, _ := d.clientA.Events(ctx, api.EventOptions{E164: e})
+		evs, _ := d.clientA.Events(ctx, apiclient.EventOptions{E164: e})
 		for _, ev := range evs {
 			if ev.Type == protocol.MAUConfDurationNtf {
 				return true
@@ -193,7 +193,7 @@ func TestFailbackKeepsMovedConferencesControlledFromTheMaster(t *testing.T) {
 	// and the answers come back to A's CM only once it applied them.
 	node := d.nodeHosting(d.b, e)
 	name, pw := "renamed from A", "pw"
-	got, err := d.clientA.UpdateConference(ctx, e, api.UpdateConferenceRequest{Name: &name, Password: &pw})
+	got, err := d.clientA.UpdateConference(ctx, e, apiclient.UpdateConferenceRequest{Name: &name, Password: &pw})
 	if err != nil {
 		t.Fatalf("rename from A: %v", err)
 	}
@@ -203,7 +203,7 @@ func TestFailbackKeepsMovedConferencesControlledFromTheMaster(t *testing.T) {
 	if h := hostedOn(node, e); h.Name != name || h.Password != pw {
 		t.Fatalf("B's node %s holds name %q password %q; want %q, %q", node.ID(), h.Name, h.Password, name, pw)
 	}
-	if _, err := d.clientA.StartMonitor(ctx, e, api.MonitorRequest{IP: "10.0.0.1", Port: 5000}); err != nil {
+	if _, err := d.clientA.StartMonitor(ctx, e, apiclient.MonitorRequest{IP: "10.0.0.1", Port: 5000}); err != nil {
 		t.Fatalf("monitor from A: %v", err)
 	}
 	if h := hostedOn(node, e); !slices.Equal(h.Monitors, []string{"10.0.0.1:5000"}) {
@@ -281,7 +281,7 @@ func TestManualSwitchoverAndBack(t *testing.T) {
 		}
 		return true
 	})
-	if _, err := d.clientA.CreateConference(ctx, api.CreateConferenceRequest{Name: "x", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 5}); apiCode(err) != protocol.ErrPlatformNotServed {
+	if _, err := d.clientA.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "x", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 5}); apiCode(err) != protocol.ErrPlatformNotServed {
 		t.Fatalf("booking on a switched-over platform: %v", err)
 	}
 	d.allOnB("A's conferences running on B", created)
@@ -291,7 +291,7 @@ func TestManualSwitchoverAndBack(t *testing.T) {
 	}
 	d.waitPlatformState("pa", protocol.PlatformNormal)
 	eventually(t, "A books again", func() bool {
-		c, err := d.clientA.CreateConference(ctx, api.CreateConferenceRequest{Name: "back", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 5})
+		c, err := d.clientA.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "back", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 5})
 		if err == nil {
 			created.add(c)
 		}
@@ -457,7 +457,7 @@ func TestExpiryBelongsToThePlatformRunningTheConference(t *testing.T) {
 	d.ended("B's new scheduler to end an expired conference of A it runs", afterFailback)
 	delete(created, afterFailback)
 	eventually(t, "A's CM told of the end", func() bool {
-		evs, _ := d.clientA.Events(ctx, api.EventOptions{E164: afterFailback})
+		evs, _ := d.clientA.Events(ctx, apiclient.EventOptions{E164: afterFailback})
 		for _, ev := range evs {
 			if ev.Type == protocol.MAUReleaseConfNtf {
 				return true
@@ -554,8 +554,8 @@ func TestBackupBooksAgainstTheMastersLicence(t *testing.T) {
 		t.Fatalf("B's store counts %v for A's tenant", u.InUse)
 	}
 
-	_, err = d.clientB.CreateConference(ctx, api.CreateConferenceRequest{Name: "one too many", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 60})
-	var ae *api.APIError
+	_, err = d.clientB.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "one too many", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 60})
+	var ae *apiclient.Error
 	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != protocol.ErrLicenseExhausted {
 		t.Fatalf("a fourth booking on B for tenant-a: %v; want 409 %s", err, protocol.ErrLicenseExhausted)
 	}

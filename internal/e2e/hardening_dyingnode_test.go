@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
 )
@@ -86,7 +86,7 @@ func TestDyingNodeDoesNotSwallowCreates(t *testing.T) {
 
 // apiCodeOf is an API error's code, or the error.
 func apiCodeOf(err error) string {
-	if ae, ok := err.(*api.APIError); ok {
+	if ae, ok := err.(*apiclient.Error); ok {
 		return ae.Code + ": " + ae.Message
 	}
 	return err.Error()

@@ -10,7 +10,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/medianode"
@@ -41,7 +41,7 @@ type hdOptions struct {
 type hdEnv struct {
 	t      *testing.T
 	st     *stack.Stack
-	client *api.Client
+	client *apiclient.Client
 	redis  *redistest.Server
 }
 
@@ -103,7 +103,7 @@ func hdStart(t *testing.T, o hdOptions) *hdEnv {
 		defer cancel()
 		st.Stop(ctx)
 	})
-	e := &hdEnv{t: t, st: st, client: api.NewClient("http://"+st.API.Addr(), hdToken), redis: r}
+	e := &hdEnv{t: t, st: st, client: apiclient.New("http://"+st.API.Addr(), hdToken), redis: r}
 	hdEventually(t, fmt.Sprintf("%d nodes up", o.nodes), func() bool {
 		up := 0
 		for _, n := range st.RMS.Nodes() {
@@ -143,7 +143,7 @@ func hdIdentOf(domain string, scale int, resolution string) hdIdent {
 // hdWant is the conferences that must run, by number.
 type hdWant map[string]hdIdent
 
-func (w hdWant) add(c api.Conference) { w[c.E164] = hdIdentOf(c.Domain, c.Scale, c.Resolution) }
+func (w hdWant) add(c apiclient.Conference) { w[c.E164] = hdIdentOf(c.Domain, c.Scale, c.Resolution) }
 
 func (w hdWant) without(e164 string) hdWant {
 	out := hdWant{}
@@ -155,8 +155,8 @@ func (w hdWant) without(e164 string) hdWant {
 	return out
 }
 
-func (e *hdEnv) create(name string, mod ...func(*api.CreateConferenceRequest)) (api.Conference, error) {
-	req := api.CreateConferenceRequest{Name: name, Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 60}
+func (e *hdEnv) create(name string, mod ...func(*apiclient.CreateConferenceRequest)) (apiclient.Conference, error) {
+	req := apiclient.CreateConferenceRequest{Name: name, Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 60}
 	for _, m := range mod {
 		m(&req)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
@@ -17,9 +17,9 @@ import (
 
 // wantRefusal fails the test unless err is an API error with that status
 // and code and a message.
-func wantRefusal(t *testing.T, err error, status int, code string) *api.APIError {
+func wantRefusal(t *testing.T, err error, status int, code string) *apiclient.Error {
 	t.Helper()
-	ae, ok := err.(*api.APIError)
+	ae, ok := err.(*apiclient.Error)
 	if !ok || ae.Status != status || ae.Code != code || ae.Message == "" {
 		t.Fatalf("got %v; want %d %s with a message", err, status, code)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
@@ -44,7 +44,7 @@ type setup struct {
 type env struct {
 	t      *testing.T
 	st     *stack.Stack
-	client *api.Client
+	client *apiclient.Client
 	redis  *redistest.Server
 
 	mu   sync.Mutex
@@ -116,7 +116,7 @@ func start(t *testing.T, s setup) *env {
 		defer cancel()
 		st.Stop(c)
 	})
-	e := &env{t: t, st: st, client: api.NewClient("http://"+st.API.Addr(), token), redis: r, made: confSet{}}
+	e := &env{t: t, st: st, client: apiclient.New("http://"+st.API.Addr(), token), redis: r, made: confSet{}}
 	eventually(t, fmt.Sprintf("%d nodes registered", s.nodes), func() bool {
 		up := 0
 		for _, n := range st.RMS.Nodes() {
@@ -141,8 +141,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (e *env) create(name string, mod ...func(*api.CreateConferenceRequest)) (api.Conference, error) {
-	req := api.CreateConferenceRequest{Name: name, Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 60}
+func (e *env) create(name string, mod ...func(*apiclient.CreateConferenceRequest)) (apiclient.Conference, error) {
+	req := apiclient.CreateConferenceRequest{Name: name, Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 60}
 	for _, m := range mod {
 		m(&req)
 	}
@@ -155,7 +155,7 @@ func (e *env) create(name string, mod ...func(*api.CreateConferenceRequest)) (ap
 	return c, err
 }
 
-func (e *env) mustCreate(name string, mod ...func(*api.CreateConferenceRequest)) api.Conference {
+func (e *env) mustCreate(name string, mod ...func(*apiclient.CreateConferenceRequest)) apiclient.Conference {
 	e.t.Helper()
 	c, err := e.create(name, mod...)
 	if err != nil {
@@ -169,7 +169,7 @@ func apiCode(err error) string {
 	if err == nil {
 		return ""
 	}
-	if ae, ok := err.(*api.APIError); ok {
+	if ae, ok := err.(*apiclient.Error); ok {
 		return ae.Code
 	}
 	return "not an API error: " + err.Error()
@@ -216,13 +216,13 @@ func (e *env) hosted() map[string]int {
 	return out
 }
 
-func (e *env) events(e164, typ string) []api.Event {
+func (e *env) events(e164, typ string) []apiclient.Event {
 	e.t.Helper()
-	evs, err := e.client.Events(context.Background(), api.EventOptions{E164: e164})
+	evs, err := e.client.Events(context.Background(), apiclient.EventOptions{E164: e164})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []api.Event
+	var out []apiclient.Event
 	for _, ev := range evs {
 		if ev.Type == typ {
 			out = append(out, ev)
@@ -294,7 +294,7 @@ func keyOf(domain string, scale int, resolution string) confKey {
 type confSet map[string]confKey
 
 // add records a conference the API returned.
-func (s confSet) add(c api.Conference) { s[c.E164] = keyOf(c.Domain, c.Scale, c.Resolution) }
+func (s confSet) add(c apiclient.Conference) { s[c.E164] = keyOf(c.Domain, c.Scale, c.Resolution) }
 
 // conferences is every conference created through the API so far, after
 // checking that exactly they run: take it once the conferences a test

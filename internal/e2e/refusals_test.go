@@ -13,7 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
+	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
 )
@@ -36,17 +37,17 @@ func TestRefusalsLeaveNothingBehind(t *testing.T) {
 		nodes  int
 		limit  int
 		prep   func(e *env)
-		mod    func(r *api.CreateConferenceRequest)
+		mod    func(r *apiclient.CreateConferenceRequest)
 		status int
 		code   string
 	}{
-		{name: "unknown domain", nodes: 1, mod: func(r *api.CreateConferenceRequest) { r.Domain = "nobody" }, status: 404, code: protocol.ErrDomainNotFound},
-		{name: "domain of a platform not served", nodes: 1, mod: func(r *api.CreateConferenceRequest) { r.Domain = "elsewhere" }, status: 503, code: protocol.ErrPlatformNotServed},
-		{name: "disabled domain", nodes: 1, mod: func(r *api.CreateConferenceRequest) { r.Domain = "closed" }, status: 403, code: protocol.ErrDomainDisabled},
+		{name: "unknown domain", nodes: 1, mod: func(r *apiclient.CreateConferenceRequest) { r.Domain = "nobody" }, status: 404, code: protocol.ErrDomainNotFound},
+		{name: "domain of a platform not served", nodes: 1, mod: func(r *apiclient.CreateConferenceRequest) { r.Domain = "elsewhere" }, status: 503, code: protocol.ErrPlatformNotServed},
+		{name: "disabled domain", nodes: 1, mod: func(r *apiclient.CreateConferenceRequest) { r.Domain = "closed" }, status: 403, code: protocol.ErrDomainDisabled},
 		{name: "licence exhausted", nodes: 1, limit: 1, prep: func(e *env) { e.mustCreate("first") }, status: 409, code: protocol.ErrLicenseExhausted},
 		{name: "number in use", nodes: 1, prep: func(e *env) {
-			e.mustCreate("first", func(r *api.CreateConferenceRequest) { r.E164 = "5100777" })
-		}, mod: func(r *api.CreateConferenceRequest) { r.E164 = "5100777" }, status: 409, code: protocol.ErrE164InUse},
+			e.mustCreate("first", func(r *apiclient.CreateConferenceRequest) { r.E164 = "5100777" })
+		}, mod: func(r *apiclient.CreateConferenceRequest) { r.E164 = "5100777" }, status: 409, code: protocol.ErrE164InUse},
 		{name: "no media node", nodes: 0, status: 503, code: protocol.ErrNoResources},
 		{name: "every node full", nodes: 2, prep: func(e *env) {
 			for _, n := range e.st.Nodes {
@@ -71,12 +72,12 @@ func TestRefusalsLeaveNothingBehind(t *testing.T) {
 				tt.prep(e)
 			}
 			keys, used, hosted := e.storeKeys(), e.inUse("acme", "8_720p"), e.hosted()
-			_, err := e.create("refused", func(r *api.CreateConferenceRequest) {
+			_, err := e.create("refused", func(r *apiclient.CreateConferenceRequest) {
 				if tt.mod != nil {
 					tt.mod(r)
 				}
 			})
-			ae, ok := err.(*api.APIError)
+			ae, ok := err.(*apiclient.Error)
 			if !ok || ae.Status != tt.status || ae.Code != tt.code {
 				t.Fatalf("create: %v; want %d %s", err, tt.status, tt.code)
 			}
@@ -132,7 +133,7 @@ func TestBadRequestsNameTheField(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
-			var eb api.ErrorBody
+			var eb codes.Envelope
 			if err := json.Unmarshal(body, &eb); err != nil {
 				t.Fatalf("error body %s: %v", body, err)
 			}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/scheduler"
@@ -24,7 +24,7 @@ func (e *env) roomOf(node string) string {
 	return ""
 }
 
-func (e *env) roomState(room string) api.Room {
+func (e *env) roomState(room string) apiclient.Room {
 	e.t.Helper()
 	rooms, err := e.client.Rooms(context.Background())
 	if err != nil {
@@ -36,7 +36,7 @@ func (e *env) roomState(room string) api.Room {
 		}
 	}
 	e.t.Fatalf("no room %s", room)
-	return api.Room{}
+	return apiclient.Room{}
 }
 
 func TestRoomFailedByAnOperator(t *testing.T) {
@@ -169,7 +169,7 @@ func TestBusRestartMovesNothing(t *testing.T) {
 	var last error
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var c api.Conference
+		var c apiclient.Conference
 		if c, last = e.create("after the bus restart"); last == nil {
 			created.add(c)
 			break

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
 )
@@ -18,7 +18,7 @@ import (
 func TestCreateRunsOnANodeAndEndReleasesEverything(t *testing.T) {
 	e := start(t, setup{nodes: 2})
 	ctx := context.Background()
-	c := e.mustCreate("standup", func(r *api.CreateConferenceRequest) {
+	c := e.mustCreate("standup", func(r *apiclient.CreateConferenceRequest) {
 		r.Public = true
 		r.Invited = []string{"mt-1"}
 	})
@@ -131,7 +131,7 @@ func TestRenameAndPassword(t *testing.T) {
 	node := e.st.Nodes[0]
 
 	name, pw := "board meeting", "s3cret"
-	got, err := e.client.UpdateConference(ctx, c.E164, api.UpdateConferenceRequest{Name: &name, Password: &pw})
+	got, err := e.client.UpdateConference(ctx, c.E164, apiclient.UpdateConferenceRequest{Name: &name, Password: &pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +157,11 @@ func TestRenameAndPassword(t *testing.T) {
 	}
 
 	empty := ""
-	if _, err := e.client.UpdateConference(ctx, c.E164, api.UpdateConferenceRequest{Name: &empty}); apiCode(err) != protocol.ErrBadRequest {
+	if _, err := e.client.UpdateConference(ctx, c.E164, apiclient.UpdateConferenceRequest{Name: &empty}); apiCode(err) != protocol.ErrBadRequest {
 		t.Fatalf("empty name: %v", err)
 	}
 	node.SetFault(nodeFault(protocol.MAUMCUModifyConfNameReq))
-	if _, err := e.client.UpdateConference(ctx, c.E164, api.UpdateConferenceRequest{Name: &name}); apiCode(err) != protocol.ErrNodeRejected {
+	if _, err := e.client.UpdateConference(ctx, c.E164, apiclient.UpdateConferenceRequest{Name: &name}); apiCode(err) != protocol.ErrNodeRejected {
 		t.Fatalf("rename refused by the node: %v", err)
 	}
 	if got, _ := e.client.Conference(ctx, c.E164); got.Name != "renamed on the node" {
@@ -174,7 +174,7 @@ func TestMonitoringKeepAliveAndExpiry(t *testing.T) {
 	ctx := context.Background()
 	c := e.mustCreate("watched")
 	node := e.st.Nodes[0]
-	m, err := e.client.StartMonitor(ctx, c.E164, api.MonitorRequest{IP: "10.9.8.7", Port: 9000})
+	m, err := e.client.StartMonitor(ctx, c.E164, apiclient.MonitorRequest{IP: "10.9.8.7", Port: 9000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestMonitoringKeepAliveAndExpiry(t *testing.T) {
 	}
 
 	// Stopped by the CM.
-	m2, err := e.client.StartMonitor(ctx, c.E164, api.MonitorRequest{IP: "10.9.8.7", Port: 9001})
+	m2, err := e.client.StartMonitor(ctx, c.E164, apiclient.MonitorRequest{IP: "10.9.8.7", Port: 9001})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestMonitoringKeepAliveAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the node to stop the second stream", func() bool { return len(node.Conferences()[0].Monitors) == 0 })
-	if _, err := e.client.StartMonitor(ctx, c.E164, api.MonitorRequest{IP: "not-an-ip", Port: 1}); apiCode(err) != protocol.ErrBadRequest {
+	if _, err := e.client.StartMonitor(ctx, c.E164, apiclient.MonitorRequest{IP: "not-an-ip", Port: 1}); apiCode(err) != protocol.ErrBadRequest {
 		t.Fatalf("bad ip: %v", err)
 	}
 }
@@ -290,7 +290,7 @@ func TestLicenceAtItsLimit(t *testing.T) {
 	}
 	before := e.storeKeys()
 	_, err := e.create("one too many")
-	var ae *api.APIError
+	var ae *apiclient.Error
 	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != protocol.ErrLicenseExhausted {
 		t.Fatalf("4th create: %v", err)
 	}
@@ -311,9 +311,9 @@ func TestLicenceAtItsLimit(t *testing.T) {
 		t.Fatalf("nodes host %d conferences, want 3", total)
 	}
 	// Another class is counted on its own.
-	e.mustCreate("hd", func(r *api.CreateConferenceRequest) { r.Resolution = "1080p" })
+	e.mustCreate("hd", func(r *apiclient.CreateConferenceRequest) { r.Resolution = "1080p" })
 	// Raising the limit at run time lets the next one in.
-	if _, err := e.client.SetLicense(context.Background(), "acme", api.SetLicenseRequest{Limits: map[string]int{"8_720p": 4}}); err != nil {
+	if _, err := e.client.SetLicense(context.Background(), "acme", apiclient.SetLicenseRequest{Limits: map[string]int{"8_720p": 4}}); err != nil {
 		t.Fatal(err)
 	}
 	e.mustCreate("now it fits")
@@ -355,7 +355,7 @@ func TestConcurrentCreatesNeverExceedLicence(t *testing.T) {
 	if n := e.inUse("acme", "8_720p"); n != limit {
 		t.Fatalf("licence count %d, want %d", n, limit)
 	}
-	confs, err := e.client.DomainConferences(context.Background(), "acme", api.ListOptions{})
+	confs, err := e.client.DomainConferences(context.Background(), "acme", apiclient.ListOptions{})
 	if err != nil || len(confs) != limit {
 		t.Fatalf("store lists %d conferences (%v), want %d", len(confs), err, limit)
 	}
@@ -406,7 +406,7 @@ func TestLeastLoadedPlacement(t *testing.T) {
 	// Ending ten on one node and creating five again fills that node first:
 	// it stays the least loaded throughout.
 	ctx := context.Background()
-	confs, _ := e.client.DomainConferences(ctx, "acme", api.ListOptions{})
+	confs, _ := e.client.DomainConferences(ctx, "acme", apiclient.ListOptions{})
 	ended := 0
 	for _, c := range confs {
 		if c.Node == "sim-2" && ended < 10 {

@@ -4,25 +4,25 @@ import (
 	"context"
 	"testing"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/protocol"
 )
 
 func TestPublicTemplates(t *testing.T) {
 	e := start(t, setup{nodes: 1})
 	ctx := context.Background()
-	pub, err := e.client.CreateTemplate(ctx, api.TemplateRequest{Name: "all hands", Domain: "acme", Scale: 64, Resolution: "1080p", DurationMinutes: 90, Public: true})
+	pub, err := e.client.CreateTemplate(ctx, apiclient.TemplateRequest{Name: "all hands", Domain: "acme", Scale: 64, Resolution: "1080p", DurationMinutes: 90, Public: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pub.E164) != 7 || pub.E164[:2] != "51" || pub.Platform != "p1" {
 		t.Fatalf("template = %+v; want a number in p1's segment 51", pub)
 	}
-	priv, err := e.client.CreateTemplate(ctx, api.TemplateRequest{Name: "board", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30, E164: "5190001"})
+	priv, err := e.client.CreateTemplate(ctx, apiclient.TemplateRequest{Name: "board", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30, E164: "5190001"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.CreateTemplate(ctx, api.TemplateRequest{Name: "again", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30, E164: "5190001"}); apiCode(err) != protocol.ErrE164InUse {
+	if _, err := e.client.CreateTemplate(ctx, apiclient.TemplateRequest{Name: "again", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30, E164: "5190001"}); apiCode(err) != protocol.ErrE164InUse {
 		t.Fatalf("duplicate template number: %v", err)
 	}
 	all, _ := e.client.DomainTemplates(ctx, "acme", false)
@@ -40,7 +40,7 @@ func TestPublicTemplates(t *testing.T) {
 		t.Fatalf("conference took template number %s", c.E164)
 	}
 	priv.Name = "board (renamed)"
-	upd, err := e.client.UpdateTemplate(ctx, priv.E164, api.TemplateRequest{Name: "board (renamed)", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 45})
+	upd, err := e.client.UpdateTemplate(ctx, priv.E164, apiclient.TemplateRequest{Name: "board (renamed)", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 45})
 	if err != nil || upd.Name != "board (renamed)" || upd.DurationMinutes != 45 {
 		t.Fatalf("update = %+v, %v", upd, err)
 	}

@@ -43,6 +43,10 @@ type Options struct {
 	// MAU_MCU_RESTORECONFS_REQ and MAU_MCU_RELEASECONFS_CMD as unknown and
 	// sends every list whole, without a version.
 	OldProtocol bool
+	// SIPListen, when set, is the UDP address ("127.0.0.1:0") of the
+	// node's SIP user agent server (sip.go), which answers calls to the
+	// conferences it hosts; the node announces its contact to RMS.
+	SIPListen string
 }
 
 const (
@@ -76,6 +80,7 @@ type Node struct {
 
 	life sync.Mutex // serialises Start, Shutdown and Kill
 	sess atomic.Pointer[session]
+	sip  atomic.Pointer[sipUAS] // while started with Options.SIPListen
 
 	mu    sync.Mutex // guards confs and list
 	confs map[string]*conf
@@ -175,6 +180,10 @@ func (n *Node) Start(ctx context.Context) error {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("medianode: start %s: %w", n.opts.ID, err)
 	}
+	if err := n.startSIP(); err != nil {
+		_ = sub.Unsubscribe()
+		return err
+	}
 	// The loops outlive Start's ctx: they stop at Shutdown or Kill.
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -205,6 +214,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, ctx.Err())
 	}
 	n.sess.Store(nil)
+	n.stopSIP()
 	n.dropConfs()
 	if perr := n.bus.Publish(protocol.SubjectRMSNodes(n.opts.Platform), n.heartbeat(protocol.MCUUnregisterNtf, s.pid, 0)); perr != nil {
 		err = errors.Join(err, perr)
@@ -233,6 +243,7 @@ func (n *Node) Kill() {
 	s.cancel()
 	<-s.done
 	n.sess.Store(nil)
+	n.stopSIP()
 	n.dropConfs()
 	n.log.Info("media node killed", "pid", s.pid)
 }
@@ -271,6 +282,7 @@ func (n *Node) heartbeat(typ, pid string, confs int) protocol.HeartbeatNtf {
 		Legacy:   n.opts.Legacy,
 		Confs:    confs,
 		Capacity: n.opts.Capacity,
+		SIP:      n.SIPContact(),
 	}
 }
 
@@ -368,6 +380,7 @@ func (s *session) register(ctx context.Context) (protocol.RegisterAck, bool) {
 		Capacity: n.opts.Capacity,
 		Legacy:   n.opts.Legacy,
 		Kind:     "mcu",
+		SIP:      n.SIPContact(),
 	}
 	lastCode := ""
 	for {

@@ -23,5 +23,6 @@
 // CM-initiated rename and password change, monitoring requests, registry
 // reports) follow the same SENDER_RECEIVER_ACTION_KIND pattern.
 //
-// This package imports nothing of Convene's.
+// This package imports only internal/codes of Convene's (its error codes
+// are the codebook's).
 package protocol

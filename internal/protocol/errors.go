@@ -1,32 +1,35 @@
 package protocol
 
-// Error codes carried in NACKs and in REST errors. They are stable: clients
-// may switch on them.
+import "github.com/convene/convene/internal/codes"
+
+// Error codes carried in NACKs, under the names the bus protocol has
+// always used. Each is the codebook's (internal/codes), which holds its
+// HTTP status and meaning: a new code goes there, not here.
 const (
-	ErrBadRequest        = "BAD_REQUEST"
-	ErrUnauthorized      = "UNAUTHORIZED"
-	ErrNotFound          = "NOT_FOUND"
-	ErrConfNotFound      = "CONF_NOT_FOUND"
-	ErrConfNotRunning    = "CONF_NOT_RUNNING"
-	ErrDomainNotFound    = "DOMAIN_NOT_FOUND"
-	ErrDomainDisabled    = "DOMAIN_DISABLED"
-	ErrLicenseExhausted  = "LICENSE_EXHAUSTED"
-	ErrE164InUse         = "E164_IN_USE"
-	ErrE164Exhausted     = "E164_EXHAUSTED"
-	ErrE164OutOfSegment  = "E164_OUT_OF_SEGMENT"
-	ErrDurationLimit     = "DURATION_LIMIT"
-	ErrNoResources       = "NO_RESOURCES"
-	ErrPlatformNotServed = "PLATFORM_NOT_SERVED"
-	ErrRMSTimeout        = "RMS_TIMEOUT"
-	ErrRMSError          = "RMS_ERROR"
-	ErrNodeRejected      = "NODE_REJECTED"
-	ErrNodeTimeout       = "NODE_TIMEOUT"
-	ErrStoreError        = "STORE_ERROR"
-	ErrSchedulerTimeout  = "SCHEDULER_TIMEOUT"
-	ErrSchedulerDown     = "SCHEDULER_UNAVAILABLE"
-	ErrUnknownRoom       = "UNKNOWN_ROOM"
-	ErrMonitorNotFound   = "MONITOR_NOT_FOUND"
-	ErrTemplateNotFound  = "TEMPLATE_NOT_FOUND"
-	ErrRenameRejected    = "RENAME_REJECTED"
-	ErrInternal          = "INTERNAL"
+	ErrBadRequest        = codes.BadRequest
+	ErrUnauthorized      = codes.Unauthorized
+	ErrNotFound          = codes.NotFound
+	ErrConfNotFound      = codes.ConfNotFound
+	ErrConfNotRunning    = codes.ConfNotRunning
+	ErrDomainNotFound    = codes.DomainNotFound
+	ErrDomainDisabled    = codes.DomainDisabled
+	ErrLicenseExhausted  = codes.LicenseExhausted
+	ErrE164InUse         = codes.E164InUse
+	ErrE164Exhausted     = codes.E164Exhausted
+	ErrE164OutOfSegment  = codes.E164OutOfSegment
+	ErrDurationLimit     = codes.DurationLimit
+	ErrNoResources       = codes.NoResources
+	ErrPlatformNotServed = codes.PlatformNotServed
+	ErrRMSTimeout        = codes.RMSTimeout
+	ErrRMSError          = codes.RMSError
+	ErrNodeRejected      = codes.NodeRejected
+	ErrNodeTimeout       = codes.NodeTimeout
+	ErrStoreError        = codes.StoreError
+	ErrSchedulerTimeout  = codes.SchedulerTimeout
+	ErrSchedulerDown     = codes.SchedulerUnavailable
+	ErrUnknownRoom       = codes.UnknownRoom
+	ErrMonitorNotFound   = codes.MonitorNotFound
+	ErrTemplateNotFound  = codes.TemplateNotFound
+	ErrRenameRejected    = codes.RenameRejected
+	ErrInternal          = codes.Internal
 )

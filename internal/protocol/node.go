@@ -180,6 +180,9 @@ type RegisterReq struct {
 	Capacity int    `json:"capacity"`
 	Legacy   bool   `json:"legacy,omitempty"`
 	Kind     string `json:"kind,omitempty"` // "mcu" (default), "vrs", "mps"
+	// SIP is the node's SIP contact (a sip: URI where it takes the calls
+	// to the conferences it hosts), when it has one.
+	SIP string `json:"sip,omitempty"`
 }
 
 // RegisterAck is RMS_MCU_REGISTER_ACK: how often the node must beat.
@@ -202,6 +205,7 @@ type HeartbeatNtf struct {
 	Legacy   bool   `json:"legacy,omitempty"`
 	Confs    int    `json:"confs"`
 	Capacity int    `json:"capacity"`
+	SIP      string `json:"sip,omitempty"` // as in RegisterReq
 }
 
 // Server is a media server in a GET_RES_ACK list.
@@ -260,6 +264,8 @@ type NodeInfo struct {
 	Legacy        bool   `json:"legacy,omitempty"`
 	LastBeatMs    int64  `json:"lastbeat"`
 	RegisteredAtM int64  `json:"registeredat"`
+	// SIP is the node's SIP contact, as it registered it.
+	SIP string `json:"sip,omitempty"`
 }
 
 // NodeListAck is RMS_NODELIST_ACK.

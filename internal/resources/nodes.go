@@ -38,6 +38,7 @@ type node struct {
 	roomIdx                 int
 	legacy                  bool
 	capacity, confs         int
+	sip                     string // the node's SIP contact, if any
 	up                      bool
 	lastBeat, registered    time.Time
 	// graceUntil, when set, is when the node is down unless it reconnects
@@ -55,7 +56,7 @@ func (n *node) info() protocol.NodeInfo {
 	return protocol.NodeInfo{
 		Node: n.id, IP: n.ip, PID: n.pid, Room: n.room, Kind: n.kind, State: state,
 		Capacity: n.capacity, Confs: n.confs, Legacy: n.legacy,
-		LastBeatMs: n.lastBeat.UnixMilli(), RegisteredAtM: n.registered.UnixMilli(),
+		LastBeatMs: n.lastBeat.UnixMilli(), RegisteredAtM: n.registered.UnixMilli(), SIP: n.sip,
 	}
 }
 
@@ -73,6 +74,7 @@ func (n *node) notice(state, reason string) protocol.NodeStateNtf {
 // registration is what a register request or a heartbeat says of a node.
 type registration struct {
 	id, ip, pid, room, platform, kind string
+	sip                               string
 	legacy                            bool
 	capacity, confs                   int
 	beat                              bool // a heartbeat, which reports confs
@@ -120,7 +122,7 @@ func (s *Service) handleRegister(_ context.Context, m *bus.Msg) {
 	}
 	r := registration{
 		id: req.Node, ip: req.IP, pid: req.PID, room: req.Room, platform: req.Platform,
-		kind: req.Kind, legacy: req.Legacy, capacity: req.Capacity,
+		kind: req.Kind, legacy: req.Legacy, capacity: req.Capacity, sip: req.SIP,
 	}
 	if err := s.validate(&r); err != nil {
 		code := protocol.ErrBadRequest
@@ -149,7 +151,7 @@ func (s *Service) handleHeartbeat(_ context.Context, m *bus.Msg) {
 	}
 	r := registration{
 		id: hb.Node, ip: hb.IP, pid: hb.PID, room: hb.Room, platform: hb.Platform,
-		kind: hb.Kind, legacy: hb.Legacy, capacity: hb.Capacity, confs: hb.Confs, beat: true,
+		kind: hb.Kind, legacy: hb.Legacy, capacity: hb.Capacity, confs: hb.Confs, beat: true, sip: hb.SIP,
 	}
 	if err := s.validate(&r); err != nil {
 		s.log.Warn("rms ignored a heartbeat", "node", hb.Node, "ip", hb.IP, "err", err)
@@ -221,7 +223,7 @@ func (s *Service) learn(r registration, now time.Time) {
 // apply copies a registration into n. A known node that changed rooms
 // is moved in order.
 func (s *Service) apply(n *node, r registration) {
-	n.pid, n.ip, n.kind, n.legacy, n.capacity = r.pid, r.ip, r.kind, r.legacy, r.capacity
+	n.pid, n.ip, n.kind, n.legacy, n.capacity, n.sip = r.pid, r.ip, r.kind, r.legacy, r.capacity, r.sip
 	if r.beat {
 		n.confs = r.confs
 	}

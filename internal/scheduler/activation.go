@@ -16,6 +16,8 @@ type term struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// subs are the term's subscriptions, but for CM control (controls).
+	subs []*bus.Subscription
 	// started is when the term began; graceDone closes when the start-up
 	// grace is over (every live node reported, or StartGrace passed).
 	started   time.Time
@@ -33,39 +35,31 @@ type term struct {
 func (s *Scheduler) activate(ctx context.Context) error {
 	s.termMu.Lock()
 	defer s.termMu.Unlock()
-	if s.term != nil {
+	if s.cur.Load() != nil {
 		return nil
 	}
 	tctx, cancel := context.WithCancel(context.Background())
 	t := &term{ctx: tctx, cancel: cancel, started: time.Now(), graceDone: make(chan struct{}), expect: map[string]bool{}}
 	s.loads = newLoads()
 	s.mu.Lock()
-	own := s.opts.Platform
-	s.group = s.bus.NewGroup(bus.HandlerFunc(func(ctx context.Context, m *bus.Msg) { s.serveControl(ctx, own, m) }), 8, 1<<14)
 	s.lists = make(map[string]nodeList)
 	s.restore = newRestorer(s.opts)
-	s.controlling = true
 	s.mu.Unlock()
+	s.ctl.open()
 	fail := func(err error) error {
 		cancel()
-		s.unsubscribeAll()
-		s.group.Close()
+		s.ctl.shut()
+		unsubscribe(t.subs)
+		s.ctl.closeGroup()
 		return err
 	}
-	s.askPlatforms(ctx)
+	s.dr.ask(ctx)
 	if err := s.adopt(ctx, t); err != nil {
 		return fail(err)
 	}
-	if err := s.listenPeers(); err != nil {
+	if err := s.ctl.listen(); err != nil {
 		return fail(err)
 	}
-	ctl, err := s.group.SubscribeWildcard(protocol.SubjectConfControl("*"))
-	if err != nil {
-		return fail(fmt.Errorf("scheduler: %w", err))
-	}
-	s.mu.Lock()
-	s.subs = append(s.subs, ctl)
-	s.mu.Unlock()
 	cm := bus.NewMux(s.logUnknown)
 	cm.HandleFunc(protocol.CMCreateConfReq, s.handleCreate)
 	cm.HandleFunc(protocol.CMCreateTemplateReq, s.handleTemplate)
@@ -84,20 +78,17 @@ func (s *Scheduler) activate(ctx context.Context) error {
 		{protocol.SubjectRegistryResync(s.opts.Platform), bus.HandlerFunc(s.handleResync), nil},
 		{protocol.SubjectRMSNotify(s.opts.Platform), bus.HandlerFunc(s.handleNodeState), nil},
 		{protocol.SubjectServerRoomNotify, bus.HandlerFunc(s.handleRoomStates), nil},
-		{protocol.SubjectPlatformNotify, bus.HandlerFunc(s.handlePlatforms), nil},
+		{protocol.SubjectPlatformNotify, bus.HandlerFunc(s.dr.handle), nil},
 	} {
 		sb, err := s.bus.Subscribe(sub.subject, sub.h, sub.opts...)
 		if err != nil {
 			return fail(fmt.Errorf("scheduler: %w", err))
 		}
-		s.mu.Lock()
-		s.subs = append(s.subs, sb)
-		s.mu.Unlock()
+		t.subs = append(t.subs, sb)
 	}
 	if err := s.bus.Flush(ctx); err != nil {
 		return fail(fmt.Errorf("scheduler: %w", err))
 	}
-	s.term = t
 	s.cur.Store(t)
 	s.askRoomStates(ctx)
 	s.askNodeLists(ctx, t)
@@ -117,15 +108,15 @@ func (s *Scheduler) activate(ctx context.Context) error {
 func (s *Scheduler) deactivate() {
 	s.termMu.Lock()
 	defer s.termMu.Unlock()
-	t := s.term
+	t := s.cur.Load()
 	if t == nil {
 		return
 	}
-	s.term = nil
 	s.cur.Store(nil)
 	s.ready.Store(false)
 	t.cancel()
-	s.unsubscribeAll()
+	s.ctl.shut()
+	unsubscribe(t.subs)
 	done := make(chan struct{})
 	go func() { t.wg.Wait(); close(done) }()
 	select {
@@ -133,11 +124,14 @@ func (s *Scheduler) deactivate() {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("timers did not stop within 5s")
 	}
-	s.mu.Lock()
-	g := s.group
-	s.mu.Unlock()
-	g.Close()
+	s.ctl.closeGroup()
 	s.log.Info("scheduler standing by")
+}
+
+func unsubscribe(subs []*bus.Subscription) {
+	for _, sb := range subs {
+		_ = sb.Unsubscribe()
+	}
 }
 
 // currentTerm is the term under way, or nil when standing by.
@@ -146,7 +140,7 @@ func (s *Scheduler) currentTerm() *term { return s.cur.Load() }
 // adopt takes over the conferences the possible-service stores say run on
 // this platform: their control and their nodes' loads.
 func (s *Scheduler) adopt(ctx context.Context, t *term) error {
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		confs, err := w.st.AllConferences(ctx)
 		if err != nil {
 			if w.platform == s.opts.Platform {
@@ -164,9 +158,7 @@ func (s *Scheduler) adopt(ctx context.Context, t *term) error {
 				s.loads.add(c.Node, 1)
 			}
 			if c.State != protocol.StateCreating || c.Node != "" {
-				if err := s.subscribeControl(c.E164, w.platform); err != nil {
-					return err
-				}
+				s.ctl.add(c.E164, w.platform)
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"sync"
 	"sync/atomic"
 
 	"github.com/convene/convene/internal/protocol"
@@ -34,27 +33,15 @@ type activity struct {
 	endChecks     atomic.Uint64
 	monitorChecks atomic.Uint64
 	restorePasses atomic.Uint64
-	mu            sync.Mutex
-	platforms     protocol.PlatformStateNtf
-}
-
-func (a *activity) applied(ntf protocol.PlatformStateNtf) {
-	a.mu.Lock()
-	a.platforms = ntf
-	a.mu.Unlock()
 }
 
 // Activity reports what this instance has looked at so far.
 func (s *Scheduler) Activity() Activity {
-	s.act.mu.Lock()
-	plat := s.act.platforms
-	s.act.mu.Unlock()
-	rooms := s.abnormalRooms()
 	return Activity{
 		EndChecks:     s.act.endChecks.Load(),
 		MonitorChecks: s.act.monitorChecks.Load(),
 		RestorePasses: s.act.restorePasses.Load(),
-		Platforms:     plat,
-		AbnormalRooms: rooms,
+		Platforms:     s.dr.applied(),
+		AbnormalRooms: s.abnormalRooms(),
 	}
 }

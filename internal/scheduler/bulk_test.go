@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
@@ -67,7 +67,7 @@ func bulkPlatform(t *testing.T, n, targets, capacity int, tune func(*config.Conf
 		st.Stop(c)
 	})
 	waitUp(t, st, 1)
-	client := api.NewClient("http://"+st.API.Addr(), bulkToken)
+	client := apiclient.New("http://"+st.API.Addr(), bulkToken)
 	var (
 		next atomic.Int64
 		mu   sync.Mutex
@@ -80,7 +80,7 @@ func bulkPlatform(t *testing.T, n, targets, capacity int, tune func(*config.Conf
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				c, err := client.CreateConference(ctx, api.CreateConferenceRequest{Name: "bulk", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 600})
+				c, err := client.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "bulk", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 600})
 				if err != nil {
 					fail.Store(err)
 					return

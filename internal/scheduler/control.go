@@ -34,6 +34,9 @@ func (s *Scheduler) controlRoutes(x *bus.Mux) {
 	x.HandleFunc(protocol.CMMCUModifyConfNameNak, s.handleCMRenameAnswer)
 }
 
+// Controlled reports whether this scheduler serves e164's control.
+func (s *Scheduler) Controlled(e164 string) bool { return s.ctl.has(e164) }
+
 func respondErr(m *bus.Msg, typ, e164 string, err error) {
 	e := asError(err)
 	_ = m.Respond(protocol.Nack{Type: typ, E164: e164, ErrCode: e.Code, ErrMsg: e.Message})
@@ -83,7 +86,7 @@ func (s *Scheduler) ended(old protocol.Conference, reason string, tellNode bool)
 			}
 		}
 	}
-	s.unsubscribeControl(old.E164)
+	s.ctl.drop(old.E164)
 	s.reportEnded(&old)
 	s.m.releases.WithLabelValues(reason).Inc()
 	s.notifyCMOf(old.Platform, protocol.ConfStateNtf{Type: protocol.MAUReleaseConfNtf, E164: old.E164, Domain: old.Domain, Node: old.Node, Reason: reason})
@@ -148,9 +151,7 @@ func (s *Scheduler) delay(ctx context.Context, e164 string, minutes int, tellNod
 	if err != nil {
 		return protocol.ConfDurationNtf{}, storeError(e164, err)
 	}
-	s.mu.Lock()
-	delete(s.willEnd, e164)
-	s.mu.Unlock()
+	s.ctl.endChanged(e164)
 	ntf := protocol.ConfDurationNtf{E164: e164, DurationMinutes: dur, EndTime: end}
 	c, err := w.st.Conference(ctx, e164)
 	if tellNode && err == nil && c.Node != "" {

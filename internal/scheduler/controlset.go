@@ -3,7 +3,9 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/convene/convene/internal/bus"
@@ -79,139 +81,312 @@ func (p platforms) name(i uint8) string {
 	return ""
 }
 
-// serveControl handles a message on mau.cmcmu.<e164> received on the bus
-// of platform on (this platform's, or a master's).
-func (s *Scheduler) serveControl(ctx context.Context, on string, m *bus.Msg) {
-	e164, ok := strings.CutPrefix(m.Subject, protocol.SubjectConfControl(""))
-	if !ok {
-		return
-	}
-	own := on == s.opts.Platform
-	s.mu.Lock()
-	home, runs := s.controls[e164]
-	ctl := s.ctl
-	s.mu.Unlock()
-	if runs && (own || s.plats.name(home) == on) {
-		if !s.runsElsewhere(ctx, e164) {
-			ctl.ServeMsg(ctx, m)
-			return
-		}
-		s.log.Info("control request for a conference another platform runs now: letting go of its control", "e164", e164, "type", m.Type)
-		s.unsubscribeControl(e164)
-	}
-	if !own || m.Reply == "" {
-		return
-	}
-	switch s.ownCopy(ctx, e164) {
-	case copyOnBackup:
-		return
-	case copyNone:
-		if len(s.cfg.Local().Backups) > 0 {
-			// A backup that ran the conference may have ended it a
-			// moment ago and still be on its way to answer (it tells the
-			// node first): "no such conference" from here must not beat
-			// its answer. A reply after its is dropped by the requester.
-			time.AfterFunc(notFoundDefer, func() { ctl.ServeMsg(context.Background(), m) })
-			return
-		}
-	}
-	ctl.ServeMsg(ctx, m)
+// confFinder reads where conferences run, for the dispatch of their
+// control.
+type confFinder interface {
+	// runsOn reads which platform runs e164, in the store that holds it
+	// (home's when known); ok is false when no store holds it or it cannot
+	// be read. holder is the platform of that store, "" when none was
+	// found.
+	runsOn(ctx context.Context, e164, home string) (holder, real string, ok bool)
+	// ownRunsOn reads which platform runs e164 in this platform's own
+	// store.
+	ownRunsOn(ctx context.Context, e164 string) (real string, found bool, err error)
 }
 
-// notFoundDefer is how long the platform's own scheduler holds back "no
-// such conference" on a platform with backups.
-const notFoundDefer = 500 * time.Millisecond
+// controls serves the CM control of the conferences this instance runs:
+// one wildcard subscription per bus (this platform's for the term, each
+// connected master's), the set of conferences it controls, and the
+// decision, for each message, of who answers it.
+//
+// Its lock is a leaf: nothing else is taken while it is held, and neither
+// the finder nor the handler is called with it.
+type controls struct {
+	own   string
+	plats platforms
+	// backups: this platform has backups, so "no such conference" waits
+	// deferFor (notFoundDefer) before it is answered.
+	backups  bool
+	deferFor time.Duration
+	find     confFinder
+	h        bus.Handler // answers a request this instance takes
+	bus      *bus.Bus    // this platform's
+	log      *slog.Logger
 
-// Where a conference of this platform is, for the answer to its control.
-const (
-	copyHere     = iota // running or waiting here, or unreadable: answer
-	copyOnBackup        // a backup platform runs it: it answers
-	copyNone            // not in the store
-)
-
-// runsElsewhere reports whether the store holding e164 says it runs on
-// another platform. A conference it cannot read is treated as its own: the
-// handler answers with what the store says.
-func (s *Scheduler) runsElsewhere(ctx context.Context, e164 string) bool {
-	w, err := s.locate(ctx, e164)
-	if err != nil {
-		return false
-	}
-	b, err := w.st.Brief(ctx, []string{e164})
-	if err != nil {
-		return false
-	}
-	c, ok := b[e164]
-	return ok && c.RealPlatform != "" && c.RealPlatform != s.opts.Platform
+	mu sync.Mutex
+	// on is true while this instance is active: a create or restore that
+	// finishes after it stood down takes no control.
+	on  bool
+	set controlSet
+	// ends is the end time each conference was last said to be about to
+	// end at (timers.go), forgotten with its control.
+	ends map[string]int64
+	// group is the term's on this platform's bus; peers' are for life.
+	group *bus.Group
+	peers map[string]*bus.Group
+	wilds map[string]*bus.Subscription // the wildcard on each platform's bus
 }
 
-// ownCopy says where a conference of this platform's store is: a backup
-// platform that took it over answers its control on this bus.
-func (s *Scheduler) ownCopy(ctx context.Context, e164 string) int {
-	b, err := s.store.Brief(ctx, []string{e164})
-	if err != nil {
-		return copyHere
+func newControls(own string, masters []string, backups bool, b *bus.Bus, find confFinder, h bus.Handler, log *slog.Logger) *controls {
+	return &controls{
+		own: own, plats: newPlatforms(own, masters), backups: backups, deferFor: notFoundDefer,
+		find: find, h: h, bus: b, log: log,
+		set: controlSet{}, ends: make(map[string]int64), peers: make(map[string]*bus.Group), wilds: make(map[string]*bus.Subscription),
 	}
-	c, ok := b[e164]
-	switch {
-	case !ok:
-		return copyNone
-	case c.RealPlatform != "" && c.RealPlatform != s.opts.Platform:
-		return copyOnBackup
-	}
-	return copyHere
 }
 
-// subscribeControl makes this instance serve the control of e164, a
-// conference held by platform's store ("" when not known): on this
-// platform's bus, and for a conference of a master platform on the
-// master's bus too, so its own CM controls it once the master is back (000
-// §2.3.3). Standing by, it does nothing: the active instance takes it from
-// the store or the node's list.
-func (s *Scheduler) subscribeControl(e164, platform string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.controlling {
-		return nil
-	}
-	s.controls.add(e164, s.plats.of(platform))
-	return nil
+// open starts a term: control is taken from now on, served on this
+// platform's bus once listen subscribes.
+func (c *controls) open() {
+	g := c.bus.NewGroup(bus.HandlerFunc(func(ctx context.Context, m *bus.Msg) { c.serve(ctx, c.own, m) }), 8, 1<<14)
+	c.mu.Lock()
+	c.group = g
+	c.on = true
+	c.mu.Unlock()
 }
 
-// unsubscribeControl stops serving the control of e164 and forgets what
-// this instance kept about it.
-func (s *Scheduler) unsubscribeControl(e164 string) {
-	s.mu.Lock()
-	delete(s.controls, e164)
-	delete(s.willEnd, e164)
-	s.mu.Unlock()
-}
-
-// Controlled reports whether this scheduler serves e164's control.
-func (s *Scheduler) Controlled(e164 string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.controls[e164]
-	return ok
+// addPeer serves control on a master's bus too, from now on while active.
+func (c *controls) addPeer(platform string, b *bus.Bus) error {
+	g := b.NewGroup(bus.HandlerFunc(func(ctx context.Context, m *bus.Msg) { c.serve(ctx, platform, m) }), 4, 1<<14)
+	c.mu.Lock()
+	c.peers[platform] = g
+	c.mu.Unlock()
+	return c.listenPeers()
 }
 
 // listenPeers takes the control wildcard on the bus of every master
-// connected so far, while this instance is active.
-func (s *Scheduler) listenPeers() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.controlling {
+// connected so far, while active.
+func (c *controls) listenPeers() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.on {
 		return nil
 	}
-	for p, g := range s.peerGroups {
-		if s.peerSubs[p] != nil {
+	for p, g := range c.peers {
+		if c.wilds[p] != nil {
 			continue
 		}
 		sub, err := g.SubscribeWildcard(protocol.SubjectConfControl("*"))
 		if err != nil {
 			return fmt.Errorf("scheduler: on the bus of %s: %w", p, err)
 		}
-		s.peerSubs[p] = sub
+		c.wilds[p] = sub
 	}
 	return nil
 }
+
+// listen takes the control wildcard on every master's bus, then on this
+// platform's.
+func (c *controls) listen() error {
+	if err := c.listenPeers(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.on || c.wilds[c.own] != nil {
+		return nil
+	}
+	sub, err := c.group.SubscribeWildcard(protocol.SubjectConfControl("*"))
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	c.wilds[c.own] = sub
+	return nil
+}
+
+// shut ends a term's control: no more is taken, every wildcard goes, the
+// set empties. The term's group stays until closeGroup.
+func (c *controls) shut() {
+	c.mu.Lock()
+	c.on = false
+	subs := make([]*bus.Subscription, 0, len(c.wilds))
+	for _, sb := range c.wilds {
+		subs = append(subs, sb)
+	}
+	c.wilds = make(map[string]*bus.Subscription)
+	c.set = controlSet{}
+	c.mu.Unlock()
+	for _, sb := range subs {
+		_ = sb.Unsubscribe()
+	}
+}
+
+// closeGroup stops the term's group on this platform's bus, once the
+// requests it is handling are done.
+func (c *controls) closeGroup() {
+	c.mu.Lock()
+	g := c.group
+	c.mu.Unlock()
+	if g != nil {
+		g.Close()
+	}
+}
+
+// add makes this instance serve the control of e164, a conference held by
+// platform's store ("" when not known): on this platform's bus, and for a
+// conference of a master platform on the master's bus too, so its own CM
+// controls it once the master is back (000 §2.3.3). Standing by, it does
+// nothing: the active instance takes it from the store or the node's list.
+func (c *controls) add(e164, platform string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.on {
+		c.set.add(e164, c.plats.of(platform))
+	}
+}
+
+// learn notes which platform's store holds a conference this instance
+// controls. Nothing is kept about the others: a lookup of one of those
+// asks the stores again, so that the memory of the scheduler grows with the
+// conferences it runs, not with those it was once asked about.
+func (c *controls) learn(e164, platform string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.set[e164]; ok {
+		c.set.add(e164, c.plats.of(platform))
+	}
+}
+
+// home is the platform whose store holds e164, "" when not known.
+func (c *controls) home(e164 string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.plats.name(c.set[e164])
+}
+
+// has reports whether this instance serves e164's control.
+func (c *controls) has(e164 string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.set[e164]
+	return ok
+}
+
+// missing keeps the numbers whose control this instance does not serve.
+func (c *controls) missing(e164s []string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, e := range e164s {
+		if _, ok := c.set[e]; !ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// drop stops serving the control of e164 and forgets what this instance
+// kept about it.
+func (c *controls) drop(e164 string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.set, e164)
+	delete(c.ends, e164)
+}
+
+// dropOwn lets go of the control of this platform's own conferences (and
+// of those whose store is not known).
+func (c *controls) dropOwn() {
+	own := c.plats.of(c.own)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e164, h := range c.set {
+		if h == 0 || h == own {
+			delete(c.set, e164)
+			delete(c.ends, e164)
+		}
+	}
+}
+
+// toldEnd records that e164 was said to end at end, and reports whether
+// it had been already.
+func (c *controls) toldEnd(e164 string, end int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	told := c.ends[e164] == end
+	c.ends[e164] = end
+	return told
+}
+
+// endChanged forgets the end time e164 was said to end at.
+func (c *controls) endChanged(e164 string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.ends, e164)
+}
+
+// What the dispatch does with a message on a control subject.
+type verdict int
+
+const (
+	leave       verdict = iota // another scheduler answers it, or nobody does
+	runsHere                   // this instance runs the conference: it answers
+	asQueue                    // answered as the platform queue would
+	answerLater                // "no such conference", after deferFor
+)
+
+func (v verdict) String() string {
+	return [...]string{"leave", "runs-here", "as-queue", "answer-later"}[v]
+}
+
+// serve handles a message on mau.cmcmu.<e164> received on the bus of
+// platform on (this platform's, or a master's).
+func (c *controls) serve(ctx context.Context, on string, m *bus.Msg) {
+	switch c.decide(ctx, on, m) {
+	case runsHere, asQueue:
+		c.h.ServeMsg(ctx, m)
+	case answerLater:
+		// A backup that ran the conference may have ended it a moment ago
+		// and still be on its way to answer (it tells the node first): "no
+		// such conference" from here must not beat its answer. A reply
+		// after its is dropped by the requester.
+		time.AfterFunc(c.deferFor, func() { c.h.ServeMsg(context.Background(), m) })
+	}
+}
+
+// decide says who answers a message on a control subject received on the
+// bus of platform on, letting go of the control of a conference another
+// platform runs now (see the top of this file).
+func (c *controls) decide(ctx context.Context, on string, m *bus.Msg) verdict {
+	e164, ok := strings.CutPrefix(m.Subject, protocol.SubjectConfControl(""))
+	if !ok {
+		return leave
+	}
+	own := on == c.own
+	c.mu.Lock()
+	h, runs := c.set[e164]
+	c.mu.Unlock()
+	home := c.plats.name(h)
+	if runs && (own || home == on) {
+		// A conference it cannot read counts as its own: the handler
+		// answers with what the store says.
+		holder, real, ok := c.find.runsOn(ctx, e164, home)
+		if holder != "" && holder != home {
+			c.learn(e164, holder)
+		}
+		if !ok || real == "" || real == c.own {
+			return runsHere
+		}
+		c.log.Info("control request for a conference another platform runs now: letting go of its control", "e164", e164, "type", m.Type)
+		c.drop(e164)
+	}
+	if !own || m.Reply == "" {
+		return leave
+	}
+	// Where the conference is by this platform's store: a backup platform
+	// that took it over answers its control on this bus.
+	real, found, err := c.find.ownRunsOn(ctx, e164)
+	switch {
+	case err != nil:
+		return asQueue
+	case !found && c.backups:
+		return answerLater
+	case found && real != "" && real != c.own:
+		return leave
+	}
+	return asQueue
+}
+
+// notFoundDefer is how long the platform's own scheduler holds back "no
+// such conference" on a platform with backups.
+const notFoundDefer = 500 * time.Millisecond

@@ -204,9 +204,7 @@ func TestControlTakesOneSubscriptionPerBus(t *testing.T) {
 	for i := range 50 {
 		num := fmt.Sprintf("51%05d", i)
 		nums = append(nums, num)
-		if err := e.s.subscribeControl(num, "p1"); err != nil {
-			t.Fatal(err)
-		}
+		e.s.ctl.add(num, "p1")
 	}
 	if err := e.s.bus.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -230,9 +228,7 @@ func TestControlRequestsAreAnsweredByTheSchedulerRunningTheConference(t *testing
 	e := startControl(t)
 	e.running(t, "5100001", "p1") // created after the scheduler started: not in its set
 	e.running(t, "5100002", "p2") // moved to the backup platform p2
-	if err := e.s.subscribeControl("5100003", "p1"); err != nil {
-		t.Fatal(err)
-	}
+	e.s.ctl.add("5100003", "p1")
 	e.running(t, "5100003", "p1")
 
 	for _, num := range []string{"5100001", "5100003"} {
@@ -267,9 +263,7 @@ func TestControlRequestsAreAnsweredByTheSchedulerRunningTheConference(t *testing
 // which this scheduler leaves to the platform running it.
 func TestControlOfAConferenceThatMovedIsLetGo(t *testing.T) {
 	e := startControl(t)
-	if err := e.s.subscribeControl("5100004", "p1"); err != nil {
-		t.Fatal(err)
-	}
+	e.s.ctl.add("5100004", "p1")
 	e.running(t, "5100004", "p2")
 	if _, err := e.delay("5100004", time.Second); !errors.Is(err, bus.ErrTimeout) {
 		t.Fatalf("delay of a conference that moved to p2: %v; want no answer from p1", err)
@@ -288,9 +282,7 @@ func TestControlOfAConferenceThatMovedIsLetGo(t *testing.T) {
 func TestControlNoticeOnlyReachesTheRunningConference(t *testing.T) {
 	e := startControl(t)
 	e.running(t, "5100005", "p1") // not in the set
-	if err := e.s.subscribeControl("5100006", "p1"); err != nil {
-		t.Fatal(err)
-	}
+	e.s.ctl.add("5100006", "p1")
 	e.running(t, "5100006", "p1")
 	for _, num := range []string{"5100005", "5100006"} {
 		if err := e.cm.Publish(protocol.SubjectConfControl(num), protocol.ModifyConfNameReq{Type: protocol.CMMCUModifyConfNameAck, E164: num, Name: "renamed"}); err != nil {

@@ -32,13 +32,12 @@ func (s *Scheduler) olderCopies(ctx context.Context, node string, l nodeList, nu
 			others[n] = ol.confs
 		}
 	}
-	want := make(map[string]bool, len(nums))
-	for _, e := range nums {
-		if !s.inflight[e] {
-			want[e] = true
-		}
-	}
 	s.mu.Unlock()
+	idle := s.inflight.not(append([]string(nil), nums...))
+	want := make(map[string]bool, len(idle))
+	for _, e := range idle {
+		want[e] = true
+	}
 	holder := make(map[string]string, len(want))
 	byNode := map[string][]string{}
 	hold := func(n, e string, t int64) {
@@ -67,7 +66,7 @@ func (s *Scheduler) olderCopies(ctx context.Context, node string, l nodeList, nu
 	// created or restored now (judged one by one).
 	counted := make(map[string]bool, len(holder))
 	creating := map[string]bool{}
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		for n, held := range byNode {
 			if len(held) < minPerNode {
 				continue

@@ -56,7 +56,7 @@ func (s *Scheduler) Create(ctx context.Context, req protocol.CreateConfReq) (pro
 }
 
 func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (protocol.Conference, error) {
-	if !s.holdsLease() {
+	if !s.lease.held() {
 		return protocol.Conference{}, fail(protocol.ErrSchedulerDown, nil, "this scheduler instance did not renew its lease in time and may no longer be the active one; retry, the active instance takes it")
 	}
 	class, err := s.validateCreate(&req)
@@ -67,13 +67,13 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	if !ok {
 		return protocol.Conference{}, fail(protocol.ErrDomainNotFound, nil, "no user domain %q; list domains in the topology configuration", req.Domain)
 	}
-	if !s.serves(dom.Platform) {
+	if !s.dr.serves(dom.Platform) {
 		if dom.Platform == s.opts.Platform {
 			return protocol.Conference{}, fail(protocol.ErrPlatformNotServed, nil, "platform %q is switched over to its backup platforms; book there", dom.Platform)
 		}
 		return protocol.Conference{}, fail(protocol.ErrPlatformNotServed, nil, "domain %q belongs to platform %q, which this scheduler (platform %q) does not serve now", dom.Moid, dom.Platform, s.opts.Platform)
 	}
-	st := s.storeOf(dom.Platform)
+	st := s.dr.storeOf(dom.Platform)
 	if st == nil {
 		return protocol.Conference{}, fail(protocol.ErrPlatformNotServed, nil, "platform %q's store is not reachable from here", dom.Platform)
 	}
@@ -103,8 +103,8 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	conf.E164 = e164
 	conf.CreateTime = now.UnixMilli()
 	conf.State = protocol.StateCreating
-	s.setInflight(e164, true)
-	defer s.setInflight(e164, false)
+	s.inflight.set(e164, true)
+	defer s.inflight.set(e164, false)
 
 	if rmsErr != nil {
 		s.undoReserve(st, e164)
@@ -132,9 +132,7 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 		return protocol.Conference{}, storeError(e164, err)
 	}
 	s.released.forget(node.Node, e164)
-	if err := s.subscribeControl(e164, dom.Platform); err != nil {
-		s.log.Error("control subscription failed; the conference runs but CM control reaches it only through the platform queue", "e164", e164, "err", err)
-	}
+	s.ctl.add(e164, dom.Platform)
 	conf.State = protocol.StateRunning
 	conf.NodeIP, conf.NodePID = ack.IP, ack.PID
 	conf.RealStartTime = conf.CreateTime

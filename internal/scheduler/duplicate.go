@@ -79,8 +79,8 @@ func (s *Scheduler) copyTime(c protocol.Conference) int64 {
 // throughout.
 func (s *Scheduler) moveToCopy(ctx context.Context, w where, ntf protocol.ConfListNtf, c protocol.Conference, reportedAt, counted int64) {
 	e164 := c.E164
-	s.setInflight(e164, true)
-	defer s.setInflight(e164, false)
+	s.inflight.set(e164, true)
+	defer s.inflight.set(e164, false)
 	reason := fmt.Sprintf("a newer copy on media node %s (created %d) replaces the one on %s (created %d)", ntf.Node, reportedAt, c.Node, counted)
 	if c.State == protocol.StateRunning {
 		if err := w.st.PendOne(ctx, e164, c.Node, reason); err != nil {
@@ -112,9 +112,7 @@ func (s *Scheduler) moveToCopy(ctx context.Context, w where, ntf protocol.ConfLi
 	if prev != "" && prev != ntf.Node {
 		s.releaseCopies(prev, []string{e164})
 	}
-	if err := s.subscribeControl(e164, w.platform); err != nil {
-		s.log.Error("control subscription failed after a duplicate moved", "e164", e164, "err", err)
-	}
+	s.ctl.add(e164, w.platform)
 	s.stopMonitorsOf(ctx, w, e164, "the conference moved to another media node")
 	conf.State, conf.Node, conf.Room, conf.NodeIP, conf.NodePID = protocol.StateRunning, ntf.Node, ntf.Room, ntf.IP, ntf.PID
 	conf.RealPlatform = s.opts.Platform

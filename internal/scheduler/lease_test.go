@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,7 +101,7 @@ func TestSchedulerPausedPastItsLeaseActsOnNothing(t *testing.T) {
 		t.Fatal("two schedulers active at start")
 	}
 
-	paused.stopElection() // the pause: it renews nothing more
+	paused.lease.stop() // the pause: it renews nothing more
 	deadline := time.Now().Add(10 * time.Second)
 	for !standby.Ready() {
 		if time.Now().After(deadline) {
@@ -131,5 +133,82 @@ func TestSchedulerPausedPastItsLeaseActsOnNothing(t *testing.T) {
 	}
 	if got := u.InUse[class.String()]; got != 1 {
 		t.Fatalf("licence counts %d conferences, 1 runs", got)
+	}
+}
+
+// fakeLease is an election whose lease is held or not as a test says.
+type fakeLease struct{ isHeld bool }
+
+func (f *fakeLease) join(context.Context) error    { return nil }
+func (f *fakeLease) held() bool                    { return f.isHeld }
+func (f *fakeLease) stop()                         {}
+func (f *fakeLease) release(context.Context) error { return nil }
+
+// An instance whose lease ran out by its own clock touches neither the
+// bus nor the store (both unusable here: a touch panics), whatever it is
+// asked.
+func TestNothingActsWithoutTheLease(t *testing.T) {
+	cfg := &config.Config{
+		Platforms: []config.Platform{{Moid: "p1", NumberSegment: "51", Rooms: []config.Room{{Moid: "r1", Type: "main"}}}},
+		Domains:   []config.Domain{{Moid: "acme", Platform: "p1"}},
+	}
+	cfg.Defaults()
+	s, err := New(Options{Platform: "p1"}, Deps{Bus: &bus.Bus{}, Store: &store.Store{}, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.lease = &fakeLease{isHeld: false}
+	term := &term{ctx: context.Background(), graceDone: make(chan struct{}), expect: map[string]bool{}}
+	close(term.graceDone)
+	s.cur.Store(term)
+	s.restore = newRestorer(s.opts)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		do   func() error
+	}{
+		{"create", func() error {
+			_, err := s.Create(ctx, protocol.CreateConfReq{Name: "c", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30})
+			if Code(err) != protocol.ErrSchedulerDown {
+				return fmt.Errorf("create: %v; want %s", err, protocol.ErrSchedulerDown)
+			}
+			return nil
+		}},
+		{"a node lost", func() error {
+			if n := s.nodeLost(ctx, "n1", "lost"); n != 0 {
+				return fmt.Errorf("moved %d conferences", n)
+			}
+			return nil
+		}},
+		{"a node's conference list", func() error {
+			s.handleConfList(ctx, listMsg(t, wholeList("n1", "1", 1, map[string]int64{"51001": 1})))
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if _, took := s.lists["n1"]; took {
+				return errors.New("the list was taken")
+			}
+			return nil
+		}},
+		{"a restore pass", func() error {
+			s.restorePass(term, s.restore)
+			if n := s.Activity().RestorePasses; n != 0 {
+				return fmt.Errorf("%d restore passes ran", n)
+			}
+			return nil
+		}},
+		{"readiness", func() error {
+			s.ready.Store(true)
+			defer s.ready.Store(false)
+			if s.Ready() {
+				return errors.New("ready without the lease")
+			}
+			return nil
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -90,7 +90,7 @@ func (s *Scheduler) handleNodeRename(_ context.Context, m *bus.Msg) {
 	if w, err := s.locate(context.Background(), req.E164); err == nil {
 		platform = w.platform
 	}
-	if err := s.cmBus(platform).Publish(protocol.SubjectCMRequests, req); err != nil {
+	if err := s.dr.cmBus(platform).Publish(protocol.SubjectCMRequests, req); err != nil {
 		s.log.Warn("could not relay a rename request to the CM", "e164", req.E164, "err", err)
 	}
 	s.m.op("rename-relay", nil)

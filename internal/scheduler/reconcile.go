@@ -94,7 +94,7 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 		s.log.Warn("bad conference list", "err", err)
 		return
 	}
-	if s.dead.Load() || !protocol.ValidToken(ntf.Node) || !s.holdsLease() {
+	if s.dead.Load() || !protocol.ValidToken(ntf.Node) || !s.lease.held() {
 		return
 	}
 	t, r := s.currentTerm(), s.recovery()
@@ -124,7 +124,7 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 		s.tellNode(ntf.Node, protocol.ConfListAck{Type: protocol.MAUMCUConfListAck, PID: ntf.PID, Version: ntf.Version})
 	}
 
-	if s.ownDown.Load() {
+	if s.dr.ownDown() {
 		// This platform is switched over: its backups run its conferences
 		// now; its nodes let theirs go (000 §2.3.1).
 		all := make([]string, 0, len(l.confs))
@@ -280,7 +280,7 @@ func (s *Scheduler) compareAll(ctx context.Context, ntf protocol.ConfListNtf, l 
 	homeOf := map[string]string{}
 	pending := map[string]bool{}
 	open := false
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		mine, err := w.st.NodeConferences(ctx, ntf.Node)
 		if err != nil {
 			return true, err
@@ -392,19 +392,9 @@ func (s *Scheduler) compareChanged(ctx context.Context, ntf protocol.ConfListNtf
 // another instance finished after this one took over (it lost its lease
 // mid-create) runs, and its CM must still reach it.
 func (s *Scheduler) controlReported(node string, held []string, homeOf map[string]string) {
-	var missing []string
-	s.mu.Lock()
-	for _, e := range held {
-		if _, ok := s.controls[e]; !ok && !s.inflight[e] {
-			missing = append(missing, e)
-		}
-	}
-	s.mu.Unlock()
+	missing := s.inflight.not(s.ctl.missing(held))
 	for _, e := range missing {
-		if err := s.subscribeControl(e, homeOf[e]); err != nil {
-			s.log.Warn("could not take the control of a conference its node reports", "e164", e, "err", err)
-			continue
-		}
+		s.ctl.add(e, homeOf[e])
 		s.log.Info("took the control of a conference its node reports", "e164", e, "node", node)
 	}
 }
@@ -456,7 +446,7 @@ func brief(ctx context.Context, w where, e164s []string) (map[string]protocol.Co
 func (s *Scheduler) briefs(ctx context.Context, e164s []string) (map[string]located, error) {
 	out := make(map[string]located, len(e164s))
 	rest := e164s
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		if len(rest) == 0 {
 			break
 		}
@@ -488,7 +478,7 @@ func (s *Scheduler) reconcileMissing(ctx context.Context, ntf protocol.ConfListN
 		if c.Node != ntf.Node {
 			continue
 		}
-		if c.State == protocol.StateCreating || c.CreateTime > fresh || s.isInflight(e) {
+		if c.State == protocol.StateCreating || c.CreateTime > fresh || s.inflight.has(e) {
 			open = true
 			continue
 		}
@@ -557,7 +547,7 @@ func (s *Scheduler) reconcileReported(ctx context.Context, ntf protocol.ConfList
 		b, known := briefs[e]
 		c := b.c
 		switch {
-		case s.isInflight(e):
+		case s.inflight.has(e):
 			open = true
 		case !known:
 			release(e, "the store does not know it")
@@ -622,7 +612,7 @@ func (s *Scheduler) adoptReported(ctx context.Context, w where, ntf protocol.Con
 		if r != nil {
 			r.done(c.E164)
 		}
-		_ = s.subscribeControl(c.E164, w.platform)
+		s.ctl.add(c.E164, w.platform)
 		c.State = protocol.StateRunning
 		s.reportRunning(c)
 		s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: c.E164, Domain: c.Domain, State: protocol.StateRunning, Node: ntf.Node, Reason: "reported by its node"})

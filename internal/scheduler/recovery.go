@@ -48,12 +48,12 @@ func (s *Scheduler) handleNodeState(ctx context.Context, m *bus.Msg) {
 // room for, become pending-restore for the restore pass. Legacy
 // conferences stay where they are (000 §12). It answers how many it took.
 func (s *Scheduler) nodeLost(ctx context.Context, node, reason string) int {
-	if s.dead.Load() || !s.holdsLease() {
+	if s.dead.Load() || !s.lease.held() {
 		return 0
 	}
 	t, r := s.currentTerm(), s.recovery()
 	total := 0
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		e164s, err := w.st.NodeConferences(ctx, node)
 		if err != nil {
 			s.log.Error("could not read a lost node's conferences; the periodic checks will", "node", node, "platform", w.platform, "err", err)
@@ -63,7 +63,7 @@ func (s *Scheduler) nodeLost(ctx context.Context, node, reason string) int {
 			continue
 		}
 		lost := lostNode{node, reason}
-		if t != nil && r != nil && graceOver(t) && s.serves(w.platform) {
+		if t != nil && r != nil && graceOver(t) && s.dr.serves(w.platform) {
 			total += s.restoreLost(ctx, t, r, w, lost, e164s)
 			continue
 		}
@@ -89,7 +89,7 @@ func graceOver(t *term) bool {
 func (s *Scheduler) restoreLost(ctx context.Context, t *term, r *restorer, w where, lost lostNode, e164s []string) int {
 	// A node lost twice over (its own loss, then its room's) is restored
 	// once: what is under way already stays with its first restore.
-	if e164s = s.notInflight(e164s); len(e164s) == 0 {
+	if e164s = s.inflight.not(e164s); len(e164s) == 0 {
 		return 0
 	}
 	var offer protocol.GetResAck
@@ -109,7 +109,7 @@ func (s *Scheduler) restoreLost(ctx context.Context, t *term, r *restorer, w whe
 	// Under way from now on; the batches go from another goroutine, so
 	// that RMS's next notice is heard meanwhile.
 	for _, node := range pl.order {
-		s.setInflightMany(pl.placed[node], true)
+		s.inflight.setMany(pl.placed[node], true)
 	}
 	t.wg.Add(1)
 	go func() {

@@ -51,7 +51,7 @@ func templateEntry(t *protocol.Template, real string) protocol.RegistryEntry {
 // templates of the platforms served.
 func (s *Scheduler) handleResync(ctx context.Context, _ *bus.Msg) {
 	n := 0
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		confs, err := w.st.AllConferences(ctx)
 		if err != nil {
 			s.log.Warn("registry resync failed", "platform", w.platform, "err", err)
@@ -64,7 +64,7 @@ func (s *Scheduler) handleResync(ctx context.Context, _ *bus.Msg) {
 				n++
 			}
 		}
-		if s.serves(w.platform) {
+		if s.dr.serves(w.platform) {
 			n += s.reportTemplatesOf(ctx, w.platform, w.st, protocol.UPUConfAddNtf)
 		}
 	}

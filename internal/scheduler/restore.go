@@ -179,20 +179,20 @@ type pendingIn struct {
 // the outcome.
 func (s *Scheduler) restorePass(t *term, r *restorer) {
 	ctx := t.ctx
-	if s.ownDown.Load() || !s.holdsLease() {
+	if s.dr.ownDown() || !s.lease.held() {
 		return // switched over (the backups restore), or not sure to be active
 	}
 	// The restore data source is the service platforms' stores (000 §9.1).
 	now := time.Now()
 	var todo []pendingIn
 	total := 0
-	for _, w := range s.servedStores() {
+	for _, w := range s.dr.servedStores() {
 		pending, err := w.st.Pending(ctx)
 		if err != nil {
 			s.log.Warn("restore pass: could not read pending conferences", "platform", w.platform, "err", err)
 			continue
 		}
-		due := s.notInflight(r.dueOf(pending, now))
+		due := s.inflight.not(r.dueOf(pending, now))
 		if len(due) > 0 {
 			todo = append(todo, pendingIn{w, due})
 			total += len(due)
@@ -270,7 +270,7 @@ type lostNode struct {
 // back.
 func (s *Scheduler) dispatch(t *term, r *restorer, w where, pl placement, lost lostNode) bool {
 	for _, n := range pl.order {
-		s.setInflightMany(pl.placed[n], true)
+		s.inflight.setMany(pl.placed[n], true)
 	}
 	left := make(map[string][]string, len(pl.placed))
 	for n, l := range pl.placed {
@@ -293,7 +293,7 @@ func (s *Scheduler) dispatch(t *term, r *restorer, w where, pl placement, lost l
 				left[n] = list
 				for m, l := range left {
 					s.loads.add(m, -len(l))
-					s.setInflightMany(l, false)
+					s.inflight.setMany(l, false)
 				}
 				return false
 			}
@@ -302,7 +302,7 @@ func (s *Scheduler) dispatch(t *term, r *restorer, w where, pl placement, lost l
 			go func() {
 				defer t.wg.Done()
 				defer func() { <-r.batches }()
-				defer s.setInflightMany(batch, false)
+				defer s.inflight.setMany(batch, false)
 				s.restoreBatch(t, r, w, node, batch, lost)
 			}()
 		}
@@ -460,9 +460,7 @@ func (s *Scheduler) restored(w where, r *restorer, began map[string]store.Restor
 	for _, c := range done {
 		r.done(c.E164)
 		s.released.forget(c.Node, c.E164)
-		if err := s.subscribeControl(c.E164, w.platform); err != nil {
-			s.log.Error("control subscription failed after restore", "e164", c.E164, "err", err)
-		}
+		s.ctl.add(c.E164, w.platform)
 		if began[c.E164].Monitored {
 			s.stopMonitorsOf(bg, w, c.E164, "the conference moved to another media node")
 		}
@@ -505,44 +503,49 @@ func (s *Scheduler) stopMonitorsOf(ctx context.Context, w where, e164, reason st
 	}
 }
 
-func (s *Scheduler) setInflight(e164 string, on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if on {
-		s.inflight[e164] = true
-	} else {
-		delete(s.inflight, e164)
-	}
+// underWay holds the creates and restores under way here: the checks that
+// settle conferences leave these alone. The zero value is ready to use.
+type underWay struct {
+	mu sync.Mutex
+	m  map[string]bool
 }
 
-// setInflightMany is setInflight for many numbers under one lock.
-func (s *Scheduler) setInflightMany(e164s []string, on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (u *underWay) set(e164 string, on bool) {
+	u.setMany([]string{e164}, on)
+}
+
+// setMany is set for many numbers under one lock.
+func (u *underWay) setMany(e164s []string, on bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = make(map[string]bool)
+	}
 	for _, e := range e164s {
 		if on {
-			s.inflight[e] = true
+			u.m[e] = true
 		} else {
-			delete(s.inflight, e)
+			delete(u.m, e)
 		}
 	}
 }
 
-// notInflight keeps the numbers with no create or restore under way here.
-func (s *Scheduler) notInflight(e164s []string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// not keeps the numbers with no create or restore under way here; it
+// reuses e164s.
+func (u *underWay) not(e164s []string) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	out := e164s[:0]
 	for _, e := range e164s {
-		if !s.inflight[e] {
+		if !u.m[e] {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-func (s *Scheduler) isInflight(e164 string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inflight[e164]
+func (u *underWay) has(e164 string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.m[e164]
 }

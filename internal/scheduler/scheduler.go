@@ -173,6 +173,11 @@ type Deps struct {
 // Scheduler is CSS for one platform. Several may run for one platform: the
 // one holding the platform's lease in the store is active, the others stand
 // by and take over when it dies (HA).
+//
+// It coordinates three parts of its own: the election of the active
+// instance (election.go), the masters' buses and stores and the service
+// list (peers.go), and the CM control of the conferences it runs
+// (controlset.go). Its locks are in the package doc.
 type Scheduler struct {
 	opts  Options
 	bus   *bus.Bus
@@ -180,60 +185,45 @@ type Scheduler struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	m     *metrics
-	plat  config.Platform
 	loads *loads
 	ready atomic.Bool
 	// dead is set by Kill: a crashed scheduler writes nothing more.
 	dead atomic.Bool
 	// act counts the checks it ran (Activity).
 	act activity
-	// leaseUntil is when the lease last renewed runs out by this
-	// instance's clock (nanoseconds since epoch); see holdsLease.
-	epoch      time.Time
-	leaseUntil atomic.Int64
 	// released remembers the copies nodes were told to let go.
 	released letGoes
 	// offers shares RMS requests among creates asking at once (create.go).
 	offers offerFlights
+	// inflight are the creates and restores under way here.
+	inflight underWay
 
-	electCancel context.CancelFunc
-	electDone   chan struct{}
+	lease leaseKeeper
+	dr    *peers
+	ctl   *controls
 
-	// termMu serializes activate and deactivate; readers use cur. Lock
-	// order: termMu, then mu, then a nodeMu entry.
+	// termMu serializes activate and deactivate; cur is the term under
+	// way, written under termMu, read by anyone.
 	termMu sync.Mutex
-	term   *term
 	cur    atomic.Pointer[term]
 
-	mu   sync.Mutex
-	subs []*bus.Subscription
-	// controls are the conferences whose CM control this instance serves
-	// (controlset.go), with the platform whose store holds each.
-	controls controlSet
-	plats    platforms
-	// controlling is true while this instance is active: a create or
-	// restore that finishes after it stood down takes no control.
-	controlling bool
-	group       *bus.Group
-	ctl         *bus.Mux
-	willEnd     map[string]int64             // e164 -> end time it was told about
-	abnormal    map[string]protocol.RoomInfo // failed rooms
-	rooms       map[string]string            // node -> room, as RMS last said
-	inflight    map[string]bool              // creates and restores under way here
-	lists       map[string]nodeList
-	restore     *restorer
-	nodeMu      map[string]*sync.Mutex
+	mu       sync.Mutex
+	abnormal map[string]protocol.RoomInfo // failed rooms
+	rooms    map[string]string            // node -> room, as RMS last said
+	lists    map[string]nodeList
+	restore  *restorer
+	nodeMu   map[string]*sync.Mutex
+}
 
-	// Across platforms. platMu serializes state changes from PMS (it is
-	// taken before mu).
-	platMu     sync.Mutex
-	ownDown    atomic.Bool // this platform is switched over to its backups
-	dialer     Dialer
-	masters    []string        // masters connected so far
-	peers      map[string]Peer // by master moid
-	peerGroups map[string]*bus.Group
-	served     map[string]bool // masters in the service list now
-	peerSubs   map[string]*bus.Subscription
+// leaseKeeper is what the scheduler needs of its election (election.go).
+type leaseKeeper interface {
+	// join takes the lease if it is free, activating the scheduler, and
+	// keeps renewing it, or waiting for it, until stop.
+	join(ctx context.Context) error
+	// held reports whether the lease is this instance's by its own clock.
+	held() bool
+	stop()
+	release(ctx context.Context) error
 }
 
 // New builds a scheduler; Start runs it.
@@ -245,8 +235,7 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 	if opts.Platform == "" {
 		opts.Platform = deps.Config.Platform
 	}
-	plat, ok := deps.Config.PlatformByMoid(opts.Platform)
-	if !ok {
+	if _, ok := deps.Config.PlatformByMoid(opts.Platform); !ok {
 		return nil, fmt.Errorf("scheduler: platform %q is not in the configuration", opts.Platform)
 	}
 	log := deps.Log
@@ -254,31 +243,24 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
-		opts:       opts,
-		bus:        deps.Bus,
-		store:      deps.Store,
-		cfg:        deps.Config,
-		log:        log.With("service", "scheduler", "platform", opts.Platform, "instance", opts.ID),
-		m:          newMetrics(deps.Metrics),
-		plat:       plat,
-		loads:      newLoads(),
-		controls:   controlSet{},
-		willEnd:    make(map[string]int64),
-		abnormal:   make(map[string]protocol.RoomInfo),
-		rooms:      make(map[string]string),
-		inflight:   make(map[string]bool),
-		lists:      make(map[string]nodeList),
-		nodeMu:     make(map[string]*sync.Mutex),
-		dialer:     deps.Dial,
-		peers:      make(map[string]Peer),
-		peerGroups: make(map[string]*bus.Group),
-		served:     make(map[string]bool),
-		peerSubs:   make(map[string]*bus.Subscription),
-		epoch:      time.Now(),
+		opts:     opts,
+		bus:      deps.Bus,
+		store:    deps.Store,
+		cfg:      deps.Config,
+		log:      log.With("service", "scheduler", "platform", opts.Platform, "instance", opts.ID),
+		m:        newMetrics(deps.Metrics),
+		loads:    newLoads(),
+		abnormal: make(map[string]protocol.RoomInfo),
+		rooms:    make(map[string]string),
+		lists:    make(map[string]nodeList),
+		nodeMu:   make(map[string]*sync.Mutex),
 	}
-	s.plats = newPlatforms(opts.Platform, s.masterMoids())
-	s.ctl = bus.NewMux(s.logUnknown)
-	s.controlRoutes(s.ctl)
+	s.lease = newElection(deps.Store, s, opts, s.log)
+	s.dr = newPeers(opts.Platform, deps.Bus, deps.Store, deps.Config, opts.RMSTimeout, deps.Dial, s, s.log)
+	ctl := bus.NewMux(s.logUnknown)
+	s.controlRoutes(ctl)
+	backups := len(deps.Config.Local().Backups) > 0
+	s.ctl = newControls(opts.Platform, s.dr.masters, backups, deps.Bus, s.dr, ctl, s.log)
 	return s, nil
 }
 
@@ -292,129 +274,28 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.publishDomains(ctx); err != nil {
 		return err
 	}
-	sent := time.Now()
-	if err := s.store.AcquireLease(ctx, s.opts.Platform, s.opts.ID, s.opts.LeaseTTL); err == nil {
-		s.renewed(sent)
-		if err := s.activate(ctx); err != nil {
-			_ = s.store.ReleaseLease(context.Background(), s.opts.Platform, s.opts.ID)
-			return err
-		}
-	} else if !errors.Is(err, store.ErrLeaseHeld) {
-		return fmt.Errorf("scheduler: %w", err)
-	} else {
-		s.log.Info("standing by: another scheduler holds the lease", "err", err)
-	}
-	ectx, cancel := context.WithCancel(context.Background())
-	s.electCancel = cancel
-	s.electDone = make(chan struct{})
-	go s.elect(ectx)
-	return nil
+	return s.lease.join(ctx)
 }
 
 // Ready reports whether this scheduler is the active one and accepts
 // requests: it is active and its lease has not run out by its own clock.
-func (s *Scheduler) Ready() bool { return s.ready.Load() && s.holdsLease() }
-
-// renewed records a lease taken or renewed by a request sent at sent.
-func (s *Scheduler) renewed(sent time.Time) {
-	s.leaseUntil.Store(int64(sent.Add(s.opts.LeaseTTL).Sub(s.epoch)))
-}
-
-// holdsLease reports whether the lease is still this instance's by its own
-// clock: renewed by a request sent less than LeaseTTL ago. The store counts
-// the term from when it ran that request, later, so the store never gives
-// the lease to another while this says it is held. A scheduler that was
-// paused past its lease (a stopped process, a long pause, a cut network)
-// finds it run out when it resumes and starts nothing (no create, restore,
-// reconciliation or timer work) until it has renewed it; by then a standby
-// may hold it, and this one stands down.
-func (s *Scheduler) holdsLease() bool {
-	return time.Since(s.epoch) < time.Duration(s.leaseUntil.Load())
-}
-
-// elect renews the lease while active and takes it when it is free. An
-// active scheduler that cannot renew for a whole lease term stops acting:
-// another may hold it by then.
-func (s *Scheduler) elect(ctx context.Context) {
-	defer close(s.electDone)
-	t := time.NewTicker(s.opts.LeaseRenew)
-	defer t.Stop()
-	lastHeld := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sent := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, s.opts.LeaseRenew)
-		err := s.store.AcquireLease(rctx, s.opts.Platform, s.opts.ID, s.opts.LeaseTTL)
-		cancel()
-		active := s.ready.Load()
-		switch {
-		case err == nil:
-			s.renewed(sent)
-			lastHeld = time.Now()
-			if !active {
-				s.log.Info("lease taken: becoming the active scheduler")
-				if err := s.activate(ctx); err != nil {
-					s.log.Error("could not become active", "err", err)
-					_ = s.store.ReleaseLease(context.Background(), s.opts.Platform, s.opts.ID)
-				}
-			}
-		case errors.Is(err, store.ErrLeaseHeld):
-			if active {
-				s.log.Warn("lease lost to another scheduler: standing down", "err", err)
-				s.deactivate()
-			}
-		default:
-			if active && time.Since(lastHeld) > s.opts.LeaseTTL {
-				s.log.Warn("lease not renewed for a whole term: standing down", "err", err)
-				s.deactivate()
-			}
-		}
-	}
-}
+func (s *Scheduler) Ready() bool { return s.ready.Load() && s.lease.held() }
 
 // Shutdown stands down and frees the lease, so a standby takes over at once.
 // Conferences keep running on their nodes; the next active scheduler adopts
 // them from the store.
 func (s *Scheduler) Shutdown(ctx context.Context) error {
-	s.stopElection()
+	s.lease.stop()
 	s.deactivate()
-	return s.store.ReleaseLease(ctx, s.opts.Platform, s.opts.ID)
+	return s.lease.release(ctx)
 }
 
 // Kill stops the scheduler as a crash would: no more writes, no goodbye,
 // the lease left to expire.
 func (s *Scheduler) Kill() {
 	s.dead.Store(true)
-	s.stopElection()
+	s.lease.stop()
 	s.deactivate()
-}
-
-func (s *Scheduler) stopElection() {
-	if s.electCancel != nil {
-		s.electCancel()
-		<-s.electDone
-		s.electCancel = nil
-	}
-}
-
-func (s *Scheduler) unsubscribeAll() {
-	s.mu.Lock()
-	s.controlling = false
-	subs := s.subs
-	s.subs = nil
-	for _, sb := range s.peerSubs {
-		subs = append(subs, sb)
-	}
-	s.peerSubs = make(map[string]*bus.Subscription)
-	s.controls = controlSet{}
-	s.mu.Unlock()
-	for _, sb := range subs {
-		_ = sb.Unsubscribe()
-	}
 }
 
 // every runs f every d until the term ends, while the lease is held.
@@ -430,7 +311,7 @@ func (s *Scheduler) every(t *term, d time.Duration, f func(context.Context)) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if s.holdsLease() {
+				if s.lease.held() {
 					f(ctx)
 				}
 			}

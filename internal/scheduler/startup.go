@@ -21,7 +21,7 @@ func (s *Scheduler) graceTimer(t *term) {
 	}
 	// Settle only while sure to be the active one: a scheduler paused past
 	// its lease waits for its renewal (or for the end of its term).
-	for !s.holdsLease() {
+	for !s.lease.held() {
 		select {
 		case <-t.ctx.Done():
 			return
@@ -77,7 +77,7 @@ func (s *Scheduler) afterGrace(t *term) {
 // settleCreating finishes or undoes a conference left creating by a
 // scheduler that is gone. It reports whether it changed anything.
 func (s *Scheduler) settleCreating(ctx context.Context, w where, c protocol.Conference, lists map[string]nodeList) bool {
-	if s.isInflight(c.E164) {
+	if s.inflight.has(c.E164) {
 		return false
 	}
 	if c.Node == "" {
@@ -93,7 +93,7 @@ func (s *Scheduler) settleCreating(ctx context.Context, w where, c protocol.Conf
 	if l, ok := lists[c.Node]; ok {
 		if _, hosts := l.confs[c.E164]; hosts {
 			if _, err := w.st.Commit(ctx, store.Placement{E164: c.E164, Node: c.Node, IP: l.ip, PID: l.pid, Room: l.room, RealPlatform: s.opts.Platform}); err == nil {
-				_ = s.subscribeControl(c.E164, w.platform)
+				s.ctl.add(c.E164, w.platform)
 				c.State, c.NodeIP, c.NodePID = protocol.StateRunning, l.ip, l.pid
 				s.reportRunning(&c)
 				s.log.Info("abandoned restore finished: its node hosts it", "e164", c.E164, "node", c.Node)
@@ -125,7 +125,7 @@ func (s *Scheduler) sweep(ctx context.Context) {
 		lists[k] = v
 	}
 	s.mu.Unlock()
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		stuck, err := w.st.CreatingSince(ctx, stale)
 		if err != nil {
 			s.log.Warn("sweep: could not read conferences being created", "platform", w.platform, "err", err)
@@ -133,7 +133,7 @@ func (s *Scheduler) sweep(ctx context.Context) {
 		}
 		creating := stuck[:0]
 		for _, e := range stuck {
-			if !s.isInflight(e) {
+			if !s.inflight.has(e) {
 				creating = append(creating, e)
 			}
 		}

@@ -49,7 +49,7 @@ func (s *Scheduler) Template(ctx context.Context, op string, t protocol.Template
 			st  *store.Store
 			err = store.ErrTemplateNotFound
 		)
-		for _, w := range s.servedStores() {
+		for _, w := range s.dr.servedStores() {
 			if old, err = w.st.Template(ctx, t.E164); err == nil {
 				st = w.st
 				break
@@ -71,10 +71,10 @@ func (s *Scheduler) Template(ctx context.Context, op string, t protocol.Template
 	if !ok {
 		return t, fail(protocol.ErrDomainNotFound, nil, "no user domain %q", t.Domain)
 	}
-	if !s.serves(dom.Platform) {
+	if !s.dr.serves(dom.Platform) {
 		return t, fail(protocol.ErrPlatformNotServed, nil, "domain %q belongs to platform %q, not served here", t.Domain, dom.Platform)
 	}
-	st := s.storeOf(dom.Platform)
+	st := s.dr.storeOf(dom.Platform)
 	if st == nil {
 		return t, fail(protocol.ErrPlatformNotServed, nil, "platform %q's store is not reachable from here", dom.Platform)
 	}

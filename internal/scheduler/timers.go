@@ -15,7 +15,7 @@ import (
 // really run on this platform are this scheduler's to end, in whichever
 // possible-service store they are.
 func (s *Scheduler) checkEndTimes(ctx context.Context) {
-	if s.ownDown.Load() {
+	if s.dr.ownDown() {
 		return
 	}
 	now := time.Now()
@@ -25,7 +25,7 @@ func (s *Scheduler) checkEndTimes(ctx context.Context) {
 			s.act.endChecks.Add(1)
 		}
 	}()
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		soon, err := w.st.EndingBefore(ctx, now.Add(s.opts.WillEndNotice).UnixMilli())
 		if err != nil {
 			looked = false
@@ -50,7 +50,7 @@ func (s *Scheduler) checkEndTimes(ctx context.Context) {
 				if c.State == protocol.StateCreating && now.UnixMilli()-c.CreateTime < s.opts.NodeTimeout.Milliseconds()*2 {
 					continue // a create still under way finishes first
 				}
-				s.remember(c.E164, w.platform)
+				s.ctl.learn(c.E164, w.platform)
 				if err := s.Release(ctx, c.E164, ReasonEndTime); err != nil {
 					s.log.Warn("could not end a conference at its end time", "e164", c.E164, "err", err)
 				}
@@ -62,11 +62,7 @@ func (s *Scheduler) checkEndTimes(ctx context.Context) {
 }
 
 func (s *Scheduler) willEndNotice(ctx context.Context, w where, c protocol.Conference, now time.Time) {
-	s.mu.Lock()
-	told := s.willEnd[c.E164] == c.EndTime
-	s.willEnd[c.E164] = c.EndTime
-	s.mu.Unlock()
-	if told {
+	if s.ctl.toldEnd(c.E164, c.EndTime) {
 		return
 	}
 	if err := w.st.Update(ctx, c.E164, "willendntf", "1"); err != nil {
@@ -76,7 +72,7 @@ func (s *Scheduler) willEndNotice(ctx context.Context, w where, c protocol.Confe
 	ntf.Type = protocol.MAUMCUConfWillEndNtf
 	s.tellNode(c.Node, ntf)
 	ntf.Type = protocol.MAUConfWillEndNtf
-	if err := s.cmBus(w.platform).Publish(protocol.SubjectCMRequests, ntf); err != nil {
+	if err := s.dr.cmBus(w.platform).Publish(protocol.SubjectCMRequests, ntf); err != nil {
 		s.log.Warn("could not tell the CM a conference is about to end", "e164", c.E164, "err", err)
 	}
 }
@@ -102,7 +98,7 @@ func (s *Scheduler) expireMonitors(ctx context.Context) {
 			s.act.monitorChecks.Add(1)
 		}
 	}()
-	for _, w := range s.stores() {
+	for _, w := range s.dr.stores() {
 		part, err := w.st.StaleMonitors(ctx, time.Now().Add(-s.opts.MonitorTTL).UnixMilli())
 		if err != nil {
 			looked = false
@@ -110,7 +106,7 @@ func (s *Scheduler) expireMonitors(ctx context.Context) {
 			continue
 		}
 		for _, m := range part {
-			s.remember(m.E164, w.platform)
+			s.ctl.learn(m.E164, w.platform)
 		}
 		stale = append(stale, part...)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
@@ -115,10 +115,10 @@ func TestServicesKeepToTheirRoles(t *testing.T) {
 		return up == 2
 	})
 
-	c := api.NewClient("http://"+st.API.Addr(), st.Token)
+	c := apiclient.New("http://"+st.API.Addr(), st.Token)
 	var e164s []string
 	for i := range 4 { // the least loaded node takes each: both get some
-		conf, err := c.CreateConference(ctx, api.CreateConferenceRequest{Name: "roles", Domain: "demo", Scale: 8,
+		conf, err := c.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "roles", Domain: "demo", Scale: 8,
 			Resolution: "720p", DurationMinutes: 30, Password: "1234"})
 		if err != nil {
 			t.Fatalf("create %d: %v", i, err)
@@ -127,13 +127,13 @@ func TestServicesKeepToTheirRoles(t *testing.T) {
 	}
 	name, pass := "renamed", "4321"
 	for _, e := range e164s {
-		if _, err := c.UpdateConference(ctx, e, api.UpdateConferenceRequest{Name: &name, Password: &pass}); err != nil {
+		if _, err := c.UpdateConference(ctx, e, apiclient.UpdateConferenceRequest{Name: &name, Password: &pass}); err != nil {
 			t.Fatalf("update %s: %v", e, err)
 		}
 		if _, err := c.DelayConference(ctx, e, 5); err != nil {
 			t.Fatalf("delay %s: %v", e, err)
 		}
-		m, err := c.StartMonitor(ctx, e, api.MonitorRequest{IP: "10.0.0.9", Port: 5000})
+		m, err := c.StartMonitor(ctx, e, apiclient.MonitorRequest{IP: "10.0.0.9", Port: 5000})
 		if err != nil {
 			t.Fatalf("monitor %s: %v", e, err)
 		}
@@ -174,7 +174,7 @@ func TestServicesKeepToTheirRoles(t *testing.T) {
 	if _, err := c.Platforms(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tpl, err := c.CreateTemplate(ctx, api.TemplateRequest{Name: "weekly", Domain: "demo", Scale: 8, Resolution: "720p", DurationMinutes: 60, Public: true})
+	tpl, err := c.CreateTemplate(ctx, apiclient.TemplateRequest{Name: "weekly", Domain: "demo", Scale: 8, Resolution: "720p", DurationMinutes: 60, Public: true})
 	if err != nil {
 		t.Fatal(err)
 	}

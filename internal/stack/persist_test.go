@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/api"
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
@@ -69,7 +69,7 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 
 // startOn starts a platform on the embedded store kept in dir, with three
 // simulated nodes, and waits for its scheduler.
-func startOn(t *testing.T, cfg *config.Config, dir string) (*stack.Stack, *api.Client) {
+func startOn(t *testing.T, cfg *config.Config, dir string) (*stack.Stack, *apiclient.Client) {
 	t.Helper()
 	st, err := stack.Start(context.Background(), stack.Options{
 		Config: cfg, Listen: "127.0.0.1:0", NATSListen: "none", SimNodes: 3, SimCapacity: 100, DataDir: dir,
@@ -81,7 +81,7 @@ func startOn(t *testing.T, cfg *config.Config, dir string) (*stack.Stack, *api.C
 	eventually(t, "an active scheduler", func() (bool, string) {
 		return st.ActiveScheduler() != nil, "none holds the lease"
 	})
-	return st, api.NewClient("http://"+st.API.Addr(), token)
+	return st, apiclient.New("http://"+st.API.Addr(), token)
 }
 
 func stop(st *stack.Stack) {
@@ -136,10 +136,10 @@ func TestEmbeddedStoreKeepsPlatformAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	st, cl := startOn(t, cfg, dir)
 
-	if _, err := cl.SetLicense(ctx, "acme", api.SetLicenseRequest{Limits: license.Limits{"8_720p": 37}}); err != nil {
+	if _, err := cl.SetLicense(ctx, "acme", apiclient.SetLicenseRequest{Limits: license.Limits{"8_720p": 37}}); err != nil {
 		t.Fatal(err)
 	}
-	tpl, err := cl.CreateTemplate(ctx, api.TemplateRequest{Name: "weekly sync", Domain: "acme", Scale: 32, Resolution: "1080p", DurationMinutes: 45, Public: true})
+	tpl, err := cl.CreateTemplate(ctx, apiclient.TemplateRequest{Name: "weekly sync", Domain: "acme", Scale: 32, Resolution: "1080p", DurationMinutes: 45, Public: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestEmbeddedStoreKeepsPlatformAcrossRestart(t *testing.T) {
 	}{{"acme", "720p", 8}, {"acme", "1080p", 32}, {"globex", "720p", 8}}
 	for i := range 24 {
 		k := kinds[i%len(kinds)]
-		c, err := cl.CreateConference(ctx, api.CreateConferenceRequest{
+		c, err := cl.CreateConference(ctx, apiclient.CreateConferenceRequest{
 			Name: fmt.Sprintf("meeting %d", i), Domain: k.domain, Scale: k.scale, Resolution: k.resolution, DurationMinutes: 120,
 		})
 		if err != nil {
@@ -159,7 +159,7 @@ func TestEmbeddedStoreKeepsPlatformAcrossRestart(t *testing.T) {
 		want[c.E164] = identity(c.E164, k.domain, c.Name, k.scale, k.resolution)
 	}
 	// One created and ended: it must not come back.
-	gone, err := cl.CreateConference(ctx, api.CreateConferenceRequest{Name: "ended", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30})
+	gone, err := cl.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "ended", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 30})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
-package api
+package httpkit
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,59 +9,62 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/convene/convene/internal/codes"
 )
 
-// maxBody is the largest request body the API reads.
-const maxBody = 1 << 20
+// MaxBody is the largest request body Decode reads.
+const MaxBody = 1 << 20
 
-// decode reads the request body strictly into v (a pointer to a struct):
-// one JSON object, no unknown fields, at most maxBody bytes. Its errors name
-// the field at fault.
-func decode(r *http.Request, v any) *apiError {
-	body := &countingReader{r: io.LimitReader(r.Body, maxBody+1)}
+// Decode reads the request body strictly into v (a pointer to a struct):
+// one JSON object, no unknown fields, at most MaxBody bytes. Its error is a
+// 400 BAD_REQUEST naming the field at fault, quoting at most a bounded
+// part of what the client sent (Echo).
+func Decode(r *http.Request, v any) *codes.Error {
+	body := &countingReader{r: io.LimitReader(r.Body, MaxBody+1)}
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if body.n > maxBody {
-		return badRequest("body is larger than %d bytes", maxBody)
+	if body.n > MaxBody {
+		return BadRequest("body is larger than %d bytes", MaxBody)
 	}
 	if err != nil {
 		return decodeError(err, v, body.n)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if body.n > maxBody {
-			return badRequest("body is larger than %d bytes", maxBody)
+		if body.n > MaxBody {
+			return BadRequest("body is larger than %d bytes", MaxBody)
 		}
-		return badRequest("body must hold one JSON object and nothing after it (offset %d)", dec.InputOffset())
+		return BadRequest("body must hold one JSON object and nothing after it (offset %d)", dec.InputOffset())
 	}
 	return nil
 }
 
-func decodeError(err error, v any, read int64) *apiError {
+func decodeError(err error, v any, read int64) *codes.Error {
 	var (
 		syntax *json.SyntaxError
 		typ    *json.UnmarshalTypeError
 	)
 	switch {
 	case errors.Is(err, io.EOF):
-		return badRequest("body is empty: send a JSON object")
+		return BadRequest("body is empty: send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("body is not valid JSON: it ends early at offset %d", read)
+		return BadRequest("body is not valid JSON: it ends early at offset %d", read)
 	case errors.As(err, &syntax):
-		return badRequest("body is not valid JSON: %s at offset %d", syntax.Error(), syntax.Offset)
+		return BadRequest("body is not valid JSON: %s at offset %d", syntax.Error(), syntax.Offset)
 	case errors.As(err, &typ):
 		if typ.Field == "" {
-			return badRequest("body must be a JSON object, not %s", article(typ.Value))
+			return BadRequest("body must be a JSON object, not %s", article(typ.Value))
 		}
-		return badRequest("field %s must be %s", echo(typ.Field), expected(v, typ))
+		return BadRequest("field %s must be %s", Echo(typ.Field), expected(v, typ))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if unquoted, err := strconv.Unquote(name); err == nil {
-			name = echo(unquoted)
+			name = Echo(unquoted)
 		}
-		return badRequest("unknown field %s", name)
+		return BadRequest("unknown field %s", name)
 	}
-	return badRequest("body is not valid JSON: %s", err.Error())
+	return BadRequest("body is not valid JSON: %s", err.Error())
 }
 
 // expected says what a field should hold, from the Go type of the field
@@ -144,10 +148,10 @@ func article(v string) string {
 // message repeats.
 const maxEcho = 80
 
-// echo quotes a value from the client for an error message: escaped (Go
+// Echo quotes a value from the client for an error message: escaped (Go
 // syntax), and cut with "…" when long, so that a message stays short and
 // prints as it is whatever the client sent.
-func echo(s string) string {
+func Echo(s string) string {
 	q := strconv.Quote(s)
 	if len(q) <= maxEcho {
 		return q
@@ -173,15 +177,16 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// queryBool reads an optional true/false query parameter.
-func queryBool(r *http.Request, name string) (bool, *apiError) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(v)
+// DecodeOptional is Decode for a body that may be left out: no body, or
+// only white space, leaves v as it is.
+func DecodeOptional(r *http.Request, v any) *codes.Error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
-		return false, badRequest("query parameter %q must be true or false, not %s", name, echo(v))
+		return BadRequest("reading the body failed: %s", err.Error())
 	}
-	return b, nil
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	return Decode(r, v)
 }

@@ -1,56 +1,11 @@
-package api
+package apiclient
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"time"
 )
-
-// Client calls the REST API. It is safe for concurrent use and keeps
-// connections alive: make one and reuse it.
-type Client struct {
-	base  string
-	auth  string
-	httpc *http.Client
-}
-
-// APIError is an error response of the API.
-type APIError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
-
-// NewClient returns a client of the API at baseURL (http://host:port)
-// sending token.
-func NewClient(baseURL, token string) *Client {
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	return &Client{
-		base:  strings.TrimRight(baseURL, "/"),
-		auth:  "Bearer " + token,
-		httpc: &http.Client{Transport: tr},
-	}
-}
-
-// CloseIdleConnections closes the connections the client keeps.
-func (c *Client) CloseIdleConnections() { c.httpc.CloseIdleConnections() }
 
 // CreateConference books a conference now.
 func (c *Client) CreateConference(ctx context.Context, req CreateConferenceRequest) (Conference, error) {
@@ -97,7 +52,7 @@ func (c *Client) DomainConferences(ctx context.Context, moid string, opts ListOp
 	if opts.State != "" {
 		q.Set("state", opts.State)
 	}
-	var out conferenceList
+	var out ConferenceList
 	err := c.do(ctx, http.MethodGet, withQuery("/v1/domains/"+url.PathEscape(moid)+"/conferences", q), nil, &out)
 	return out.Conferences, err
 }
@@ -125,7 +80,7 @@ func (c *Client) StartMonitor(ctx context.Context, e164 string, req MonitorReque
 
 // Monitors lists a conference's monitoring sessions.
 func (c *Client) Monitors(ctx context.Context, e164 string) ([]Monitor, error) {
-	var out monitorList
+	var out MonitorList
 	err := c.do(ctx, http.MethodGet, "/v1/conferences/"+url.PathEscape(e164)+"/monitors", nil, &out)
 	return out.Monitors, err
 }
@@ -172,28 +127,28 @@ func (c *Client) DomainTemplates(ctx context.Context, moid string, publicOnly bo
 	if publicOnly {
 		q.Set("public_only", "true")
 	}
-	var out templateList
+	var out TemplateList
 	err := c.do(ctx, http.MethodGet, withQuery("/v1/domains/"+url.PathEscape(moid)+"/templates", q), nil, &out)
 	return out.Templates, err
 }
 
 // Nodes lists the platform's media nodes.
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
-	var out nodeList
+	var out NodeList
 	err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
 	return out.Nodes, err
 }
 
 // Rooms lists the platform's server rooms.
 func (c *Client) Rooms(ctx context.Context) ([]Room, error) {
-	var out roomList
+	var out RoomList
 	err := c.do(ctx, http.MethodGet, "/v1/rooms", nil, &out)
 	return out.Rooms, err
 }
 
 // Platforms lists the configured platforms.
 func (c *Client) Platforms(ctx context.Context) ([]Platform, error) {
-	var out platformList
+	var out PlatformList
 	err := c.do(ctx, http.MethodGet, "/v1/platforms", nil, &out)
 	return out.Platforms, err
 }
@@ -214,102 +169,16 @@ func (c *Client) Events(ctx context.Context, opts EventOptions) ([]Event, error)
 	if opts.Limit != 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))
 	}
-	var out eventList
+	var out EventList
 	err := c.do(ctx, http.MethodGet, withQuery("/v1/events", q), nil, &out)
 	return out.Events, err
-}
-
-// Health reads /healthz with the client's token, so that it says which
-// part is down. An API that answers but is unhealthy is not an error: its
-// Health says what is down (Status is not "ok").
-func (c *Client) Health(ctx context.Context) (Health, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
-	if err != nil {
-		return Health{}, err
-	}
-	req.Header.Set("Authorization", c.auth)
-	resp, err := c.httpc.Do(req)
-	if err != nil {
-		return Health{}, err
-	}
-	defer drain(resp.Body)
-	var h Health
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		return Health{}, fmt.Errorf("api: /healthz answered %d with an unreadable body: %w", resp.StatusCode, err)
-	}
-	return h, nil
-}
-
-func withQuery(path string, q url.Values) string {
-	if len(q) == 0 {
-		return path
-	}
-	return path + "?" + q.Encode()
-}
-
-// do sends a request with in (when not nil) as its JSON body and decodes a
-// 2xx answer into out (when not nil); any other answer is an *APIError.
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		data, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("api: encode %s %s: %w", method, path, err)
-		}
-		body = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", c.auth)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.httpc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer drain(resp.Body)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return ResponseError(resp)
-	}
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("api: decode the answer to %s %s: %w", method, path, err)
-	}
-	return nil
-}
-
-// ResponseError reads an error response into an *APIError; one that is not
-// the API's JSON envelope (a proxy's page) keeps its status as the code,
-// HTTP_<status>.
-func ResponseError(resp *http.Response) error {
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var eb ErrorBody
-	if err := json.Unmarshal(data, &eb); err == nil && eb.Error.Code != "" {
-		return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-	}
-	msg := strings.TrimSpace(string(data))
-	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
-	}
-	return &APIError{Status: resp.StatusCode, Code: "HTTP_" + strconv.Itoa(resp.StatusCode), Message: msg}
-}
-
-// drain reads what is left of a body so the connection can be reused.
-func drain(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, 1<<20))
-	_ = body.Close()
 }
 
 // FailRoom fails a server room by hand: its conferences move to other
 // rooms, and it stays failed until RecoverRoom. It returns every room of
 // the platform as the platform monitor now sees them.
 func (c *Client) FailRoom(ctx context.Context, moid, reason string) ([]Room, error) {
-	var out roomList
+	var out RoomList
 	err := c.do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(moid)+"/fail", FailRoomRequest{Reason: reason}, &out)
 	return out.Rooms, err
 }
@@ -318,7 +187,7 @@ func (c *Client) FailRoom(ctx context.Context, moid, reason string) ([]Room, err
 // returns every room of the platform as the platform monitor now sees
 // them.
 func (c *Client) RecoverRoom(ctx context.Context, moid string) ([]Room, error) {
-	var out roomList
+	var out RoomList
 	err := c.do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(moid)+"/recover", nil, &out)
 	return out.Rooms, err
 }
@@ -327,7 +196,7 @@ func (c *Client) RecoverRoom(ctx context.Context, moid string) ([]Room, error) {
 // its conferences and its scheduler stands down until RecoverPlatform. It
 // returns the platforms as the platform monitor now sees them.
 func (c *Client) FailPlatform(ctx context.Context, moid, reason string) ([]Platform, error) {
-	var out platformList
+	var out PlatformList
 	err := c.do(ctx, http.MethodPost, "/v1/platforms/"+url.PathEscape(moid)+"/fail", FailPlatformRequest{Reason: reason}, &out)
 	return out.Platforms, err
 }
@@ -335,7 +204,7 @@ func (c *Client) FailPlatform(ctx context.Context, moid, reason string) ([]Platf
 // RecoverPlatform switches the local platform back. It returns the
 // platforms as the platform monitor now sees them.
 func (c *Client) RecoverPlatform(ctx context.Context, moid string) ([]Platform, error) {
-	var out platformList
+	var out PlatformList
 	err := c.do(ctx, http.MethodPost, "/v1/platforms/"+url.PathEscape(moid)+"/recover", nil, &out)
 	return out.Platforms, err
 }
@@ -344,7 +213,19 @@ func (c *Client) RecoverPlatform(ctx context.Context, moid string) ([]Platform, 
 // platform: automatic, manual-on, manual-off or closed. It returns the
 // platforms as the platform monitor now sees them.
 func (c *Client) SetDRMode(ctx context.Context, moid, mode string) ([]Platform, error) {
-	var out platformList
+	var out PlatformList
 	err := c.do(ctx, http.MethodPut, "/v1/platforms/"+url.PathEscape(moid)+"/dr", DRModeRequest{Mode: mode}, &out)
 	return out.Platforms, err
+}
+
+// PlatformConferences lists a platform's conferences
+// (GET /v1/platforms/{moid}/conferences); state "" means every state.
+func (c *Client) PlatformConferences(ctx context.Context, moid, state string) ([]Conference, error) {
+	q := url.Values{}
+	if state != "" {
+		q.Set("state", state)
+	}
+	var out ConferenceList
+	err := c.do(ctx, http.MethodGet, withQuery("/v1/platforms/"+url.PathEscape(moid)+"/conferences", q), nil, &out)
+	return out.Conferences, err
 }

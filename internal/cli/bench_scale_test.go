@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/medianode"
+	"github.com/convene/convene/internal/stack"
+)
+
+// bench scale on a small platform: it fills it, prints every figure, goes
+// through the crash, the freeze and the room failure, and every audit
+// holds with the same conferences running. No figure's value is checked:
+// they are measures, not assertions.
+func TestBenchScaleSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a platform of 40 nodes and 1,000 conferences")
+	}
+	b := scaleBench{nodes: 40, rooms: 2, conferences: 1000, concurrency: 8, sample: 90, store: "embedded", logLevel: "error"}
+	if err := b.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := b.run(context.Background(), &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	text := out.String()
+	if !res.ok() {
+		t.Fatalf("an audit failed or a conference was lost:\n%s", text)
+	}
+	if len(res.audits) != 3 || len(res.p99) != 3 {
+		t.Fatalf("%d audits and %d create points, want 3 of each:\n%s", len(res.audits), len(res.p99), text)
+	}
+	for _, want := range []struct {
+		line  string
+		times int
+	}{
+		{"bench scale: 40 simulated nodes in 2 rooms", 1},
+		{"create at  10%   100 running: p50 ", 1},
+		{"create at  50%   500 running: p50 ", 1},
+		{"create at 100%   1000 running: p50 ", 1},
+		{"p99 flatness     p99 at 100% / p99 at 10% = ", 1},
+		{"live heap, ", 1},
+		{"live heap per conference added from 100 to 1000", 1},
+		{"crash of sim-", 1},
+		{"freeze of sim-", 1},
+		{"room failure of bench-r", 1},
+		{"  detection        ", 3},
+		{"  all running      ", 3},
+		{"  doubled until    ", 3},
+		{"1000 running, 0 pending-restore, 0 creating; every invariant holds", 3},
+		{"identity         the same 1000 conferences run as before the failures", 3},
+		{"result: PASS", 1},
+	} {
+		if got := strings.Count(text, want.line); got != want.times {
+			t.Errorf("%q printed %d times, want %d", want.line, got, want.times)
+		}
+	}
+	if strings.Contains(text, "still doubled") {
+		t.Errorf("a conference stayed doubled:\n%s", text)
+	}
+	if t.Failed() {
+		t.Log(text)
+	}
+}
+
+func TestBenchScaleFlags(t *testing.T) {
+	good := scaleBench{nodes: 1000, rooms: 2, conferences: 100000, concurrency: 32, sample: 6000, store: "embedded"}
+	if err := good.validate(); err != nil {
+		t.Fatalf("the defaults: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*scaleBench)
+		want string
+	}{
+		{"one room", func(b *scaleBench) { b.rooms = 1 }, "--rooms"},
+		{"too few nodes", func(b *scaleBench) { b.nodes = 3 }, "--nodes"},
+		{"sample over 10%", func(b *scaleBench) { b.sample = 10001 }, "--sample"},
+		{"sample too small", func(b *scaleBench) { b.sample = 2 }, "--sample"},
+		{"no workers", func(b *scaleBench) { b.concurrency = 0 }, "--concurrency"},
+		{"unknown store", func(b *scaleBench) { b.store = "etcd" }, "--store"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := good
+			tc.edit(&b)
+			if err := b.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error about %s", err, tc.want)
+			}
+		})
+	}
+	// Each node has room for its share of a failed room's conferences and
+	// of the two nodes lost before.
+	if got, need := good.capacity(), 100000/(1000/2-2); got <= need {
+		t.Fatalf("capacity %d, want more than %d", got, need)
+	}
+}
+
+// doubled counts, among the conferences the nodes given host, those another
+// running node hosts too, each once however many nodes host it; a node
+// not running counts for nothing.
+func TestDoubled(t *testing.T) {
+	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	st := &stack.Stack{}
+	for i := range 4 {
+		b, err := bus.Connect(bus.Options{Embedded: emb, Name: fmt.Sprint("node-", i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		n, err := medianode.New(medianode.Options{ID: fmt.Sprint("sim-", i+1), Platform: "p", Room: "r"}, b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 { // sim-4 never starts
+			if err := n.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(n.Kill)
+		}
+		st.Nodes = append(st.Nodes, n)
+	}
+	for i, hosted := range [][]string{{"701", "702", "704"}, {"701", "704"}, {"702", "703", "704"}, {"703"}} {
+		for _, e := range hosted {
+			st.Nodes[i].Inject(e, 0)
+		}
+	}
+	for _, tc := range []struct {
+		nodes []int
+		want  int
+	}{
+		{[]int{0}, 3},    // 701 on sim-2; 702 and 704 on sim-3
+		{[]int{1}, 2},    // 701 and 704 on sim-1
+		{[]int{1, 2}, 3}, // 701, 702 and 704 on sim-1
+		{[]int{0, 1}, 3}, // 701 on both, once; 702 and 704 on sim-3
+		{[]int{0, 1, 2}, 3},
+		{[]int{2}, 2}, // 703 on sim-4, which does not run, is not doubled
+		{nil, 0},
+	} {
+		if got := doubled(st, tc.nodes); got != tc.want {
+			t.Errorf("doubled(%v) = %d, want %d", tc.nodes, got, tc.want)
+		}
+	}
+	st.Nodes[2].Kill()
+	if got := doubled(st, []int{0}); got != 2 {
+		t.Errorf("with sim-3 stopped, doubled([0]) = %d, want 2 (701 and 704 on sim-2)", got)
+	}
+}

@@ -1,0 +1,77 @@
+package sip
+
+import (
+	"context"
+	"errors"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/convene/convene/internal/records"
+	"github.com/convene/convene/internal/sip/digest"
+)
+
+// secrets finds a subscriber's HA1 for the digest verifier: an unknown or
+// disabled subscriber, or one whose credentials were made for another
+// realm, cannot authenticate.
+func (n *Node) secrets(ctx context.Context, user string, a digest.Algorithm) (string, bool, error) {
+	if !records.ValidSIPUser(user) {
+		return "", false, nil
+	}
+	s, err := n.deps.Subscribers.SIPSubscriber(ctx, user)
+	if errors.Is(err, records.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if s.Disabled || s.Realm != n.opts.Domain {
+		return "", false, nil
+	}
+	if a == digest.SHA256 {
+		return s.HA1SHA256, true, nil
+	}
+	return s.HA1MD5, true, nil
+}
+
+// authenticate checks a request's credentials: Authorization for a
+// REGISTER (challenged with 401), Proxy-Authorization for the rest
+// (407). It answers the request itself unless the credentials are right,
+// and returns the user they name with ok set when they are.
+func (n *Node) authenticate(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (user string, ok bool) {
+	credHeader, challHeader, code, reason := "Proxy-Authorization", "Proxy-Authenticate", sip.StatusProxyAuthRequired, "Proxy Authentication Required"
+	if req.Method == sip.REGISTER {
+		credHeader, challHeader, code, reason = "Authorization", "WWW-Authenticate", sip.StatusUnauthorized, "Unauthorized"
+	}
+	var values []string
+	for _, h := range req.GetHeaders(credHeader) {
+		values = append(values, h.Value())
+	}
+	user, outcome, err := n.auth.Check(ctx, string(req.Method), values)
+	if err != nil {
+		n.log.Warn("sip: credentials could not be checked", "user", user, "err", err)
+		n.respond(ctx, tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return user, false
+	}
+	switch outcome {
+	case digest.Authorized:
+		return user, true
+	case digest.Forbidden:
+		n.respond(ctx, tx, req, sip.StatusForbidden, "Forbidden")
+		return user, false
+	}
+	var hs []sip.Header
+	for _, c := range n.auth.Challenges(outcome == digest.Stale) {
+		hs = append(hs, sip.NewHeader(challHeader, c))
+	}
+	n.respond(ctx, tx, req, code, reason, hs...)
+	return user, false
+}
+
+// dropCredentials removes the credentials for this realm from a request
+// about to be forwarded (RFC 3261 §22.3: a proxy consumes its own).
+func (n *Node) dropCredentials(req *sip.Request) {
+	removeAll(req, "Proxy-Authorization", func(h sip.Header) bool {
+		c, err := digest.ParseCredentials(h.Value())
+		return err != nil || c.Realm == n.opts.Domain
+	})
+}
