@@ -11,32 +11,35 @@ const (
 // Conference is a conference as the scheduler keeps it (the confex/<e164>/
 // hash). Times are Unix milliseconds.
 type Conference struct {
-	E164             string   `json:"e164"`
-	Name             string   `json:"confname"`
-	Domain           string   `json:"moid"`
-	Platform         string   `json:"platformmoid"`
-	RealPlatform     string   `json:"realplatformmoid"`
-	Room             string   `json:"roommoid,omitempty"`
-	Node             string   `json:"cmu,omitempty"`
-	NodeIP           string   `json:"mcuip,omitempty"`
-	NodePID          string   `json:"mcupid,omitempty"`
-	State            string   `json:"state"`
-	Reason           string   `json:"reason,omitempty"`
-	Scale            int      `json:"scale"`
-	Resolution       string   `json:"resolution"`
-	Password         string   `json:"password,omitempty"`
-	Public           bool     `json:"public"`
-	Invited          []string `json:"invited,omitempty"`
-	Recording        bool     `json:"recording"`
-	BookTime         int64    `json:"booktime,omitempty"`
-	CreateTime       int64    `json:"createtime"`
-	RealStartTime    int64    `json:"realstarttime,omitempty"`
-	EndTime          int64    `json:"endtime"`
-	DurationMinutes  int      `json:"duration"`
-	Legacy           bool     `json:"legacy,omitempty"`
-	WillEndNotified  bool     `json:"willendntf,omitempty"`
-	RestoreAttempts  int      `json:"restoreattempts,omitempty"`
-	LastRestoreError string   `json:"lastrestoreerr,omitempty"`
+	E164         string   `json:"e164"`
+	Name         string   `json:"confname"`
+	Domain       string   `json:"moid"`
+	Platform     string   `json:"platformmoid"`
+	RealPlatform string   `json:"realplatformmoid"`
+	Room         string   `json:"roommoid,omitempty"`
+	Node         string   `json:"cmu,omitempty"`
+	NodeIP       string   `json:"mcuip,omitempty"`
+	NodePID      string   `json:"mcupid,omitempty"`
+	State        string   `json:"state"`
+	Reason       string   `json:"reason,omitempty"`
+	Scale        int      `json:"scale"`
+	Resolution   string   `json:"resolution"`
+	Password     string   `json:"password,omitempty"`
+	Public       bool     `json:"public"`
+	Invited      []string `json:"invited,omitempty"`
+	Recording    bool     `json:"recording"`
+	BookTime     int64    `json:"booktime,omitempty"`
+	CreateTime   int64    `json:"createtime"`
+	// PlacedAt is when the node it runs on now acknowledged it (its create
+	// or its latest restore), in Unix milliseconds.
+	PlacedAt         int64  `json:"placedat,omitempty"`
+	RealStartTime    int64  `json:"realstarttime,omitempty"`
+	EndTime          int64  `json:"endtime"`
+	DurationMinutes  int    `json:"duration"`
+	Legacy           bool   `json:"legacy,omitempty"`
+	WillEndNotified  bool   `json:"willendntf,omitempty"`
+	RestoreAttempts  int    `json:"restoreattempts,omitempty"`
+	LastRestoreError string `json:"lastrestoreerr,omitempty"`
 }
 
 // Closed reports whether only invited terminals may see and join the

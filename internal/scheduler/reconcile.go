@@ -478,7 +478,9 @@ func (s *Scheduler) reconcileMissing(ctx context.Context, ntf protocol.ConfListN
 		if c.Node != ntf.Node {
 			continue
 		}
-		if c.State == protocol.StateCreating || c.CreateTime > fresh || s.inflight.has(e) {
+		// A list taken before the conference was placed on the node (its
+		// create, or a restore that moved it there) cannot show it yet.
+		if c.State == protocol.StateCreating || c.CreateTime > fresh || c.PlacedAt > fresh || s.inflight.has(e) {
 			open = true
 			continue
 		}

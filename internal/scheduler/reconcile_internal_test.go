@@ -343,3 +343,44 @@ func TestUnknownTypeIsTheRefusalOfAnOldNode(t *testing.T) {
 		}
 	}
 }
+
+// A conference restored onto a node is not in a list that node took before
+// the restore reached it; that list, read after the restore committed,
+// must not end the conference, however long the restore took.
+func TestListTakenBeforeARestoreEndsNothing(t *testing.T) {
+	s, st, _, confs := listPlatform(t, 20)
+	ctx := context.Background()
+	var moved string
+	for e := range confs {
+		moved = e
+		break
+	}
+	// n1 was lost; the conference's restore onto n2 began half a minute
+	// ago (a slow wave) and n2 acknowledged it just now.
+	started, err := st.MoveRestores(ctx, "n1", "test: n1 lost", "n2", "r1", []string{moved})
+	if err != nil || len(started) != 1 || started[0].Err != nil {
+		t.Fatalf("restore begun: %v %+v", err, started)
+	}
+	if err := st.Client().HSet(ctx, "confex/"+moved+"/", "createtime", time.Now().Add(-30*time.Second).UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if errs, err := st.CommitRestores(ctx, []store.Placement{{E164: moved, Node: "n2", IP: "10.0.0.2", PID: "q", Room: "r1", RealPlatform: "p1"}}); err != nil || errs[0] != nil {
+		t.Fatalf("restore committed: %v %v", err, errs)
+	}
+	placed := time.Now().UnixMilli()
+	// n2's list, taken a second before the restore reached it, lacks it.
+	ntf := protocol.ConfListNtf{Type: protocol.MCUConfListNtf, Node: "n2", IP: "10.0.0.2", PID: "q", Room: "r1",
+		Version: 1, Count: 0, Digest: 0, SentAtMs: placed - time.Second.Milliseconds()}
+	s.handleConfList(ctx, listMsg(t, ntf))
+	if c, err := st.Conference(ctx, moved); err != nil || c.State != protocol.StateRunning || c.Node != "n2" {
+		t.Fatalf("after a list taken before its restore, %s is %+v (%v); want running on n2", moved, c, err)
+	}
+	// A list n2 takes long after the restore and still lacks it: the
+	// conference ended there.
+	ntf.Version, ntf.SentAtMs = 2, placed+time.Minute.Milliseconds()
+	s.handleConfList(ctx, listMsg(t, ntf))
+	eventually(t, moved+" cleared once its node's later list lacks it", func() bool {
+		ok, _ := st.Exists(ctx, moved)
+		return !ok
+	})
+}

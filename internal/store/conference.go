@@ -353,6 +353,7 @@ func parseConf(m map[string]string) protocol.Conference {
 	c.RestoreAttempts, _ = strconv.Atoi(m["restoreattempts"])
 	c.BookTime, _ = strconv.ParseInt(m["booktime"], 10, 64)
 	c.CreateTime, _ = strconv.ParseInt(m["createtime"], 10, 64)
+	c.PlacedAt, _ = strconv.ParseInt(m["placedat"], 10, 64)
 	c.RealStartTime, _ = strconv.ParseInt(m["realstarttime"], 10, 64)
 	c.EndTime, _ = strconv.ParseInt(m["endtime"], 10, 64)
 	if v := m["invited"]; v != "" && v != "[]" {
@@ -411,7 +412,7 @@ func (s *Store) AllConferences(ctx context.Context) ([]protocol.Conference, erro
 }
 
 // Brief reads the fields reconciliation needs (state, node, ip, pid, room,
-// create time, real platform, legacy, domain) of many conferences in one
+// create time, placing time, real platform, legacy, domain) of many conferences in one
 // round trip; numbers that do not exist are left out of the map.
 func (s *Store) Brief(ctx context.Context, e164s []string) (map[string]protocol.Conference, error) {
 	out := make(map[string]protocol.Conference, len(e164s))
@@ -420,7 +421,7 @@ func (s *Store) Brief(ctx context.Context, e164s []string) (map[string]protocol.
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	fields := []string{"state", "cmu", "mcuip", "mcupid", "roommoid", "createtime", "realplatformmoid", "legacy", "moid"}
+	fields := []string{"state", "cmu", "mcuip", "mcupid", "roommoid", "createtime", "placedat", "realplatformmoid", "legacy", "moid"}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]interface{ Result() ([]any, error) }, len(e164s))
 	for i, e := range e164s {

@@ -125,7 +125,7 @@ local function commit()
   local start = f[4]
   if not start or start == '' then start = now end
   redis.call('HSET', ckey, 'state', 'running', 'cmu', node, 'mcuip', ip, 'mcupid', pid,
-    'roommoid', room, 'realplatformmoid', real, 'reason', '', 'realstarttime', start)
+    'roommoid', room, 'realplatformmoid', real, 'reason', '', 'realstarttime', start, 'placedat', now)
   push(dconfs, f[2], e164, 'running')
   push(nodes, node, e164)
   uncreating[#uncreating + 1] = e164
