@@ -16,6 +16,14 @@ have_postgres() {
   return 1
 }
 have_postgres || need+=(postgresql)
+command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need+=(nats-server)
+# sipp (Debian's sip-tester) drives the SIP edge's tests and `convene bench
+# sip`; Kamailio 5.6 with its SQLite modules is what that bench compares the
+# edge with (accounting to SQL through db_sqlite).
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+if ! command -v kamailio >/dev/null 2>&1 || [[ -z $(find /usr/lib -path '*kamailio/modules/db_sqlite.so' 2>/dev/null | head -1) ]]; then
+  need+=(kamailio kamailio-sqlite-modules)
+fi
 
 if ((${#need[@]} == 0)); then
   exit 0

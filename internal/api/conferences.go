@@ -35,7 +35,7 @@ func (s *Server) createConference(w http.ResponseWriter, r *http.Request) *codes
 	defer cancel()
 	subject := protocol.SubjectCMMAU(s.opts.Platform)
 	var ack protocol.CreateConfAck
-	if err := s.bus.Call(ctx, subject, req, &ack); err != nil {
+	if err := s.callScheduler(ctx, subject, req, &ack); err != nil {
 		return fromBus(err, scheduler, subject)
 	}
 	s.log.Debug("conference created", "e164", ack.Conf.E164, "domain", q.Domain, "node", ack.Conf.Node)
@@ -129,7 +129,7 @@ func (s *Server) updateConference(w http.ResponseWriter, r *http.Request) *codes
 
 // confCall sends a per-conference request to the scheduler running the
 // conference, on its control subject; when nobody listens there it tries
-// once more on the platform scheduler's own subject.
+// on the platform scheduler's own subject, waiting out a handover.
 func (s *Server) confCall(r *http.Request, e164 string, req, ack any) *codes.Error {
 	ctx, cancel := s.busCtx(r)
 	defer cancel()
@@ -137,7 +137,7 @@ func (s *Server) confCall(r *http.Request, e164 string, req, ack any) *codes.Err
 	err := s.bus.Call(ctx, subject, req, ack)
 	if errors.Is(err, bus.ErrNoResponders) {
 		subject = protocol.SubjectCMMAU(s.opts.Platform)
-		err = s.bus.Call(ctx, subject, req, ack)
+		err = s.callScheduler(ctx, subject, req, ack)
 	}
 	if err != nil {
 		return fromBus(err, scheduler, subject)

@@ -81,7 +81,7 @@ func (s *Server) templateCall(r *http.Request, typ string, t protocol.Template) 
 	defer cancel()
 	subject := protocol.SubjectCMMAU(s.opts.Platform)
 	var ack protocol.TemplateAck
-	if err := s.bus.Call(ctx, subject, protocol.TemplateReq{Type: typ, Template: t}, &ack); err != nil {
+	if err := s.callScheduler(ctx, subject, protocol.TemplateReq{Type: typ, Template: t}, &ack); err != nil {
 		return protocol.Template{}, fromBus(err, scheduler, subject)
 	}
 	return ack.Template, nil

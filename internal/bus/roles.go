@@ -34,6 +34,9 @@ const (
 	// RolePlatform is another platform's scheduler and PMS on this
 	// platform's bus, for disaster recovery.
 	RolePlatform Role = "platform"
+	// RoleHost is a host's own connection: its management (status, plugin
+	// stop and start) and the distributed channels between its servers.
+	RoleHost Role = "host"
 	// RoleInternal is the process running the embedded server: it may do
 	// everything. Its key lives in that process's memory only and is never
 	// written, so no other process can hold it.
@@ -42,7 +45,7 @@ const (
 
 // Roles lists the roles that have a credential file, in a stable order.
 func Roles() []Role {
-	return []Role{RoleMCU, RoleRMS, RoleScheduler, RolePMS, RoleRegistry, RoleAPI, RoleBreakout, RoleSIP, RolePlatform}
+	return []Role{RoleMCU, RoleRMS, RoleScheduler, RolePMS, RoleRegistry, RoleAPI, RoleBreakout, RoleSIP, RolePlatform, RoleHost}
 }
 
 // Describe says in a few words who uses a role's credential.
@@ -66,6 +69,8 @@ func (r Role) Describe() string {
 		return "SIP nodes"
 	case RolePlatform:
 		return "a whole platform joining this bus for disaster recovery"
+	case RoleHost:
+		return "hosts: their management and the channels between their servers"
 	case RoleInternal:
 		return "the process running the bus"
 	}
@@ -83,6 +88,13 @@ type Grant struct {
 	// each request's reply subject, whatever that is.
 	Respond bool
 }
+
+// Subjects of the host role: hosts' management and the distributed
+// channels between their servers.
+const (
+	HostSubjects    = "host.>"
+	ChannelSubjects = "channel.>"
+)
 
 // InboxRoot is where every role's replies arrive: _INBOX.<role>. A
 // connection's replies come to _INBOX.<role>.<name>.…, and on the embedded
@@ -110,6 +122,7 @@ func Inbox(role Role) string { return InboxRoot + "." + string(role) }
 //	breakout   mcu.*, bms.*                                         meeting.mccntf, bms.*                          no
 //	sip        upu.P, rms.res.P                                     (nothing)                                      no
 //	platform   monitor.req.P, meeting.css, meeting.mccntf           mau.cmcmu.*                                    yes
+//	host       host.>, channel.>                                    host.>, channel.>                              yes
 //
 // P is the platform whose bus it is: a platform joining another's bus
 // (RolePlatform) asks that platform's monitor and serves the control of
@@ -180,6 +193,14 @@ func Permissions(role Role, platform string) (Grant, error) {
 		g = Grant{
 			Publish:   []string{protocol.SubjectPMS(p), protocol.SubjectCMRequests, protocol.SubjectCMNotifications},
 			Subscribe: []string{protocol.SubjectConfControl("*")},
+			Respond:   true,
+		}
+	case RoleHost:
+		// Management (host.status.*, host.query.*, host.ctl.*) and the
+		// distributed channels of host files (channel.<name> by default).
+		g = Grant{
+			Publish:   []string{HostSubjects, ChannelSubjects},
+			Subscribe: []string{HostSubjects, ChannelSubjects},
 			Respond:   true,
 		}
 	default:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/config"
+	processdrill "github.com/convene/convene/internal/drill"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/scheduler"
@@ -31,6 +32,9 @@ type drill struct {
 	// each one. The verdict is judged from both.
 	failed []string
 	steps  []measure
+	// processes and rolling run the drills with every service in its
+	// own process (internal/drill).
+	processes, rolling bool
 }
 
 func drillCmd() *cobra.Command {
@@ -47,6 +51,17 @@ store, bus, scheduler, RMS, PMS and nodes: fails A under load, lets B take
 over, books new conferences for A's tenants on B, brings A back, and ends
 some of the moved conferences from A's side.
 
+With --processes, every service runs in its own OS process (convene host
+--config), against a real nats-server and redis-server: kills with SIGKILL,
+in turn, a media node, the active scheduler, RMS, PMS, the registry, the
+API, nats-server and redis-server, starting each again.
+
+With --rolling, two instances of every service run, each in its own
+process: each is restarted in turn (SIGTERM) while a client creates and
+ends conferences, turning to the other API only when a connection is
+refused. It prints failed operations, lost conferences and the longest
+pause the client saw.
+
 Prints a timeline with detection and recovery times and audits the
 invariants after each step. Exits non-zero if any conference was lost,
 doubled, left pending or wrongly counted.`,
@@ -54,6 +69,9 @@ doubled, left pending or wrongly counted.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tuneGC()
 			d.out = cmd.OutOrStdout()
+			if d.processes || d.rolling {
+				return d.runProcesses(cmd)
+			}
 			run := d.run
 			switch d.platforms {
 			case 1:
@@ -81,7 +99,42 @@ doubled, left pending or wrongly counted.`,
 	f.IntVar(&d.nodes, "nodes", 6, "simulated media nodes, spread over two rooms (with --platforms 2: half on each platform)")
 	f.IntVar(&d.platforms, "platforms", 1, "1: faults inside a platform; 2: a platform fails and its backup takes over, then it comes back")
 	f.StringVar(&d.logLevel, "log-level", "error", "log level of the services")
+	f.BoolVar(&d.processes, "processes", false, "every service in its own process, each killed in turn with SIGKILL (default: 200 conferences, 4 nodes)")
+	f.BoolVar(&d.rolling, "rolling", false, "two processes of every service, each restarted in turn under a steady client load (default: 100 conferences, 4 nodes)")
 	return cmd
+}
+
+// runProcesses runs the drill of --processes or --rolling; the sizes are
+// the package's own unless given.
+func (d *drill) runProcesses(cmd *cobra.Command) error {
+	if d.processes == d.rolling {
+		return fmt.Errorf("--processes and --rolling are two drills: give one")
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("drill: find the convene binary to run the hosts with: %w", err)
+	}
+	o := processdrill.Options{Binary: bin, LogLevel: d.logLevel, Out: d.out}
+	if cmd.Flags().Changed("conferences") {
+		o.Conferences = d.conferences
+	}
+	if cmd.Flags().Changed("nodes") {
+		o.Nodes = d.nodes
+	}
+	var res processdrill.Result
+	if d.rolling {
+		res, err = processdrill.Rolling(cmd.Context(), processdrill.RollingOptions{Options: o})
+	} else {
+		res, err = processdrill.Processes(cmd.Context(), o)
+	}
+	if err != nil {
+		return err
+	}
+	res.Print(d.out)
+	if !res.Passed() {
+		return exitCode(1)
+	}
+	return nil
 }
 
 func (d *drill) config() *config.Config {

@@ -23,7 +23,9 @@
 //     interface they need (Transport, with an adapter for internal/bus);
 //   - the management model (status.go, management.go): what runs where, its
 //     state and health, and the bus messages and client that ask any host
-//     for it or tell it to stop or start a plugin.
+//     for it or tell it to stop or start a plugin;
+//   - what the program running a host may reach (instances.go): the
+//     instance a server runs now, a plugin's defaults for display.
 //
 // It imports internal/bus (same tier) only for the Transport adapter; the
 // rest depends on the Transport interface. It never imports a service:

@@ -42,7 +42,8 @@ type HostConfig struct {
 	// host.status.<platform>; default "default".
 	Platform string `yaml:"platform"`
 	// Bus is the resource the host answers management requests on;
-	// default "bus" when the host has one. Without it, management is local.
+	// default "bus" when the host has one. Without it, or with "none"
+	// (NoBus), management is local.
 	Bus ResourceRef `yaml:"bus"`
 	// StatusInterval is how often the host publishes its status; default 5 s.
 	StatusInterval time.Duration `yaml:"status_interval"`
@@ -112,6 +113,10 @@ const (
 	Local       DeploymentType = "local"
 	Distributed DeploymentType = "distributed"
 )
+
+// NoBus, as host.bus, keeps a host's management local though it has a
+// bus: it answers no one on it.
+const NoBus ResourceRef = "none"
 
 // Topology is the topology: node, passed as it is to whoever reads it.
 type Topology struct {
@@ -561,7 +566,7 @@ func (f *File) crossCheck(reg *registry, p *problems) {
 		}
 		above[s.Name] = true
 	}
-	if f.Host.Bus != "" && !resources[string(f.Host.Bus)] {
+	if f.Host.Bus != "" && f.Host.Bus != NoBus && !resources[string(f.Host.Bus)] {
 		p.add(p.lineOf("host.bus"), "host.bus", fmt.Sprintf("no infrastructure resource %q", f.Host.Bus), f.resourceFix(string(f.Host.Bus)))
 	}
 	// The deployment each channel gets from the servers that name it.

@@ -90,7 +90,7 @@ type management struct {
 }
 
 func (h *Host) startManagement() error {
-	if h.file.Host.Bus == "" {
+	if h.file.Host.Bus == "" || h.file.Host.Bus == NoBus {
 		return nil
 	}
 	t, err := h.transport(string(h.file.Host.Bus))

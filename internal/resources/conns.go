@@ -9,8 +9,9 @@ import (
 )
 
 // NodeConnPrefix starts the name of every media node's bus connection;
-// the rest of the name is the node id.
-const NodeConnPrefix = "mcu:"
+// the rest of the name is the node id. The bus binds such a connection to
+// its node (bus.NodeConnPrefix).
+const NodeConnPrefix = bus.NodeConnPrefix
 
 // NodeConnName is the name a media node gives its bus connection
 // (bus.Options Name), by which RMS knows the connection is the node's.

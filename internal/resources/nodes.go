@@ -266,6 +266,7 @@ func (s *Service) Nodes() []protocol.NodeInfo {
 }
 
 func (s *Service) handleNodeList(_ context.Context, m *bus.Msg) {
+	s.awaitFresh()
 	if err := m.Respond(protocol.NodeListAck{Type: protocol.RMSNodeListAck, Nodes: s.Nodes()}); err != nil {
 		s.log.Warn("rms could not answer a node list request", "err", err)
 	}

@@ -133,6 +133,9 @@ func (s *Service) handleGetRes(_ context.Context, m *bus.Msg) {
 		return
 	}
 	ack, err := s.Offer(req)
+	for err != nil && s.awaitFirstNode() {
+		ack, err = s.Offer(req)
+	}
 	if err != nil {
 		s.log.Debug("rms had nothing to offer", "domain", req.Domain, "err", err)
 		_ = m.Nack(protocol.RMSGetResNack, protocol.ErrNoResources, err.Error())

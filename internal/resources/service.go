@@ -145,6 +145,7 @@ type Service struct {
 	rearm    chan struct{}  // capacity 1: a deadline earlier than the watcher's came up
 	roomIdx  map[string]int // room moid → index in rooms; fixed after New
 	started  atomic.Bool    // Start was called
+	fresh    time.Time      // until then RMS may not have heard every live node (fresh.go); set by Start
 	ready    atomic.Bool    // serving
 	stop     chan struct{}  // closed by Shutdown
 	stopOnce sync.Once      // closes stop
@@ -219,6 +220,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrStarted
 	}
+	s.fresh = time.Now().Add(min(s.deadline, freshCap))
 	s.life.Lock()
 	defer s.life.Unlock()
 	nodes := bus.NewMux(s.log.Warn)

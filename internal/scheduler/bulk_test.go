@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/convene/convene/internal/apiclient"
+	"github.com/convene/convene/internal/audit"
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
@@ -135,7 +136,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // count: the platform's audit holds.
 func settled(t *testing.T, st *stack.Stack, nums []string) bool {
 	t.Helper()
-	r, err := st.Audit(context.Background())
+	ctx, cancel := readCtx()
+	defer cancel()
+	r, err := st.Audit(ctx)
 	if err != nil {
 		t.Logf("audit: %v", err) // a store busy with restores: look again
 		return false
@@ -143,14 +146,29 @@ func settled(t *testing.T, st *stack.Stack, nums []string) bool {
 	return r.OK() && r.Running == len(nums) && r.Conferences == len(nums) && r.Pending == 0 && r.Creating == 0
 }
 
-// placement is where the store says each conference runs.
+// readCtx bounds a test's read of the whole store: a store busy with a
+// wave of restores under the race detector may take longer than one
+// call's default timeout to answer it, and the read is only slow, not
+// wrong.
+func readCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+// placement is where the store says each conference runs; it reads again
+// while the store does not answer.
 func placement(t *testing.T, st *stack.Stack) map[string]string {
 	t.Helper()
-	confs, err := st.Store.AllConferences(context.Background())
-	if err != nil {
-		t.Logf("reading the conferences: %v", err) // looked at again
-		return nil
-	}
+	var confs []protocol.Conference
+	eventually(t, "the store read", func() bool {
+		ctx, cancel := readCtx()
+		defer cancel()
+		var err error
+		if confs, err = st.Store.AllConferences(ctx); err != nil {
+			t.Logf("reading the conferences: %v", err)
+			return false
+		}
+		return true
+	})
 	out := make(map[string]string, len(confs))
 	for _, c := range confs {
 		if c.State == protocol.StateRunning {
@@ -349,8 +367,16 @@ func returningNode(t *testing.T, lists bool) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	if !settled(t, st, nums) || len(frozen.Numbers()) != len(legacy) {
-		t.Fatal("the returning node's later lists changed the platform")
+	var r audit.Report
+	eventually(t, "an audit after the later lists", func() bool {
+		ctx, cancel := readCtx()
+		defer cancel()
+		var err error
+		r, err = st.Audit(ctx)
+		return err == nil
+	})
+	if !r.OK() || r.Running != len(nums) || r.Conferences != len(nums) || r.Pending != 0 || r.Creating != 0 || len(frozen.Numbers()) != len(legacy) {
+		t.Fatalf("the returning node's later lists changed the platform: %+v, the node hosts %d", r, len(frozen.Numbers()))
 	}
 }
 

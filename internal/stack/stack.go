@@ -1,7 +1,9 @@
-// Package stack runs one platform's services in one process: bus, store,
-// RMS, scheduler, registry, simulated media nodes and the REST API, wired
-// the way `convene serve` runs them. The benchmark, the drill and the
-// end-to-end tests start the same stack.
+// Package stack runs one platform's services in one process: one host of
+// the host framework (internal/host) whose file, built in memory, names
+// every plugin — bus, store, RMS, PMS, scheduler, registry, simulated
+// media nodes, breakout and the REST API — the way `convene serve` runs
+// them. The benchmark, the drill and the end-to-end tests start the same
+// stack.
 //
 // It sits above every service package and below the command line.
 package stack
@@ -13,8 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
-	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,9 @@ import (
 	"github.com/convene/convene/internal/audit"
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/bus/busplugin"
 	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/host"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/platform"
 	"github.com/convene/convene/internal/protocol"
@@ -74,11 +77,20 @@ type Options struct {
 	// NodePrefix names simulated nodes <prefix>-<n>; default "sim". Node
 	// ids must be unique across platforms that share stores.
 	NodePrefix string
-	Log        *slog.Logger
+	// Records is the records database (sqlite://<file> or postgres://...)
+	// of an infrastructure entry named records; empty: none.
+	Records string
+	// Servers are more servers for the host, started after the
+	// platform's own (the wings: SIP, ...).
+	Servers []Server
+	Log     *slog.Logger
 }
 
-// Stack is one platform's services running in this process. Its fields are
-// for the commands and tests that drive it.
+// Stack is one platform's services running in this process, on one host
+// (Host) whose servers are every plugin of the platform. Its fields are
+// for the commands and tests that drive it: they are the instances the
+// host started (a plugin stopped and started again has fresh ones; ask
+// Host.Instance for them).
 type Stack struct {
 	Config *config.Config
 	Bus    *bus.Bus
@@ -97,30 +109,39 @@ type Stack struct {
 	// configuration lists it with another role.
 	Token   string
 	Metrics *prometheus.Registry
+	// Host runs the services.
+	Host *host.Host
 
-	embBus     *bus.Embedded
-	natsURL    string
-	busCreds   *bus.Creds        // the set the services' credentials come from
-	credsFile  string            // or one file for every service (external bus)
-	busTLS     bus.TLSFiles      // to an external bus and to peers
-	peerCreds  map[string]string // credential files for other platforms' buses
+	prov       *bus.Provider
 	nodePrefix string
 	peersMu    sync.Mutex
 	peers      map[string]scheduler.Peer
-	embStore   *store.Embedded
 	nodeBuses  []*bus.Bus
+	schedSrv   []*scheduler.PluginServer
 	log        *slog.Logger
 	stops      []func(context.Context)
 }
 
-// BusURL is where other processes reach the bus ("" if only in-process).
+// BusURL is where other processes reach the embedded bus ("" if it listens
+// for nobody, or the bus is external).
 func (s *Stack) BusURL() string {
-	if s.embBus != nil {
-		return s.embBus.URL()
+	if s.prov == nil || s.prov.External() {
+		return ""
 	}
-	return ""
+	return s.prov.URL()
 }
 
+// BusCreds is the credential set of the stack's bus: where the embedded
+// bus's role files are (Dir), or nil when each service uses one file.
+func (s *Stack) BusCreds() *bus.Creds {
+	if s.prov == nil {
+		return nil
+	}
+	return s.prov.Creds()
+}
+
+// Start runs the platform: it builds the host file of every service from
+// o (hostFile), starts the host, and takes the instances it started.
 func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	log := o.Log
 	if log == nil {
@@ -137,202 +158,112 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			st.Stop(context.Background())
 		}
 	}()
-	local := cfg.Local()
-
-	if err = st.startBus(o); err != nil {
+	if o.NATS == "" && o.BusOverTCP && (o.NATSListen == "" || o.NATSListen == "none") {
+		return st, errors.New("stack: BusOverTCP needs the embedded bus to listen (NATSListen)")
+	}
+	// API tokens: the configuration's, each with its role, and the one
+	// given (--api-token) or, with none configured, made here: an operator
+	// token. A given token the configuration lists keeps its role there.
+	st.Token = o.Token
+	if st.Token == "" && len(cfg.API.Tokens) == 0 {
+		st.Token = randomToken()
+	}
+	f, err := hostFile(o, st.Token, st.nodePrefix)
+	if err != nil {
+		return st, err
+	}
+	h, err := host.New(f, host.Options{Log: log, Metrics: st.Metrics})
+	if err != nil {
+		return st, err
+	}
+	if err = h.Start(ctx); err != nil {
+		return st, err
+	}
+	st.Host = h
+	if err = st.take(); err != nil {
 		return st, err
 	}
 	// The stack's own connection (Bus), for the commands and tests that
 	// drive it: on the embedded bus it may do everything; on an external
 	// bus it is the API's role.
-	if st.Bus, err = st.connect(bus.RoleInternal, "convene-"+local.Moid, nil); err != nil {
+	if st.Bus, err = st.connect(bus.RoleInternal, "convene-"+cfg.Local().Moid); err != nil {
 		return st, err
-	}
-	// RMS must not count its own cut-off against the nodes.
-	rmsReconnected := func() {
-		if st.RMS != nil {
-			st.RMS.BusReconnected()
-		}
-	}
-	// With the embedded server, RMS also hears node connections end.
-	var events *bus.Bus
-	if st.embBus != nil {
-		events, err = bus.Connect(bus.Options{Embedded: st.embBus, OverTCP: st.natsURL != "", System: true,
-			Name: "rms-events", OnReconnect: rmsReconnected}, log)
-		if err != nil {
-			return st, err
-		}
-		st.defer_(func(context.Context) { events.Close() })
-	}
-	rmsBus, err := st.connect(bus.RoleRMS, "rms-"+local.Moid, rmsReconnected)
-	if err != nil {
-		return st, err
-	}
-
-	storeURL, workers := o.Redis, 2
-	if storeURL == "" {
-		workers = 1
-		// With a data directory the embedded store keeps its data in
-		// <DataDir>/store across restarts; without one, in memory only.
-		eo := store.EmbeddedOptions{Addr: "127.0.0.1:0", Log: log}
-		if o.DataDir != "" {
-			eo.Dir = filepath.Join(o.DataDir, "store")
-		}
-		if st.embStore, err = store.StartEmbeddedWith(eo); err != nil {
-			return st, err
-		}
-		st.defer_(func(context.Context) { st.embStore.Close() })
-		storeURL = st.embStore.URL()
-	}
-	if st.Store, err = store.Open(ctx, store.Options{URL: storeURL, BatchWorkers: workers}, log); err != nil {
-		return st, err
-	}
-	st.defer_(func(context.Context) { st.Store.Close() })
-
-	rooms := make([]resources.Room, 0, len(local.Rooms))
-	for _, r := range local.Rooms {
-		rooms = append(rooms, resources.Room{Moid: r.Moid, Name: r.Name, Type: r.RoomType()})
-	}
-	if st.RMS, err = resources.New(resources.Options{
-		Platform: local.Moid, Rooms: rooms, HeartbeatInterval: cfg.RMS.HeartbeatInterval,
-		MissedHeartbeats: cfg.RMS.MissedHeartbeats, ConfListInterval: cfg.RMS.ConfListInterval,
-		Events: events, DisconnectGrace: cfg.RMS.DisconnectGrace,
-		OverloadLag: cfg.RMS.OverloadLag, OverloadHold: cfg.RMS.OverloadHold,
-	}, rmsBus, log); err != nil {
-		return st, err
-	}
-	if err = st.RMS.Start(ctx); err != nil {
-		return st, err
-	}
-	st.defer_(func(c context.Context) { _ = st.RMS.Shutdown(c) })
-
-	pmsRooms := make([]platform.Room, 0, len(local.Rooms))
-	for _, r := range local.Rooms {
-		pmsRooms = append(pmsRooms, platform.Room{Moid: r.Moid, Name: r.Name, Type: r.RoomType()})
-	}
-	po := platform.Options{Platform: local.Moid, Rooms: pmsRooms, Self: spec(local), Peers: map[string]*bus.Bus{}}
-	for _, p := range cfg.Platforms {
-		switch {
-		case p.Moid == local.Moid:
-			continue
-		case contains(p.Backups, local.Moid):
-			po.Masters = append(po.Masters, spec(p))
-		case contains(local.Backups, p.Moid):
-			po.Backups = append(po.Backups, spec(p))
-		default:
-			continue
-		}
-		if p.Bus != "" {
-			// PMS watches its masters and backups over their buses; a
-			// platform down now is reconnected to when it comes back.
-			pb, err := bus.Connect(st.peerOptions(p.Moid, p.Bus, "pms-"+local.Moid+"-to-"+p.Moid), log)
-			if err != nil {
-				return st, err
-			}
-			st.defer_(func(context.Context) { pb.Close() })
-			po.Peers[p.Moid] = pb
-		}
-	}
-	if o.DataDir != "" {
-		po.State = platform.NewFileStore(filepath.Join(o.DataDir, "pms-"+local.Moid+".json"))
-	}
-	pmsBus, err := st.connect(bus.RolePMS, "pms-"+local.Moid, nil)
-	if err != nil {
-		return st, err
-	}
-	if st.PMS, err = platform.New(po, pmsBus, log); err != nil {
-		return st, err
-	}
-	if err = st.PMS.Start(ctx); err != nil {
-		return st, err
-	}
-	st.defer_(func(c context.Context) { _ = st.PMS.Shutdown(c) })
-
-	for range max(1, o.Schedulers) {
-		if _, err = st.AddScheduler(ctx); err != nil {
-			return st, err
-		}
-	}
-	st.Scheduler = st.Schedulers[0]
-
-	registryBus, err := st.connect(bus.RoleRegistry, "registry-"+local.Moid, nil)
-	if err != nil {
-		return st, err
-	}
-	if st.Registry, err = registry.New(registry.Options{Platform: local.Moid}, registryBus, log); err != nil {
-		return st, err
-	}
-	if err = st.Registry.Start(ctx); err != nil {
-		return st, err
-	}
-	st.defer_(func(c context.Context) { _ = st.Registry.Shutdown(c) })
-
-	for i := range o.SimNodes {
-		if err = st.AddSimNode(ctx, i+1, o.SimCapacity); err != nil {
-			return st, err
-		}
-	}
-
-	breakoutBus, err := st.connect(bus.RoleBreakout, "breakout-"+local.Moid, nil)
-	if err != nil {
-		return st, err
-	}
-	if st.Breakout, err = breakout.New(breakout.Options{}, breakout.Deps{Bus: breakoutBus, Store: st.Store, Log: log}); err != nil {
-		return st, err
-	}
-	if err = st.Breakout.Start(ctx); err != nil {
-		return st, err
-	}
-	st.defer_(func(c context.Context) { _ = st.Breakout.Shutdown(c) })
-
-	// API tokens: the configuration's, each with its role, and the one
-	// given (--api-token) or, with none configured, made here: an operator
-	// token. A given token the configuration lists keeps its role there.
-	tokens := map[string]string{}
-	st.Token = o.Token
-	if st.Token == "" && len(cfg.API.Tokens) == 0 {
-		st.Token = randomToken()
-	}
-	if st.Token != "" && !slices.ContainsFunc(cfg.API.Tokens, func(t config.Token) bool { return t.Token == st.Token }) {
-		tokens[st.Token] = "operator"
-	}
-	listen := o.Listen
-	if listen == "" {
-		listen = cfg.API.Listen
-	}
-	apiBus, err := st.connect(bus.RoleAPI, "api-"+local.Moid, nil)
-	if err != nil {
-		return st, err
-	}
-	if st.API, err = api.New(api.Options{
-		Listen: listen, Tokens: tokens, Grants: cfg.API.Tokens, Platform: local.Moid, MaxDurationMinutes: cfg.Scheduler.MaxDurationMinutes,
-	}, api.Deps{Bus: apiBus, Store: st.Store, Config: cfg, Log: log, Metrics: st.Metrics, Gatherer: st.Metrics, PeerStore: st.PeerStore, Routes: st.Breakout.Routes()}); err != nil {
-		return st, err
-	}
-	if err = st.API.Start(ctx); err != nil {
-		return st, err
-	}
-	st.defer_(func(c context.Context) { _ = st.API.Shutdown(c) })
-	// The CM agent's subscriptions are in place before anyone is told
-	// the stack runs.
-	if err = apiBus.Flush(ctx); err != nil {
-		return st, fmt.Errorf("stack: API bus connection: %w", err)
 	}
 	return st, nil
 }
 
-// AddScheduler starts one more scheduler instance: active if none is,
-// standing by otherwise. Its name in the platform's lease is unique to it
-// (host, pid, random): instances of other processes on the same store must
-// never share one.
+// take finds the instances the host started.
+func (s *Stack) take() error {
+	var missing []string
+	inst := func(name string) any {
+		v, ok := s.Host.Instance(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	}
+	if v, ok := inst(BusResource).(*busplugin.Server); ok {
+		s.prov = v.Provider()
+	}
+	if v, ok := inst(StoreResource).(*store.PluginServer); ok {
+		s.Store, _ = v.Resource().(*store.Store)
+	}
+	if v, ok := inst(rmsServer).(*resources.PluginServer); ok {
+		s.RMS = v.Service()
+	}
+	if v, ok := inst(pmsServer).(*platform.PluginServer); ok {
+		s.PMS = v.Service()
+	}
+	for i := 0; ; i++ {
+		v, ok := s.Host.Instance(schedulerServer(i))
+		if !ok {
+			break
+		}
+		ps := v.(*scheduler.PluginServer)
+		s.schedSrv = append(s.schedSrv, ps)
+		s.Schedulers = append(s.Schedulers, ps.Scheduler())
+	}
+	if len(s.Schedulers) == 0 {
+		missing = append(missing, schedulerServer(0))
+	} else {
+		s.Scheduler = s.Schedulers[0]
+	}
+	if v, ok := inst(registryServer).(*registry.PluginServer); ok {
+		s.Registry = v.Service()
+	}
+	if v, ok := s.Host.Instance(nodesServer); ok {
+		sim := v.(*medianode.SimServer)
+		s.Nodes = sim.Nodes()
+		for i := range s.Nodes {
+			s.nodeBuses = append(s.nodeBuses, sim.Conn(i))
+		}
+	}
+	if v, ok := inst(breakoutServer).(*breakout.PluginServer); ok {
+		s.Breakout = v.Service()
+	}
+	if v, ok := inst(apiServer).(*api.PluginServer); ok {
+		s.API = v.Server()
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("stack: the host runs no %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// AddScheduler starts one more scheduler instance, beside the host's:
+// active if none is, standing by otherwise. Its name in the platform's
+// lease is unique to it (host, pid, random): instances of other processes
+// on the same store must never share one.
 func (s *Stack) AddScheduler(ctx context.Context) (*scheduler.Scheduler, error) {
 	opts := scheduler.OptionsFrom(s.Config)
 	opts.ID = scheduler.InstanceID()
-	b, err := s.connect(bus.RoleScheduler, opts.ID, nil)
+	b, err := s.connect(bus.RoleScheduler, opts.ID)
 	if err != nil {
 		return nil, err
 	}
-	sc, err := scheduler.New(opts, scheduler.Deps{Bus: b, Store: s.Store, Config: s.Config, Log: s.log, Metrics: s.schedMetrics(), Dial: s.dial})
+	// Its metrics share their names with the host's instances': only
+	// theirs are registered.
+	sc, err := scheduler.New(opts, scheduler.Deps{Bus: b, Store: s.Store, Config: s.Config, Log: s.log, Dial: s.dial})
 	if err != nil {
 		return nil, err
 	}
@@ -342,15 +273,6 @@ func (s *Stack) AddScheduler(ctx context.Context) (*scheduler.Scheduler, error) 
 	s.Schedulers = append(s.Schedulers, sc)
 	s.defer_(func(c context.Context) { _ = sc.Shutdown(c) })
 	return sc, nil
-}
-
-// schedMetrics registers only the first scheduler's metrics: instances
-// share the names.
-func (s *Stack) schedMetrics() prometheus.Registerer {
-	if len(s.Schedulers) == 0 {
-		return s.Metrics
-	}
-	return nil
 }
 
 // ActiveScheduler is the scheduler instance holding the lease, or nil.
@@ -410,7 +332,7 @@ func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
 	local := s.Config.Local()
 	room := local.Rooms[(n-1)%len(local.Rooms)]
 	id := fmt.Sprintf("%s-%d", s.nodePrefix, n)
-	b, err := s.ConnectAs(bus.RoleMCU, resources.NodeConnName(id))
+	b, err := s.ConnectAs(bus.RoleMCU, bus.NodeConnName(id))
 	if err != nil {
 		return err
 	}
@@ -435,34 +357,30 @@ func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
 // RestartBus shuts the embedded bus down and starts it again on the same
 // address; every service reconnects (BusOverTCP only).
 func (s *Stack) RestartBus() error {
-	if s.embBus == nil || s.natsURL == "" {
+	if s.prov == nil {
 		return errors.New("stack: RestartBus needs the embedded bus over TCP")
 	}
-	e, err := s.embBus.Restart()
-	if err != nil {
-		return err
-	}
-	s.embBus = e // the shutdown registered at Start stops whichever runs then
-	return nil
+	return s.prov.Restart()
 }
 
 // KickNode cuts simulated node i's bus connection once; its client
 // reconnects at once, as after a network blip. It reports how many
 // connections it cut.
 func (s *Stack) KickNode(i int) int {
-	if s.embBus == nil {
+	if s.prov == nil {
 		return 0
 	}
-	return s.embBus.Kick(resources.NodeConnName(s.Nodes[i].ID()))
+	return s.prov.Kick(bus.NodeConnName(s.Nodes[i].ID()))
 }
 
-// dial connects to another platform's bus and store, for the scheduler's
-// disaster recovery; the connections close with the stack.
+// dial connects to another platform's bus and store, for the disaster
+// recovery of the schedulers AddScheduler starts; the connections close
+// with the stack.
 func (s *Stack) dial(ctx context.Context, info protocol.PlatformInfo) (scheduler.Peer, error) {
 	if info.Bus == "" || info.Store == "" {
 		return scheduler.Peer{}, fmt.Errorf("platform %s: no bus or store address", info.Platform)
 	}
-	b, err := bus.Connect(s.peerOptions(info.Platform, info.Bus, "css-"+s.Config.Platform+"-to-"+info.Platform), s.log)
+	b, err := s.prov.ConnectPeer(info.Platform, info.Bus, "css-"+s.Config.Platform+"-to-"+info.Platform)
 	if err != nil {
 		return scheduler.Peer{}, err
 	}
@@ -482,13 +400,19 @@ func (s *Stack) dial(ctx context.Context, info protocol.PlatformInfo) (scheduler
 	return p, nil
 }
 
-// PeerStore is the store of another platform the scheduler connected to,
-// or nil.
+// PeerStore is the store of another platform a scheduler of the stack
+// connected to, or nil.
 func (s *Stack) PeerStore(platform string) *store.Store {
 	s.peersMu.Lock()
-	defer s.peersMu.Unlock()
-	if p, ok := s.peers[platform]; ok {
+	p, ok := s.peers[platform]
+	s.peersMu.Unlock()
+	if ok {
 		return p.Store
+	}
+	for _, ps := range s.schedSrv {
+		if st := ps.PeerStore(platform); st != nil {
+			return st
+		}
 	}
 	return nil
 }
@@ -503,8 +427,8 @@ func (s *Stack) Crash() {
 	for i := range s.Nodes {
 		s.KillNode(i)
 	}
-	if s.embBus != nil {
-		s.embBus.Shutdown()
+	if s.prov != nil {
+		s.prov.Close()
 	}
 	s.Stop(context.Background())
 }
@@ -516,14 +440,27 @@ func (s *Stack) Connect(name string) (*bus.Bus, error) { return s.ConnectAs(bus.
 // ConnectAs opens another connection to the stack's bus with a role's
 // credential and permissions.
 func (s *Stack) ConnectAs(role bus.Role, name string) (*bus.Bus, error) {
-	return bus.Connect(s.busOptions(role, name), s.log)
+	if s.prov == nil {
+		return nil, errors.New("stack: the bus is not running")
+	}
+	return s.prov.Connect(role, name)
+}
+
+// connect opens a connection as role that closes with the stack.
+func (s *Stack) connect(role bus.Role, name string) (*bus.Bus, error) {
+	b, err := s.ConnectAs(role, name)
+	if err != nil {
+		return nil, err
+	}
+	s.defer_(func(context.Context) { b.Close() })
+	return b, nil
 }
 
 func (s *Stack) defer_(f func(context.Context)) { s.stops = append(s.stops, f) }
 
 // Stop shuts everything down: the schedulers first (a node leaving at
-// shutdown is no reason to move its conferences), then the rest, last
-// started first.
+// shutdown is no reason to move its conferences), then what the stack
+// added to the host, last added first, then the host. Safe to repeat.
 func (s *Stack) Stop(ctx context.Context) {
 	for _, sc := range s.Schedulers {
 		_ = sc.Shutdown(ctx)
@@ -532,23 +469,15 @@ func (s *Stack) Stop(ctx context.Context) {
 		s.stops[i](ctx)
 	}
 	s.stops = nil
+	if s.Host != nil {
+		if err := s.Host.Stop(ctx); err != nil {
+			s.log.Warn("stack: stopping the host", "err", err)
+		}
+	}
 }
 
 func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func spec(p config.Platform) platform.PlatformSpec {
-	return platform.PlatformSpec{Moid: p.Moid, Name: p.Name, NumberSegment: p.NumberSegment, Store: p.Store, Bus: p.Bus}
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,0 +1,37 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/convene/convene/internal/bus"
+)
+
+// handoverPoll is how often a request that found no scheduler is sent
+// again while a standby may be taking over.
+const handoverPoll = 25 * time.Millisecond
+
+// callScheduler is bus.Call to a scheduler's subject that waits out a
+// handover: while nobody listens there (bus.ErrNoResponders: the request
+// reached no one, so sending it again is safe) it sends it again, until
+// the lease's term and one renewal have passed (within which a standby
+// takes over from an active scheduler that stood down or died) or ctx
+// ends. A platform with no scheduler at all is told so after that wait.
+func (s *Server) callScheduler(ctx context.Context, subject string, req, ack any) error {
+	wait := s.cfg.Scheduler.LeaseTTL + s.cfg.Scheduler.LeaseRenew
+	deadline := time.Now().Add(wait)
+	for {
+		err := s.bus.Call(ctx, subject, req, ack)
+		if !errors.Is(err, bus.ErrNoResponders) || !time.Now().Before(deadline) {
+			return err
+		}
+		t := time.NewTimer(handoverPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
