@@ -21,11 +21,18 @@ const handoverPoll = 25 * time.Millisecond
 func (s *Server) callScheduler(ctx context.Context, subject string, req, ack any) error {
 	wait := s.cfg.Scheduler.LeaseTTL + s.cfg.Scheduler.LeaseRenew
 	deadline := time.Now().Add(wait)
+	var nobody error // the last "no one listens" while waiting
 	for {
 		err := s.bus.Call(ctx, subject, req, ack)
+		if nobody != nil && err != nil && ctx.Err() != nil {
+			// The caller's time ran out while a resend was on its way:
+			// nobody had listened all along, and that is the answer.
+			return nobody
+		}
 		if !errors.Is(err, bus.ErrNoResponders) || !time.Now().Before(deadline) {
 			return err
 		}
+		nobody = err
 		t := time.NewTimer(handoverPoll)
 		select {
 		case <-ctx.Done():

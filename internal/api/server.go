@@ -246,7 +246,7 @@ func (s *Server) ownRoutes() []httpkit.Route {
 	for i, rt := range table {
 		out[i] = httpkit.Route{Pattern: rt.pattern, Scope: rt.scope, Handler: rt.h}
 	}
-	return out
+	return append(out, s.bookingRoutes()...)
 }
 
 // serveMetrics serves the Prometheus registry.

@@ -51,6 +51,9 @@ type User struct {
 	// Session is the WebSocket session the user is connected with:
 	// "<instance>/<random>"; empty when it is not in the conference.
 	Session string `json:"sess,omitempty"`
+	// Ticket and Attempt name the connect of that session (Identity).
+	Ticket  string `json:"tk,omitempty"`
+	Attempt int64  `json:"tn,omitempty"`
 }
 
 // Online reports whether the user is in the conference.

@@ -13,6 +13,11 @@ type Identity struct {
 	// Audio is the audio state the client enters with.
 	Audio   uint32 `json:"a,omitempty"`
 	Channel uint32 `json:"ch,omitempty"`
+	// Ticket and Attempt name the connect (set by the server, never read
+	// from a ticket): the ticket it came with and
+	// its number among the connects of that ticket (retries of one).
+	Ticket  string `json:"-"`
+	Attempt int64  `json:"-"`
 }
 
 // join enters a user into the conference on session: a user of the plan
@@ -40,12 +45,18 @@ func (r rules) join(st *State, id Identity, session string) outcome {
 		u = &User{UmsID: id.UmsID, Preset: MainRoom, Privilege: privAll}
 		st.Users[k] = u
 	}
+	if u.Online() && u.Session != session && id.Ticket != "" && u.Ticket == id.Ticket && u.Attempt > id.Attempt {
+		// An earlier connect of the ticket, entering after a retry of it
+		// did: its client gave up on it; the retry keeps the user.
+		return refused(protocol.BreakoutBadRequest, nil)
+	}
 	if u.Online() && u.Session != session {
 		out.kick = u.Session // a reconnect: it keeps its room
 	} else if !u.Online() {
 		u.Current = MainRoom
 	}
 	u.UserID, u.Role, u.Client, u.Audio, u.Session = id.UserID, id.Role, id.Client, id.Audio, session
+	u.Ticket, u.Attempt = id.Ticket, id.Attempt
 	u.Channel = id.Channel
 	if u.Channel == 0 {
 		u.Channel = id.UserID

@@ -109,6 +109,7 @@ type Store interface {
 	ForgetBreakoutInstance(ctx context.Context, instance string) error
 	BreakoutSecret(ctx context.Context) ([]byte, error)
 	RedeemTicket(ctx context.Context, id, redeemer string, until int64) (string, error)
+	TicketAttempt(ctx context.Context, id string) (int64, error)
 	ForgetTickets(ctx context.Context, now int64, limit int) (int, error)
 }
 

@@ -126,7 +126,7 @@ func (c claims) ofInstance(conf protocol.Conference) error {
 
 // redeem uses the ticket for one connection: session, or the client's
 // nonce when it sent one. A second use by anyone else is ErrTicketUsed.
-func (s *Service) redeem(ctx context.Context, c claims, nonce, session string) error {
+func (s *Service) redeem(ctx context.Context, c claims, nonce, session string) (attempt int64, err error) {
 	redeemer := session
 	if nonce != "" {
 		h := sha256.Sum256([]byte(c.ID + "|" + nonce))
@@ -135,12 +135,14 @@ func (s *Service) redeem(ctx context.Context, c claims, nonce, session string) e
 	until := time.Unix(c.Exp, 0).Add(ticketKeep).UnixMilli()
 	holder, err := s.store.RedeemTicket(ctx, c.ID, redeemer, until)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if holder != redeemer {
-		return ErrTicketUsed
+		return 0, ErrTicketUsed
 	}
-	return nil
+	// Retries of one connect (same nonce) are numbered, so that the entry
+	// of an earlier one that lost its client never replaces a later one.
+	return s.store.TicketAttempt(ctx, c.ID)
 }
 
 // validNonce reports whether a client's nonce has the form

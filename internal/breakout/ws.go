@@ -64,7 +64,9 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, session := cl.Identity, s.opts.Instance+"/"+randomHex(8)
-	if err := s.redeem(r.Context(), cl, nonce, session); err != nil {
+	id.Ticket = cl.ID
+	attempt, err := s.redeem(r.Context(), cl, nonce, session)
+	if err != nil {
 		if errors.Is(err, ErrTicket) {
 			refuseTicket(w, err, e164)
 		} else {
@@ -72,6 +74,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	id.Attempt = attempt
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		CompressionMode: websocket.CompressionDisabled, OriginPatterns: s.opts.OriginPatterns,
 	})

@@ -84,7 +84,15 @@ type op struct {
 	step   records.CallStep
 	isStep bool
 	line   records.LogLine
-	done   chan error
+	// done is told the outcome of the op's transaction, from the
+	// writer's goroutine.
+	done func(error)
+}
+
+func (o *op) finish(err error) {
+	if o.done != nil {
+		o.done(err)
+	}
 }
 
 // New makes a service over a records database. It writes nothing until
@@ -148,7 +156,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.feed.closeAll()
 	if !started {
 		for o := range s.queue {
-			o.done <- ErrClosed
+			o.finish(ErrClosed)
 		}
 		return nil
 	}
@@ -186,6 +194,13 @@ func (s *Service) CallEnded(ctx context.Context, e CallEvent) error {
 // message in and out, each routing decision). The same line logged twice
 // is kept once.
 func (s *Service) Log(ctx context.Context, callID string, l LogLine) error {
+	if err := s.checkLine(callID, l); err != nil {
+		return err
+	}
+	return s.submit(ctx, &op{line: l.record(callID, s.opts.Now())})
+}
+
+func (s *Service) checkLine(callID string, l LogLine) error {
 	if err := l.check(); err != nil {
 		return err
 	}
@@ -195,35 +210,44 @@ func (s *Service) Log(ctx context.Context, callID string, l LogLine) error {
 	if callID == "" && l.E164 == "" {
 		return fmt.Errorf("%w: a log line belongs to a call (its Call-ID) or a conference (E164)", ErrInvalidEvent)
 	}
-	return s.submit(ctx, &op{line: l.record(callID, s.opts.Now()), done: make(chan error, 1)})
+	return nil
 }
 
 func (s *Service) recordStep(ctx context.Context, e CallEvent, k records.CallStepKind) error {
 	if err := e.check(); err != nil {
 		return err
 	}
-	return s.submit(ctx, &op{step: e.step(k, s.opts.Now()), isStep: true, done: make(chan error, 1)})
+	return s.submit(ctx, &op{step: e.step(k, s.opts.Now()), isStep: true})
 }
 
 // submit queues a write and waits for its transaction. A caller whose
 // ctx ends first gets ctx's error; the write may still be made (every
 // write is safe to repeat).
 func (s *Service) submit(ctx context.Context, o *op) error {
+	done := make(chan error, 1)
+	o.done = func(err error) { done <- err }
+	if err := s.enqueue(ctx, o); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// enqueue queues a write for the writer, waiting while the queue is full
+// until ctx ends.
+func (s *Service) enqueue(ctx context.Context, o *op) error {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
-		s.mu.RUnlock()
 		return ErrClosed
 	}
 	select {
 	case s.queue <- o:
-		s.mu.RUnlock()
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	select {
-	case err := <-o.done:
-		return err
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -266,7 +290,7 @@ func (s *Service) write(ctx context.Context, batch []*op) {
 		s.log.Error("cdr: write failed", "steps", len(b.Steps), "lines", len(b.Lines), "err", err)
 	}
 	for _, o := range batch {
-		o.done <- err
+		o.finish(err)
 	}
 	if err == nil {
 		s.announce(batch, out)
@@ -372,7 +396,7 @@ func (s *Service) EndStaleCalls(ctx context.Context) (int, error) {
 			wg.Go(func() {
 				errs[i] = s.submit(ctx, &op{step: records.CallStep{Kind: records.CallEnd, Call: records.Call{
 					ID: c.ID, CallID: c.CallID, FromTag: c.FromTag, End: now.Truncate(time.Millisecond), Status: 408,
-				}}, isStep: true, done: make(chan error, 1)})
+				}}, isStep: true})
 			})
 		}
 		wg.Wait()

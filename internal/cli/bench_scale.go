@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,11 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convene/convene/internal/apiclient"
-	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
-	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/stack"
 )
@@ -28,15 +24,12 @@ import (
 // load.
 const scaleFlatness = 1.2
 
-// restoreLimit is how long the conferences of a lost node or room have to
-// run again before the run goes on to its audit (which then fails).
-const restoreLimit = 2 * time.Minute
-
 type scaleBench struct {
 	nodes, rooms, conferences int
 	concurrency, sample       int
+	settle, wait              time.Duration
 	store, logLevel           string
-	cpuProfile                string
+	cpuProfile, memProfile    string
 }
 
 func init() { benchCommands = append(benchCommands, benchScaleCmd) }
@@ -51,11 +44,21 @@ spread over --rooms server rooms, and fills it with --conferences running
 conferences through the HTTP API. On the way it times --sample creates
 (in three batches, counted in the load) as it reaches 10%, 50% and 100%
 of the load and prints their p50 and p99 (each the median of the three
-batches'), and whether p99 at 100% stays within 20% of p99 at 10%.
+batches'), the process's CPU time per timed create (the whole platform,
+its nodes and the load generator, all in this process: a figure other
+work on the machine moves much less than latency), and whether p99 at
+100% stays within 20% of p99 at 10%. Before
+each timed sample the platform is left alone for --settle (default: one
+conference-list interval of the nodes and a second), so that what the
+fill left behind (the nodes' lists of their new conferences, compared
+with the store) is not counted in the creates that follow.
 
 Then memory: live heap after a collection and the process's resident
 size, per running conference, and per conference added from 10% to 100%
-(the cost of a conference apart from the platform's fixed cost).
+(the cost of a conference apart from the platform's fixed cost), that
+last one also by owner, from Go's heap profile: the embedded store, the
+simulated nodes (both hold a copy of every conference in this process),
+the scheduler, the bus, RMS, the API.
 
 Then, one after another on the full platform:
 
@@ -67,21 +70,22 @@ Then, one after another on the full platform:
                 (POST /v1/rooms/{moid}/fail); its conferences move to the
                 other rooms
 
-each with its detection, the time until all its conferences run again,
-the time until no conference is hosted by two nodes, and an audit: every
-invariant holds, and the conferences running are the very ones that ran
-before. It exits 1 when an audit fails or a conference is lost.`,
+each with its detection, the time until all its conferences run again
+(at most --wait), the time until no conference is hosted by two nodes,
+and an audit: every invariant holds, and the conferences running are the
+very ones that ran before. It exits 1 when an audit fails or a conference
+is lost; a p99 that does not stay flat is printed as FAIL, a measure of
+this machine at this moment, and does not change the exit status.
+
+With --cpuprofile FILE it writes four CPU profiles: FILE.create10,
+FILE.create50 and FILE.create100 of each point's timed creates, and
+FILE.failures of the crash, the freeze and the room failure.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := b.validate(); err != nil {
 				return err
 			}
 			tuneGC()
-			stop, err := startCPUProfile(b.cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer stop()
 			res, err := b.run(cmd.Context(), cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -98,9 +102,12 @@ before. It exits 1 when an audit fails or a conference is lost.`,
 	f.IntVar(&b.conferences, "conferences", 100000, "running conferences at full load")
 	f.IntVar(&b.concurrency, "concurrency", 32, "creates in flight at once")
 	f.IntVar(&b.sample, "sample", 6000, "timed creates at each of 10%, 50% and 100% of the load, in three batches")
+	f.DurationVar(&b.settle, "settle", 0, "pause before each timed sample; 0: the nodes' conference-list interval and a second")
+	f.DurationVar(&b.wait, "wait", 2*time.Minute, "how long each failure's conferences have to run again before its audit")
 	f.StringVar(&b.store, "store", "embedded", "embedded or redis (a redis-server this command starts)")
 	f.StringVar(&b.logLevel, "log-level", "error", "log level of the services")
-	f.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringVar(&b.memProfile, "memprofile", "", "write a heap profile at full load (after a collection) to `FILE`")
+	f.StringVar(&b.cpuProfile, "cpuprofile", "", "write CPU profiles of the timed creates at each point and of the failures to `FILE`.create10, .create50, .create100 and .failures")
 	return cmd
 }
 
@@ -118,6 +125,10 @@ func (b *scaleBench) validate() error {
 		return fmt.Errorf("--sample %d: at most 10%% of --conferences (%d)", b.sample, b.conferences/10)
 	case b.store != "embedded" && b.store != "redis":
 		return fmt.Errorf("--store %q: use embedded or redis", b.store)
+	case b.settle < 0:
+		return fmt.Errorf("--settle %s: give a pause of 0 or more", b.settle)
+	case b.wait <= 0:
+		return fmt.Errorf("--wait %s: give how long the conferences of each failure have to run again, e.g. 2m", b.wait)
 	}
 	return nil
 }
@@ -221,14 +232,20 @@ func (b *scaleBench) run(ctx context.Context, out io.Writer) (*scaleRun, error) 
 	if err := r.load(ctx); err != nil {
 		return nil, err
 	}
-	before, err := runningSet(ctx, st)
+	before, err := r.conferenceSet(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(before) != b.conferences {
-		return nil, fmt.Errorf("%d of %d conferences run after the load", len(before), b.conferences)
+	if n := running(before); n != b.conferences || len(before) != b.conferences {
+		return nil, fmt.Errorf("%d of %d conferences run after the load, %d in the store", n, b.conferences, len(before))
 	}
 	r.idleCPU()
+	stopProfile, err := startCPUProfile(b.profile("failures"))
+	if err != nil {
+		return nil, err
+	}
+	stopProfile = sync.OnceFunc(stopProfile)
+	defer stopProfile()
 	if err := r.crash(ctx, before); err != nil {
 		return nil, err
 	}
@@ -238,12 +255,35 @@ func (b *scaleBench) run(ctx context.Context, out io.Writer) (*scaleRun, error) 
 	if err := r.failRoom(ctx, before); err != nil {
 		return nil, err
 	}
+	stopProfile()
 	verdict := "PASS: every audit holds, no conference lost or doubled"
 	if !r.ok() {
 		verdict = "FAIL: an audit failed or a conference was lost"
 	}
-	fmt.Fprintf(out, "result: %s; %d creates refused (and made again); %s in all%s\n", verdict, r.refused, ms(time.Since(t0)), loadAverage())
+	flat := "flat"
+	if r.flat() > scaleFlatness {
+		flat = "NOT flat"
+	}
+	fmt.Fprintf(out, "result: %s; create p99 %s (%.2f); %d creates refused (and made again); %s in all%s\n",
+		verdict, flat, r.flat(), r.refused, ms(time.Since(t0)), loadAverage())
 	return r, nil
+}
+
+// profile is the file a part of the run's CPU profile goes to, or "".
+func (b *scaleBench) profile(part string) string {
+	if b.cpuProfile == "" {
+		return ""
+	}
+	return b.cpuProfile + "." + part
+}
+
+// settlePause is how long the platform is left alone before a timed
+// sample: long enough for every node to report its list once.
+func (r *scaleRun) settlePause() time.Duration {
+	if r.b.settle > 0 {
+		return r.b.settle
+	}
+	return r.st.Config.RMS.ConfListInterval + time.Second
 }
 
 // load fills the platform to 10%, 50% and 100% of the conferences,
@@ -253,37 +293,36 @@ func (r *scaleRun) load(ctx context.Context) error {
 	points := []int{b.conferences / 10, b.conferences / 2, b.conferences}
 	heap0, _ := liveHeap()
 	var heap10 uint64
+	var owners10 heapOwners
 	for i, p := range points {
-		fillTo := p - b.sample
+		pct := p * 100 / b.conferences
 		t := time.Now()
-		n := fillTo - r.created
+		n := p - b.sample - r.created
 		if err := r.create(ctx, n, nil); err != nil {
 			return err
 		}
 		fill := float64(n) / time.Since(t).Seconds()
-		var p50s, p99s []time.Duration
-		t = time.Now()
-		for k := range 3 {
-			size := b.sample / 3
-			if k == 2 {
-				size = b.sample - 2*size
-			}
-			lat := make([]time.Duration, size)
-			if err := r.create(ctx, size, lat); err != nil {
-				return err
-			}
-			slices.Sort(lat)
-			p50s = append(p50s, lat[len(lat)/2])
-			p99s = append(p99s, lat[min(len(lat)-1, len(lat)*99/100)])
+		select {
+		case <-time.After(r.settlePause()):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		rate := float64(b.sample) / time.Since(t).Seconds()
-		slices.Sort(p50s)
-		slices.Sort(p99s)
-		r.p99 = append(r.p99, p99s[1])
-		fmt.Fprintf(r.out, "  create at %3d%%   %d running: p50 %s  p99 %s  (medians of 3 batches of %d, %.0f creates/s; filled at %.0f/s%s)\n",
-			p*100/b.conferences, p, msf(p50s[1]), msf(p99s[1]), b.sample/3, rate, fill, r.refusals())
+		c0, cpuOK0 := processCPU(r.st)
+		p50, p99, rate, err := r.sample(ctx, fmt.Sprintf("create%d", pct))
+		if err != nil {
+			return err
+		}
+		c1, cpuOK1 := processCPU(r.st)
+		cpu := ""
+		if cpuOK0 && cpuOK1 {
+			cpu = fmt.Sprintf(", %.2f ms CPU each", (c1-c0)*1000/float64(b.sample))
+		}
+		r.p99 = append(r.p99, p99)
+		fmt.Fprintf(r.out, "  create at %3d%%   %d running: p50 %s  p99 %s  (medians of 3 batches of %d, %.0f creates/s%s; filled at %.0f/s%s%s)\n",
+			pct, p, msf(p50), msf(p99), b.sample/3, rate, cpu, fill, r.refusals(), loadAverage())
 		if i == 0 {
 			heap10, _ = liveHeap()
+			owners10 = heapByOwner()
 		}
 	}
 	ratio := r.flat()
@@ -308,12 +347,45 @@ func (r *scaleRun) load(ctx context.Context) error {
 	}
 	fmt.Fprintf(r.out, "  memory added     %s live heap per conference added from %d to %d; %.1f MB live heap with no conference\n",
 		perConf(grown, added), points[0], points[2], float64(heap0)/(1<<20))
-	return nil
+	fmt.Fprintf(r.out, "  memory by owner  per conference added: %s (heap profile estimate)\n", heapByOwner().perConference(owners10, added))
+	return writeHeapProfile(b.memProfile)
+}
+
+// sample times b.sample creates in three batches and answers the median
+// of the batches' p50 and of their p99, and the creates per second. With
+// --cpuprofile the batches are profiled to the file named for part.
+func (r *scaleRun) sample(ctx context.Context, part string) (p50, p99 time.Duration, rate float64, err error) {
+	stop, err := startCPUProfile(r.b.profile(part))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer stop()
+	var p50s, p99s []time.Duration
+	t := time.Now()
+	for k := range 3 {
+		size := r.b.sample / 3
+		if k == 2 {
+			size = r.b.sample - 2*size
+		}
+		lat := make([]time.Duration, size)
+		if err := r.create(ctx, size, lat); err != nil {
+			return 0, 0, 0, err
+		}
+		slices.Sort(lat)
+		p50s = append(p50s, lat[len(lat)/2])
+		p99s = append(p99s, lat[min(len(lat)-1, len(lat)*99/100)])
+	}
+	rate = float64(r.b.sample) / time.Since(t).Seconds()
+	slices.Sort(p50s)
+	slices.Sort(p99s)
+	return p50s[1], p99s[1], rate, nil
 }
 
 // create makes n conferences, recording each latency in lat when given.
-// Refused creates are counted and made again, untimed, for up to three
-// more rounds: the load must reach its size to be measured.
+// Refused creates are counted and made again, untimed, for up to
+// createRounds more rounds, each after a longer pause (a scheduler taking
+// over answers SCHEDULER_UNAVAILABLE until it is active): the load must
+// reach its size to be measured.
 func (r *scaleRun) create(ctx context.Context, n int, lat []time.Duration) error {
 	loader := createBench{concurrency: r.b.concurrency}
 	for round := 0; n > 0; round++ {
@@ -329,13 +401,26 @@ func (r *scaleRun) create(ctx context.Context, n int, lat []time.Duration) error
 		if r.firstRefusal == nil {
 			r.firstRefusal = errs[0]
 		}
-		if round == 3 {
-			return fmt.Errorf("loading the platform: %d creates still refused after three more tries, first: %w", len(errs), errs[0])
+		if round == createRounds {
+			return fmt.Errorf("loading the platform: %d creates still refused after %d more tries, the last %s after the first, first: %w",
+				len(errs), createRounds, createPause*time.Duration(createRounds*(createRounds+1)/2), errs[0])
+		}
+		select {
+		case <-time.After(createPause * time.Duration(round+1)):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		n, lat = len(errs), nil
 	}
 	return nil
 }
+
+// createRounds is how many more times refused creates are made, the k-th
+// time createPause × k after the one before.
+const (
+	createRounds = 6
+	createPause  = time.Second
+)
 
 // refusals says how many creates were refused since the last call (and
 // made again), or nothing.
@@ -405,284 +490,34 @@ func processCPU(st *stack.Stack) (float64, bool) {
 	return 0, false
 }
 
-// runningSet is every running conference by e164, with its room.
-func runningSet(ctx context.Context, st *stack.Stack) (map[string]string, error) {
+// conferenceSet is every conference of the store by e164, with its room
+// and state.
+func conferenceSet(ctx context.Context, st *stack.Stack) (map[string]confPlace, error) {
 	confs, err := st.Store.AllConferences(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(confs))
+	out := make(map[string]confPlace, len(confs))
 	for _, c := range confs {
-		if c.State == protocol.StateRunning {
-			out[c.E164] = c.Room
-		}
+		out[c.E164] = confPlace{room: c.Room, state: c.State}
 	}
 	return out, nil
 }
 
-// mostLoaded is the running node hosting the most conferences, not one of
-// skip, and how many it hosts.
-func mostLoaded(st *stack.Stack, skip ...int) (int, int) {
-	best, most := -1, -1
-	for i, n := range st.Nodes {
-		if !n.Running() || slices.Contains(skip, i) {
-			continue
-		}
-		if c := len(n.Numbers()); c > most {
-			best, most = i, c
-		}
-	}
-	return best, most
+// confPlace is a conference's room and state in the store.
+type confPlace struct {
+	room, state string
 }
 
-func (r *scaleRun) crash(ctx context.Context, before map[string]string) error {
-	i, n := mostLoaded(r.st)
-	fmt.Fprintf(r.out, "crash of %s, the most loaded node (%d conferences)%s\n", r.st.Nodes[i].ID(), n, loadAverage())
-	w, err := watch(r.st)
-	if err != nil {
-		return err
-	}
-	defer w.close()
-	killed := time.Now()
-	r.st.KillNode(i)
-	detected, err := r.detectAndRestore(ctx, w, i, killed, n)
-	if err != nil {
-		return err
-	}
-	r.printUndoubled(ctx, allNodes(r.st), detected, "detection")
-	return r.audit(ctx, before, "")
-}
-
-func (r *scaleRun) freeze(ctx context.Context, before map[string]string) error {
-	crashed := slices.IndexFunc(r.st.Nodes, func(n *medianode.Node) bool { return !n.Running() })
-	i, n := mostLoaded(r.st, crashed)
-	fmt.Fprintf(r.out, "freeze of %s, the most loaded live node (%d conferences), and thaw%s\n", r.st.Nodes[i].ID(), n, loadAverage())
-	w, err := watch(r.st)
-	if err != nil {
-		return err
-	}
-	defer w.close()
-	frozen := time.Now()
-	r.st.FreezeNode(i)
-	if _, err := r.detectAndRestore(ctx, w, i, frozen, n); err != nil {
-		return err
-	}
-	// Wake the node: its stale copies must be ended.
-	thawed := time.Now()
-	r.st.Nodes[i].SetFault(medianode.Fault{})
-	r.printUndoubled(ctx, []int{i}, thawed, "the node came back")
-	return r.audit(ctx, before, "")
-}
-
-// detectAndRestore waits for node i's down notice and for its n
-// conferences to run again, and prints both; it answers the detection.
-func (r *scaleRun) detectAndRestore(ctx context.Context, w *watcher, i int, at time.Time, n int) (time.Time, error) {
-	detected, err := w.waitDown(ctx, r.st.Nodes[i].ID(), 30*time.Second)
-	if err != nil {
-		return detected, err
-	}
-	fmt.Fprintf(r.out, "  detection        %s\n", ms(detected.Sub(at)))
-	recovered, _, err := w.waitRunning(ctx, n, restoreLimit)
-	if err != nil {
-		if ctx.Err() != nil {
-			return detected, err
-		}
-		fmt.Fprintf(r.out, "  all running      never: %v\n", err)
-		return detected, nil
-	}
-	fmt.Fprintf(r.out, "  all running      %s after detection\n", ms(recovered.Sub(detected)))
-	return detected, nil
-}
-
-// printUndoubled waits until no conference the nodes host is hosted by
-// another node too, and prints when, after since. When none is at the
-// first look it says so: they were ended before it, if there were any.
-func (r *scaleRun) printUndoubled(ctx context.Context, nodes []int, since time.Time, what string) {
-	limit := time.Minute
-	if doubled(r.st, nodes) == 0 {
-		fmt.Fprintf(r.out, "  doubled until    none left %s after %s, when all ran again\n", ms(time.Since(since)), what)
-		return
-	}
-	if at, ok := waitUndoubled(ctx, r.st, nodes, limit); ok {
-		fmt.Fprintf(r.out, "  doubled until    %s after %s\n", ms(max(0, at.Sub(since))), what)
-	} else {
-		fmt.Fprintf(r.out, "  doubled until    still doubled %s after %s\n", limit, what)
-	}
-}
-
-func allNodes(st *stack.Stack) []int {
-	out := make([]int, len(st.Nodes))
-	for i := range out {
-		out[i] = i
-	}
-	return out
-}
-
-func (r *scaleRun) failRoom(ctx context.Context, before map[string]string) error {
-	now, err := runningSet(ctx, r.st)
-	if err != nil {
-		return err
-	}
-	perRoom := map[string]int{}
-	for _, room := range now {
-		perRoom[room]++
-	}
-	room := ""
-	for _, rm := range r.st.Config.Local().Rooms {
-		if room == "" || perRoom[rm.Moid] > perRoom[room] {
-			room = rm.Moid
+// running counts the conferences of set that run.
+func running(set map[string]confPlace) int {
+	n := 0
+	for _, c := range set {
+		if c.state == protocol.StateRunning {
+			n++
 		}
 	}
-	var inRoom []int
-	nodeRoom := map[string]string{}
-	for _, n := range r.st.RMS.Nodes() {
-		nodeRoom[n.Node] = n.Room
-	}
-	for i, n := range r.st.Nodes {
-		if nodeRoom[n.ID()] == room {
-			inRoom = append(inRoom, i)
-		}
-	}
-	n := perRoom[room]
-	fmt.Fprintf(r.out, "room failure of %s (%d nodes, %d conferences)%s\n", room, len(inRoom), n, loadAverage())
-	w, err := watch(r.st)
-	if err != nil {
-		return err
-	}
-	defer w.close()
-	rw, err := watchRoom(r.st, room)
-	if err != nil {
-		return err
-	}
-	defer rw.close()
-	client := apiclient.New("http://"+r.st.API.Addr(), benchToken)
-	failed := time.Now()
-	if _, err := client.FailRoom(ctx, room, "bench scale"); err != nil {
-		return err
-	}
-	detected, err := rw.wait(ctx, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(r.out, "  detection        %s (the room's failure notice)\n", ms(detected.Sub(failed)))
-	recovered, _, err := w.waitRunning(ctx, n, restoreLimit)
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case err != nil:
-		fmt.Fprintf(r.out, "  all running      never: %v\n", err)
-	default:
-		fmt.Fprintf(r.out, "  all running      %s after detection, in the other rooms\n", ms(recovered.Sub(detected)))
-	}
-	r.printUndoubled(ctx, inRoom, failed, "the failure")
-	return r.audit(ctx, before, room)
-}
-
-// audit waits for the platform to settle and audits it, then checks that
-// the conferences running are those of before, none of them in the failed
-// room.
-func (r *scaleRun) audit(ctx context.Context, before map[string]string, failedRoom string) error {
-	ok, err := auditSettled(ctx, r.out, r.st, len(before))
-	if err != nil {
-		return err
-	}
-	now, err := runningSet(ctx, r.st)
-	if err != nil {
-		return err
-	}
-	lost, extra, inFailed := 0, 0, 0
-	var some []string
-	for e := range before {
-		if _, ok := now[e]; !ok {
-			lost++
-			if len(some) < 5 {
-				some = append(some, e)
-			}
-		}
-	}
-	slices.Sort(some)
-	for e, room := range now {
-		if _, ok := before[e]; !ok {
-			extra++
-		}
-		if failedRoom != "" && room == failedRoom {
-			inFailed++
-		}
-	}
-	r.lost = max(r.lost, lost)
-	switch {
-	case lost == 0 && extra == 0 && inFailed == 0:
-		fmt.Fprintf(r.out, "  identity         the same %d conferences run as before the failures\n", len(before))
-	default:
-		ok = false
-		fmt.Fprintf(r.out, "  identity         %d of the conferences of before no longer run (such as %s), %d run that did not, %d still run in the failed room\n",
-			lost, strings.Join(some, " "), extra, inFailed)
-	}
-	r.audits = append(r.audits, ok)
-	return nil
-}
-
-// roomWatch hears PMS's room notices and answers when a room was first
-// said to have failed.
-type roomWatch struct {
-	sub  *bus.Subscription
-	room string
-	mu   sync.Mutex
-	at   time.Time
-	wake chan struct{}
-}
-
-func watchRoom(st *stack.Stack, room string) (*roomWatch, error) {
-	rw := &roomWatch{room: room, wake: make(chan struct{}, 1)}
-	sub, err := st.Bus.Subscribe(protocol.SubjectServerRoomNotify, bus.HandlerFunc(func(_ context.Context, m *bus.Msg) {
-		var ntf protocol.ServerRoomStateNtf
-		if m.Decode(&ntf) != nil || ntf.Platform != st.Config.Platform {
-			return
-		}
-		for _, r := range ntf.Rooms {
-			if r.Room == room && r.State == protocol.RoomAbnormal {
-				rw.mu.Lock()
-				if rw.at.IsZero() {
-					rw.at = time.Now()
-				}
-				rw.mu.Unlock()
-				select {
-				case rw.wake <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}))
-	if err != nil {
-		return nil, err
-	}
-	rw.sub = sub
-	if err := st.Bus.Flush(context.Background()); err != nil {
-		rw.close()
-		return nil, err
-	}
-	return rw, nil
-}
-
-func (rw *roomWatch) close() { _ = rw.sub.Unsubscribe() }
-
-func (rw *roomWatch) wait(ctx context.Context, limit time.Duration) (time.Time, error) {
-	deadline := time.After(limit)
-	for {
-		rw.mu.Lock()
-		at := rw.at
-		rw.mu.Unlock()
-		if !at.IsZero() {
-			return at, nil
-		}
-		select {
-		case <-rw.wake:
-		case <-deadline:
-			return time.Time{}, errors.New("room " + rw.room + ": no failure notice within " + limit.String())
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		}
-	}
+	return n
 }
 
 func msf(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/medianode"
+	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/stack"
 )
 
@@ -20,7 +23,8 @@ func TestBenchScaleSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a platform of 40 nodes and 1,000 conferences")
 	}
-	b := scaleBench{nodes: 40, rooms: 2, conferences: 1000, concurrency: 8, sample: 90, store: "embedded", logLevel: "error"}
+	b := scaleBench{nodes: 40, rooms: 2, conferences: 1000, concurrency: 8, sample: 90, settle: 100 * time.Millisecond,
+		wait: 2 * time.Minute, store: "embedded", logLevel: "error"}
 	if err := b.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +51,8 @@ func TestBenchScaleSmall(t *testing.T) {
 		{"p99 flatness     p99 at 100% / p99 at 10% = ", 1},
 		{"live heap, ", 1},
 		{"live heap per conference added from 100 to 1000", 1},
+		{"memory by owner  per conference added: ", 1},
+		{"idle CPU         ", 1},
 		{"crash of sim-", 1},
 		{"freeze of sim-", 1},
 		{"room failure of bench-r", 1},
@@ -55,7 +61,7 @@ func TestBenchScaleSmall(t *testing.T) {
 		{"  doubled until    ", 3},
 		{"1000 running, 0 pending-restore, 0 creating; every invariant holds", 3},
 		{"identity         the same 1000 conferences run as before the failures", 3},
-		{"result: PASS", 1},
+		{"result: PASS: every audit holds", 1},
 	} {
 		if got := strings.Count(text, want.line); got != want.times {
 			t.Errorf("%q printed %d times, want %d", want.line, got, want.times)
@@ -70,7 +76,7 @@ func TestBenchScaleSmall(t *testing.T) {
 }
 
 func TestBenchScaleFlags(t *testing.T) {
-	good := scaleBench{nodes: 1000, rooms: 2, conferences: 100000, concurrency: 32, sample: 6000, store: "embedded"}
+	good := scaleBench{nodes: 1000, rooms: 2, conferences: 100000, concurrency: 32, sample: 6000, wait: 2 * time.Minute, store: "embedded"}
 	if err := good.validate(); err != nil {
 		t.Fatalf("the defaults: %v", err)
 	}
@@ -85,6 +91,8 @@ func TestBenchScaleFlags(t *testing.T) {
 		{"sample too small", func(b *scaleBench) { b.sample = 2 }, "--sample"},
 		{"no workers", func(b *scaleBench) { b.concurrency = 0 }, "--concurrency"},
 		{"unknown store", func(b *scaleBench) { b.store = "etcd" }, "--store"},
+		{"negative settle", func(b *scaleBench) { b.settle = -time.Second }, "--settle"},
+		{"no wait", func(b *scaleBench) { b.wait = 0 }, "--wait"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := good
@@ -153,5 +161,87 @@ func TestDoubled(t *testing.T) {
 	st.Nodes[2].Kill()
 	if got := doubled(st, []int{0}); got != 2 {
 		t.Errorf("with sim-3 stopped, doubled([0]) = %d, want 2 (701 and 704 on sim-2)", got)
+	}
+}
+
+func TestConvenePackage(t *testing.T) {
+	for _, tc := range []struct {
+		fn, want string
+		ok       bool
+	}{
+		{"github.com/convene/convene/internal/medianode.(*Node).handleCreate", "medianode", true},
+		{"github.com/convene/convene/internal/scheduler.(*controlSet).add", "scheduler", true},
+		{"github.com/convene/convene/internal/bus/busplugin.(*Server).Start", "bus", true},
+		{"github.com/convene/convene/internal/store.Open.func1", "store", true},
+		{"github.com/alicebob/miniredis/v2.(*RedisDB).hashSet", "", false},
+		{"encoding/json.(*decodeState).object", "", false},
+	} {
+		got, ok := convenePackage(tc.fn)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("convenePackage(%q) = %q, %v; want %q, %v", tc.fn, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// Owners print in a fixed order, per conference added, leaving out those
+// that shrank or barely grew.
+func TestHeapOwnersPerConference(t *testing.T) {
+	before := heapOwners{"store": 1 << 20, "nodes": 1 << 20, "scheduler": 4 << 20, "zeta": 0}
+	after := heapOwners{"store": 1<<20 + 2048*1000, "nodes": 1<<20 + 512*1000, "scheduler": 3 << 20, "zeta": 1024 * 1000, "other": 10 * 1000, "api": 300 * 1000}
+	want := "store 2.00 KB, nodes 0.50 KB, api 0.29 KB, zeta 1.00 KB"
+	if got := after.perConference(before, 1000); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := before.perConference(before, 1000); got != "none grew" {
+		t.Fatalf("nothing grew: got %q", got)
+	}
+}
+
+// A failure's conferences run again when each of them was announced
+// running: notices of other conferences (a node taken down meanwhile) do
+// not count, and the time is that of the last of its own.
+func TestWaitRestored(t *testing.T) {
+	ctx := context.Background()
+	w := &watcher{start: time.Now(), running: map[string]time.Duration{}, wake: make(chan struct{}, 1)}
+	w.running["701"] = 3 * time.Second
+	w.running["999"] = 9 * time.Second // another node's conference
+	go func() {
+		w.mu.Lock()
+		w.running["702"] = 5 * time.Second
+		w.mu.Unlock()
+		w.wake <- struct{}{}
+	}()
+	at, err := waitRestored(ctx, w, []string{"701", "702"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := at.Sub(w.start); got != 5*time.Second {
+		t.Fatalf("all running at %s after the watch began, want 5s (702's notice, not 999's)", got)
+	}
+	if _, err := waitRestored(ctx, w, []string{"701", "703"}, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1 of 2 conferences") {
+		t.Fatalf("703 never runs: got %v, want 1 of 2 conferences not running", err)
+	}
+}
+
+// A conference gone from the store is lost; one still there but waiting
+// for a restore is not, and neither is counted as the other.
+func TestCompareSets(t *testing.T) {
+	run := func(room string) confPlace { return confPlace{room: room, state: protocol.StateRunning} }
+	before := map[string]confPlace{"701": run("r1"), "702": run("r1"), "703": run("r2"), "704": run("r2")}
+	now := map[string]confPlace{
+		"702": {room: "r1", state: protocol.StatePendingRestore},
+		"703": run("r1"),
+		"704": run("r2"),
+		"799": run("r2"),
+	}
+	gone, waiting, extra, inFailed, some := compareSets(before, now, "r1")
+	if gone != 1 || waiting != 1 || extra != 1 || inFailed != 1 {
+		t.Fatalf("gone %d, waiting %d, new %d, in the failed room %d; want 1 of each", gone, waiting, extra, inFailed)
+	}
+	if want := []string{"701", "702"}; !slices.Equal(some, want) {
+		t.Fatalf("named %v, want %v", some, want)
+	}
+	if gone, waiting, extra, inFailed, _ := compareSets(before, before, ""); gone+waiting+extra+inFailed != 0 {
+		t.Fatalf("the same set: gone %d, waiting %d, new %d, in the failed room %d", gone, waiting, extra, inFailed)
 	}
 }

@@ -57,13 +57,9 @@ platform's bus. Without --config it serves the built-in demo topology.`,
 			}
 			defer func() { _ = b.Drain() }()
 
-			rooms := make([]resources.Room, len(plat.Rooms))
-			for i, r := range plat.Rooms {
-				rooms[i] = resources.Room{Moid: r.Moid, Name: r.Name, Type: r.RoomType()}
-			}
 			svc, err := resources.New(resources.Options{
 				Platform:          plat.Moid,
-				Rooms:             rooms,
+				Rooms:             plat.Rooms,
 				HeartbeatInterval: cfg.RMS.HeartbeatInterval,
 				MissedHeartbeats:  cfg.RMS.MissedHeartbeats,
 				ConfListInterval:  cfg.RMS.ConfListInterval,

@@ -7,12 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
+	"github.com/convene/convene/internal/sip/sipplugin"
 	"github.com/convene/convene/internal/stack"
 	"github.com/convene/convene/internal/store"
 )
@@ -21,12 +24,15 @@ func init() { register(serveCmd) }
 
 func serveCmd() *cobra.Command {
 	var (
-		o        stack.Options
-		cfgPath  string
-		platform string
-		dataDir  string
-		logLevel string
-		pprofAt  string
+		o          stack.Options
+		cfgPath    string
+		platform   string
+		dataDir    string
+		logLevel   string
+		pprofAt    string
+		recordsURL string
+		sipListen  string
+		acctListen string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -60,6 +66,24 @@ tenant "demo").`,
 				return fmt.Errorf("--nats-creds and --nats-tls-* are for an external bus (--nats); the embedded bus writes its own credentials to %s", filepath.Join(dataDir, "creds"))
 			}
 			o.Config, o.Log, o.DataDir = cfg, log, dataDir
+			switch {
+			case recordsURL == "none":
+				o.Records = ""
+			case recordsURL != "":
+				o.Records = recordsURL
+			case dataDir != "":
+				o.Records = "sqlite://" + filepath.Join(dataDir, "records.db")
+			}
+			// The SIP edge writes its subscribers and call records to the
+			// records database: with none, it stays off.
+			sipOn := !strings.EqualFold(sipListen, "none") && o.Records != ""
+			if sipOn {
+				o.SimSIP = true
+				for name, sec := range sipplugin.ServeSections(sipListen, acctListen, "") {
+					o.Servers = append(o.Servers, stack.Server{Name: name, Section: sec})
+				}
+				slices.SortFunc(o.Servers, func(a, b stack.Server) int { return strings.Compare(a.Name, b.Name) })
+			}
 			if pprofAt != "" {
 				at, stop, err := startPprof(pprofAt, log)
 				if err != nil {
@@ -97,6 +121,15 @@ tenant "demo").`,
 			} else {
 				fmt.Fprintf(out, "  store:  %s\n", store.RedactURL(o.Redis))
 			}
+			if o.Records != "" {
+				fmt.Fprintf(out, "  records: %s (public templates, bookings, SIP subscribers, call records)\n", store.RedactURL(o.Records))
+			}
+			switch {
+			case sipOn:
+				fmt.Fprintf(out, "  SIP:    udp+tcp %s, account API http://%s/AgoraAccount (also on the API), domain %s\n", sipListen, acctListen, cfg.SIP.Domain)
+			case !strings.EqualFold(sipListen, "none"):
+				fmt.Fprintf(out, "  SIP:    off: it keeps its subscribers and call records in the records database (give --data-dir or --records)\n")
+			}
 			if o.SimNodes > 0 {
 				fmt.Fprintf(out, "  nodes:  %d simulated media nodes\n", o.SimNodes)
 			}
@@ -119,6 +152,9 @@ tenant "demo").`,
 	f.StringVar(&o.NATSCreds, "nats-creds", "", "with --nats: this process's credentials on that bus: one creds file for every service, or a directory of <role>.creds files (the embedded bus writes its own to <data-dir>/creds)")
 	registerTLSFlags(f, &o.NATSTLS)
 	f.StringToStringVar(&o.PeerCreds, "nats-peer-creds", nil, "credential files for other platforms' buses, by moid (plat-b=/path/platform.creds); default this platform's own platform credential")
+	f.StringVar(&recordsURL, "records", "", "the records database (public templates, bookings): postgres://user:pass@host/db, or sqlite://FILE; default sqlite in --data-dir (none without one); \"none\": no records")
+	f.StringVar(&sipListen, "sip-listen", "127.0.0.1:5060", "the SIP node's UDP and TCP address (\"none\": no SIP edge)")
+	f.StringVar(&acctListen, "account-listen", "127.0.0.1:14500", "the SIP account API's own address (\"none\": only at POST /AgoraAccount on the API)")
 	f.StringVar(&o.Redis, "redis", "", "URL of the platform's Redis store (default: embedded, kept in --data-dir)")
 	f.IntVar(&o.SimNodes, "sim-nodes", 0, "simulated media nodes to run in this process")
 	f.IntVar(&o.SimCapacity, "sim-capacity", 1000, "conferences each simulated node can host")

@@ -29,6 +29,7 @@ const (
 	MonitorNotFound  = "MONITOR_NOT_FOUND"
 	TemplateNotFound = "TEMPLATE_NOT_FOUND"
 	RenameRejected   = "RENAME_REJECTED"
+	BookingNotFound  = "BOOKING_NOT_FOUND"
 )
 
 // Resources, media nodes, rooms, platforms.
@@ -62,6 +63,11 @@ const (
 	StoreLocked      = "STORE_LOCKED"
 	StoreCorrupt     = "STORE_CORRUPT"
 	StorePersist     = "STORE_PERSIST"
+)
+
+// The records database.
+const (
+	RecordsUnavailable = "RECORDS_UNAVAILABLE"
 )
 
 // Breakout rooms (the statusCodes of the BMS protocol, and its tickets).
@@ -119,6 +125,7 @@ var book = []Entry{
 	{MonitorNotFound, http.StatusNotFound, "the conference has no such monitoring session (it may have expired)"},
 	{TemplateNotFound, http.StatusNotFound, "no template has this number"},
 	{RenameRejected, http.StatusConflict, "the conference manager refused the name a media node asked for"},
+	{BookingNotFound, http.StatusNotFound, "no scheduled conference, personal template or virtual room is booked with this number"},
 
 	{NoResources, http.StatusServiceUnavailable, "no live media node of a normal room can host the conference"},
 	{PlatformNotServed, http.StatusServiceUnavailable, "the domain's platform is neither this one nor a failed master it backs up"},
@@ -143,6 +150,8 @@ var book = []Entry{
 	{StoreLocked, http.StatusServiceUnavailable, "another process has the data directory's store"},
 	{StoreCorrupt, http.StatusInternalServerError, "a file of the store's data directory is damaged in a way a crash does not explain"},
 	{StorePersist, http.StatusInternalServerError, "the embedded store could not write or fsync its log"},
+
+	{RecordsUnavailable, http.StatusServiceUnavailable, "the records database failed, cannot be reached, or is not configured for the scheduler; the request is safe to repeat"},
 
 	{BreakoutUnavailable, http.StatusServiceUnavailable, "the breakout service is not running on this instance"},
 	{BreakoutNotHost, http.StatusForbidden, "only a host of the conference may do this"},

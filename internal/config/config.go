@@ -31,6 +31,7 @@ type Config struct {
 	API       API        `yaml:"api"`
 	Scheduler Scheduler  `yaml:"scheduler"`
 	RMS       RMS        `yaml:"rms"`
+	SIP       SIP        `yaml:"sip"`
 }
 
 // Platform is one deployment (a datacenter) with its own store and bus.
@@ -49,22 +50,6 @@ type Platform struct {
 	// other platforms (disaster recovery).
 	Store string `yaml:"store"`
 	Bus   string `yaml:"bus"`
-}
-
-// Room is a server room of a platform.
-type Room struct {
-	Moid string `yaml:"moid"`
-	Name string `yaml:"name"`
-	// Type is "main" (0) or "secondary" (1).
-	Type string `yaml:"type"`
-}
-
-// RoomType is the seed's number for the room type.
-func (r Room) RoomType() int {
-	if r.Type == "secondary" {
-		return 1
-	}
-	return 0
 }
 
 // Domain is a user domain (tenant).
@@ -243,7 +228,7 @@ func (c *Config) Defaults() {
 		}
 		for j := range p.Rooms {
 			if p.Rooms[j].Type == "" {
-				p.Rooms[j].Type = "main"
+				p.Rooms[j].Type = RoomMain
 			}
 			if p.Rooms[j].Name == "" {
 				p.Rooms[j].Name = p.Rooms[j].Moid
@@ -290,6 +275,7 @@ func (c *Config) Defaults() {
 	setDur(&r.DisconnectGrace, r.HeartbeatInterval)
 	setDur(&r.OverloadLag, r.HeartbeatInterval/2)
 	setDur(&r.OverloadHold, 5*time.Second)
+	c.SIP.defaults()
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -306,8 +292,8 @@ func (c *Config) Validate() error {
 	plats := map[string]bool{}
 	rooms := map[string]bool{}
 	for _, p := range c.Platforms {
-		if !protocol.ValidToken(p.Moid) {
-			return fmt.Errorf("platform moid %q: use 1-64 letters, digits, '-' or '_'", p.Moid)
+		if err := ValidateRooms(p.Moid, p.Rooms); err != nil {
+			return err
 		}
 		if plats[p.Moid] {
 			return fmt.Errorf("platform %q is listed twice", p.Moid)
@@ -321,20 +307,12 @@ func (c *Config) Validate() error {
 		if p.E164Digits < 3 || p.E164Digits > 12 {
 			return fmt.Errorf("platform %q: e164_digits %d must be 3 to 12", p.Moid, p.E164Digits)
 		}
-		if len(p.Rooms) == 0 {
-			return fmt.Errorf("platform %q has no rooms", p.Moid)
-		}
+		// A room moid is unique across the platforms, too.
 		for _, r := range p.Rooms {
-			if !protocol.ValidToken(r.Moid) {
-				return fmt.Errorf("platform %q: room moid %q: use 1-64 letters, digits, '-' or '_'", p.Moid, r.Moid)
-			}
 			if rooms[r.Moid] {
 				return fmt.Errorf("room %q is listed twice", r.Moid)
 			}
 			rooms[r.Moid] = true
-			if r.Type != "main" && r.Type != "secondary" {
-				return fmt.Errorf("room %q: type %q must be main or secondary", r.Moid, r.Type)
-			}
 		}
 	}
 	for _, p := range c.Platforms {
@@ -382,7 +360,7 @@ func (c *Config) Validate() error {
 	if c.RMS.OverloadLag < 0 || c.RMS.OverloadHold < 0 {
 		return fmt.Errorf("rms.overload_lag %v and rms.overload_hold %v must not be negative", c.RMS.OverloadLag, c.RMS.OverloadHold)
 	}
-	return nil
+	return c.SIP.validate()
 }
 
 // PlatformByMoid finds a platform.
@@ -429,6 +407,7 @@ func Demo() *Config {
 				"64_720p": 5, "64_1080p": 5, "192_720p": 2, "192_1080p": 2,
 			},
 		}},
+		SIP: SIP{AppID: DemoAppID},
 	}
 	c.Defaults()
 	return c

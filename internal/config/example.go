@@ -269,4 +269,12 @@ var fieldDocs = map[string]string{
 	"rms.overload_hold": "The longest one starved spell, or a backlog of node messages not yet\n" +
 		"handled, keeps nodes from being taken down; past it a frozen node is\n" +
 		"found anyway.",
+	"sip": "The SIP edge (seed 003): the registrar and proxy nodes, and the\n" +
+		"account API terminals ask before they call.",
+	"sip.domain": "The platform's SIP domain: subscribers register as user@domain (or\n" +
+		"at a node's own address), and it is the realm of their credentials;\n" +
+		"default sip.convene.local.",
+	"sip.appid": "The secret of the account API's tokens (md5 of appid + timestamp);\n" +
+		"without it the account API does not serve. The demo's is convene-demo:\n" +
+		"set your own.",
 }

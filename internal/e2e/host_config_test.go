@@ -145,7 +145,7 @@ func TestHostPlugins(t *testing.T) {
 	for _, want := range []string{
 		"convene.api ", "convene.breakout ", "convene.mcusim ", "convene.pms ", "convene.registry ", "convene.rms ", "convene.scheduler ",
 		"convene.bus.nats ", "convene.store.redis ", "convene.records.sql ", "resource (infrastructure:)", "server (servers:)",
-		"keys: {bus: bus, store: store, id: \"\"}",
+		"keys: {bus: bus, store: store, records: \"\", id: \"\"}",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)

@@ -1,25 +1,31 @@
 package host
 
-import "errors"
+import (
+	"errors"
 
-// Stable error codes the host gives users (HTTP envelopes, control replies).
+	"github.com/convene/convene/internal/codes"
+)
+
+// Stable error codes the host gives users (HTTP envelopes, control
+// replies): the codebook's (internal/codes), which also holds their HTTP
+// statuses.
 const (
 	// CodePluginStopped: what a stopped plugin served is not available
 	// until it is started again (HTTP 503).
-	CodePluginStopped = "PLUGIN_STOPPED"
+	CodePluginStopped = codes.PluginStopped
 	// CodeRouteGone: the route's plugin runs but its fresh instance no
 	// longer serves the route (HTTP 404).
-	CodeRouteGone = "NOT_FOUND"
+	CodeRouteGone = codes.NotFound
 	// CodeUnknownPlugin: the plugin ID is not used on the host asked.
-	CodeUnknownPlugin = "UNKNOWN_PLUGIN"
+	CodeUnknownPlugin = codes.UnknownPlugin
 	// CodeBadRequest: a control request that cannot be read or acted on.
-	CodeBadRequest = "BAD_REQUEST"
+	CodeBadRequest = codes.BadRequest
 	// CodePluginFailed: a plugin could not be started.
-	CodePluginFailed = "PLUGIN_FAILED"
+	CodePluginFailed = codes.PluginFailed
 	// CodeHostNotRunning: the host asked is starting or stopping.
-	CodeHostNotRunning = "HOST_NOT_RUNNING"
+	CodeHostNotRunning = codes.HostNotRunning
 	// CodeHostConfig: the host file is refused.
-	CodeHostConfig = "HOST_CONFIG"
+	CodeHostConfig = codes.HostConfig
 )
 
 var (

@@ -139,7 +139,7 @@ func (h *Host) Handler() http.Handler {
 				return
 			}
 		}
-		WriteError(w, http.StatusNotFound, CodeRouteGone, fmt.Sprintf("no route %s %s on host %s", r.Method, r.URL.Path, h.Name()))
+		writeError(w, CodeRouteGone, fmt.Sprintf("no route %s %s on host %s", r.Method, r.URL.Path, h.Name()))
 	})
 }
 

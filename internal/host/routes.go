@@ -1,13 +1,15 @@
 package host
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/convene/convene/internal/codes"
+	"github.com/convene/convene/internal/httpkit"
 )
 
 // Route is an HTTP handler a server or component mounts through its
@@ -114,12 +116,12 @@ func (h *Host) gateFor(e *routeEntry) http.Handler {
 			if failed {
 				msg = fmt.Sprintf("plugin %s failed on host %s (convene host status says why); start it with convene host start %s", blocker, h.file.Host.Name, blocker)
 			}
-			WriteError(w, http.StatusServiceUnavailable, CodePluginStopped, msg)
+			writeError(w, CodePluginStopped, msg)
 		case !running:
-			WriteError(w, http.StatusServiceUnavailable, CodePluginStopped,
+			writeError(w, CodePluginStopped,
 				fmt.Sprintf("plugin %s is %s on host %s; try again in a moment", e.owner.plugin, e.owner.state, h.file.Host.Name))
 		case hp == nil || *hp == nil:
-			WriteError(w, http.StatusNotFound, CodeRouteGone,
+			writeError(w, CodeRouteGone,
 				fmt.Sprintf("plugin %s no longer serves %s on host %s", e.owner.plugin, e.route.Pattern, h.file.Host.Name))
 		default:
 			(*hp).ServeHTTP(w, r)
@@ -127,24 +129,12 @@ func (h *Host) gateFor(e *routeEntry) http.Handler {
 	})
 }
 
-// ErrorBody is the API's error envelope: {"error":{"code","message"}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the inside of ErrorBody.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// WriteError answers with the error envelope.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	data, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
-	w.Header().Set("Content-Type", "application/json")
-	if status == http.StatusServiceUnavailable {
+// writeError answers with the error envelope (httpkit.WriteError) and
+// code's status from the codebook; a 503 says when to try again.
+func writeError(w http.ResponseWriter, code, msg string) {
+	e := codes.Errorf(code, "%s", msg)
+	if e.Status() == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
-	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
+	httpkit.WriteError(w, e)
 }

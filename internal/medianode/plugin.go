@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 
@@ -41,6 +42,9 @@ type SimConfig struct {
 	Rooms []string `yaml:"rooms"`
 	// Legacy nodes' conferences are never moved.
 	Legacy bool `yaml:"legacy"`
+	// SIP is the address (an IP) on which each node answers SIP calls to
+	// its conferences, on a UDP port of its own; empty: none.
+	SIP string `yaml:"sip"`
 }
 
 // NewSimConfig is the configuration with its defaults.
@@ -88,6 +92,14 @@ func (s *SimServer) Provision(ctx host.Context, cfg any) error {
 	if s.conn, err = host.ResourceOf[busConnector](ctx, c.Bus); err != nil {
 		return err
 	}
+	sipListen := ""
+	if c.SIP != "" {
+		ip := net.ParseIP(c.SIP)
+		if ip == nil {
+			return fmt.Errorf("sip: %q is not an IP address; give the address the nodes answer SIP on, e.g. 127.0.0.1", c.SIP)
+		}
+		sipListen = net.JoinHostPort(ip.String(), "0")
+	}
 	for i := range c.Count {
 		n := c.First + i
 		id := fmt.Sprintf("%s-%d", c.Prefix, n)
@@ -96,7 +108,7 @@ func (s *SimServer) Provision(ctx host.Context, cfg any) error {
 		}
 		s.opts = append(s.opts, Options{
 			ID: id, IP: fmt.Sprintf("127.0.1.%d", n), Room: rooms[i%len(rooms)], Platform: local.Moid,
-			Capacity: c.Capacity, Legacy: c.Legacy,
+			Capacity: c.Capacity, Legacy: c.Legacy, SIPListen: sipListen,
 			HeartbeatInterval: topo.RMS.HeartbeatInterval, ConfListInterval: topo.RMS.ConfListInterval,
 		})
 	}

@@ -17,8 +17,8 @@ import (
 const platformMoid = "plat-a"
 
 var twoRooms = []platform.Room{
-	{Moid: "room-1", Name: "Main hall", Type: 0},
-	{Moid: "room-2", Name: "Annex", Type: 1},
+	{Moid: "room-1", Name: "Main hall", Type: "main"},
+	{Moid: "room-2", Name: "Annex", Type: "secondary"},
 }
 
 // harness is an embedded NATS server, a PMS on it, and a second connection

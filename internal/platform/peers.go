@@ -22,7 +22,6 @@ import (
 
 // pollLoop polls one peer until Shutdown; the first poll goes out at once.
 func (s *Service) pollLoop(p *peer) {
-	defer s.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -147,7 +146,6 @@ func (s *Service) startPolls() {
 				"master", p.master, "backup", p.backup)
 			continue
 		}
-		s.wg.Add(1)
-		go s.pollLoop(p)
+		s.life.Go(func() { s.pollLoop(p) })
 	}
 }

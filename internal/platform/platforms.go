@@ -455,7 +455,7 @@ func (s *Service) OnPlatformState(f func(protocol.PlatformStateNtf)) {
 	s.pl.hookMu.Lock()
 	s.pl.hooks = append(s.pl.hooks, f)
 	s.pl.hookMu.Unlock()
-	if s.ready.Load() {
+	if s.life.Ready() {
 		s.kickHooks()
 	}
 }
@@ -469,7 +469,6 @@ func (s *Service) kickHooks() {
 
 // hookLoop calls the hooks when kicked, until Shutdown.
 func (s *Service) hookLoop() {
-	defer s.wg.Done()
 	for {
 		select {
 		case <-s.stop:

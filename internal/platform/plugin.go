@@ -66,11 +66,7 @@ func (s *PluginServer) Provision(ctx host.Context, cfg any) error {
 		return err
 	}
 	local := topo.Local()
-	rooms := make([]Room, 0, len(local.Rooms))
-	for _, r := range local.Rooms {
-		rooms = append(rooms, Room{Moid: r.Moid, Name: r.Name, Type: r.RoomType()})
-	}
-	o := Options{Platform: local.Moid, Rooms: rooms, Self: specOf(local), Peers: map[string]*bus.Bus{}}
+	o := Options{Platform: local.Moid, Rooms: local.Rooms, Self: specOf(local), Peers: map[string]*bus.Bus{}}
 	for _, p := range topo.Platforms {
 		switch {
 		case p.Moid == local.Moid:

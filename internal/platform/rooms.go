@@ -77,7 +77,7 @@ func (s *Service) Rooms() []protocol.RoomInfo {
 	out := make([]protocol.RoomInfo, len(s.rooms))
 	for i, r := range s.rooms {
 		out[i] = protocol.RoomInfo{
-			Room: r.Moid, Name: r.Name, Platform: s.opts.Platform, RoomType: r.Type, State: r.state,
+			Room: r.Moid, Name: r.Name, Platform: s.opts.Platform, RoomType: r.RoomType(), State: r.state,
 			LiveNodes: live[r.Moid], Reason: r.reason, Manual: r.manual, SinceMs: r.since.UnixMilli(),
 		}
 	}

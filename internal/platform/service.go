@@ -5,20 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/service"
 )
 
-// Room is a server room of the platform.
-type Room struct {
-	Moid string
-	Name string
-	// Type is the seed's room type: 0 main, 1 secondary.
-	Type int
-}
+// Room is a server room of the platform: the topology's one room type.
+type Room = config.Room
 
 // Options configure PMS. Zero durations and counts take the defaults.
 type Options struct {
@@ -100,24 +96,8 @@ func (o *Options) defaults() {
 }
 
 func (o *Options) validate() error {
-	if !protocol.ValidToken(o.Platform) {
-		return fmt.Errorf("%w: platform moid %q: use 1-64 letters, digits, '-' or '_'", ErrBadOptions, o.Platform)
-	}
-	if len(o.Rooms) == 0 {
-		return fmt.Errorf("%w: platform %q has no server rooms: list at least one", ErrBadOptions, o.Platform)
-	}
-	seen := make(map[string]bool, len(o.Rooms))
-	for _, r := range o.Rooms {
-		if !protocol.ValidToken(r.Moid) {
-			return fmt.Errorf("%w: room moid %q: use 1-64 letters, digits, '-' or '_'", ErrBadOptions, r.Moid)
-		}
-		if seen[r.Moid] {
-			return fmt.Errorf("%w: room %q is listed twice", ErrBadOptions, r.Moid)
-		}
-		seen[r.Moid] = true
-		if r.Type != 0 && r.Type != 1 {
-			return fmt.Errorf("%w: room %q: type %d must be 0 (main) or 1 (secondary)", ErrBadOptions, r.Moid, r.Type)
-		}
+	if err := config.ValidateRooms(o.Platform, o.Rooms); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
 	switch {
 	case o.BroadcastInterval < 0:
@@ -134,24 +114,20 @@ func (o *Options) validate() error {
 
 // Service is the PMS of one platform.
 //
-// Lock order: life, then saveMu or pubMu (never both), then mu; pl.hookMu
-// is taken alone. Nothing is published, saved or logged while mu is held:
-// changes found under mu are returned as transitions (platformChanges for
-// platforms) and announced after it is released.
+// Lock order: life (held through Start and Shutdown), then saveMu or pubMu
+// (never both), then mu; pl.hookMu is taken alone. Nothing is published,
+// saved or logged while mu is held: changes found under mu are returned as
+// transitions (platformChanges for platforms) and announced after it is
+// released.
 type Service struct {
-	opts     Options
-	bus      *bus.Bus
-	log      *slog.Logger
-	roomIdx  map[string]int // room moid → index in rooms; fixed after New
-	started  atomic.Bool    // Start was called
-	ready    atomic.Bool    // serving
-	stop     chan struct{}  // closed by Shutdown
-	stopOnce sync.Once      // closes stop
-	wg       sync.WaitGroup // broadcaster, node syncer, pollers, hook caller
-	resync   chan struct{}  // capacity 1: read RMS's node list now
+	opts    Options
+	bus     *bus.Bus
+	log     *slog.Logger
+	roomIdx map[string]int // room moid → index in rooms; fixed after New
+	resync  chan struct{}  // capacity 1: read RMS's node list now
 
-	life sync.Mutex // guards subs
-	subs []*bus.Subscription
+	life service.Life    // subscriptions; broadcaster, node syncer, pollers, hook caller; ready
+	stop <-chan struct{} // life.Done()
 
 	saveMu sync.Mutex // saves go out one at a time, the newest last
 	pubMu  sync.Mutex // broadcasts too, so none carries an older state than the one before
@@ -183,10 +159,11 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 		bus:     b,
 		log:     log.With("service", "pms", "platform", opts.Platform),
 		roomIdx: make(map[string]int, len(opts.Rooms)),
-		stop:    make(chan struct{}),
 		resync:  make(chan struct{}, 1),
 		nodes:   make(map[string]*node),
 	}
+	s.life.Init("pms "+opts.Platform, b, s.log)
+	s.stop = s.life.Done()
 	s.opts.Rooms = append([]Room(nil), opts.Rooms...)
 	now := time.Now()
 	s.initPlatforms(now)
@@ -209,24 +186,29 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 // wait for any master or backup: one that is down is unreachable after
 // MissedPolls.
 func (s *Service) Start(ctx context.Context) error {
-	if !s.started.CompareAndSwap(false, true) {
-		return ErrStarted
+	err := s.life.Start(ErrStarted, func() error { return s.start(ctx) })
+	if err != nil {
+		return err
 	}
+	s.kickHooks()
+	s.log.Info("pms ready", "rooms", len(s.rooms), "auto_room_failure", !s.opts.DisableAutoRoomFailure,
+		"broadcast", s.opts.BroadcastInterval, "masters", len(s.pl.masters), "backups", len(s.pl.backups),
+		"poll", s.opts.PollInterval, "missed_polls", s.opts.MissedPolls)
+	return nil
+}
+
+func (s *Service) start(ctx context.Context) error {
 	if err := s.restore(ctx); err != nil {
 		return err
 	}
-	s.life.Lock()
-	defer s.life.Unlock()
-
 	notices := bus.NewMux(s.log.Debug)
 	notices.HandleFunc(protocol.RMSNodeStateNtf, s.handleNodeState)
 	// Serial: a node's notices apply in the order RMS sent them.
-	if err := s.subscribe(protocol.SubjectRMSNotify(s.opts.Platform), notices); err != nil {
+	if _, err := s.life.Subscribe(s.bus, protocol.SubjectRMSNotify(s.opts.Platform), notices); err != nil {
 		return err
 	}
-	if err := s.bus.Flush(ctx); err != nil {
-		s.unsubscribe()
-		return fmt.Errorf("pms %s: confirm subscriptions: %w", s.opts.Platform, err)
+	if err := s.life.Confirm(ctx, s.bus); err != nil {
+		return err
 	}
 	if err := s.syncNodes(ctx); err != nil {
 		s.log.Info("pms could not read RMS's node list; it learns nodes from RMS's notices and asks again", "err", err)
@@ -239,80 +221,28 @@ func (s *Service) Start(ctx context.Context) error {
 	requests.HandleFunc(protocol.PlatformConfigRq, s.handlePlatformConfig)
 	requests.HandleFunc(protocol.PlatformSetRq, s.handlePlatformSet)
 	requests.HandleFunc(protocol.PlatformDRSetRq, s.handleDRSet)
-	if err := s.subscribe(protocol.SubjectPMS(s.opts.Platform), requests, bus.Concurrent(s.opts.Concurrency)); err != nil {
+	if _, err := s.life.Subscribe(s.bus, protocol.SubjectPMS(s.opts.Platform), requests, bus.Concurrent(s.opts.Concurrency)); err != nil {
 		return err
 	}
-	if err := s.bus.Flush(ctx); err != nil {
-		s.unsubscribe()
-		return fmt.Errorf("pms %s: confirm subscriptions: %w", s.opts.Platform, err)
+	if err := s.life.Confirm(ctx, s.bus); err != nil {
+		return err
 	}
 	s.broadcast()
 	s.broadcastPlatform()
-	s.wg.Add(3)
-	go s.broadcastLoop()
-	go s.syncLoop()
-	go s.hookLoop()
+	s.life.Go(s.broadcastLoop)
+	s.life.Go(s.syncLoop)
+	s.life.Go(s.hookLoop)
 	s.startPolls()
-	s.ready.Store(true)
-	s.kickHooks()
-	s.log.Info("pms ready", "rooms", len(s.rooms), "auto_room_failure", !s.opts.DisableAutoRoomFailure,
-		"broadcast", s.opts.BroadcastInterval, "masters", len(s.pl.masters), "backups", len(s.pl.backups),
-		"poll", s.opts.PollInterval, "missed_polls", s.opts.MissedPolls)
-	return nil
-}
-
-// subscribe adds a subscription; the caller holds life. On failure it
-// drops the ones made so far.
-func (s *Service) subscribe(subject string, h bus.Handler, opts ...bus.SubOption) error {
-	sub, err := s.bus.Subscribe(subject, h, opts...)
-	if err != nil {
-		s.unsubscribe()
-		return fmt.Errorf("pms %s: %w", s.opts.Platform, err)
-	}
-	s.subs = append(s.subs, sub)
 	return nil
 }
 
 // Ready reports whether the service is serving.
-func (s *Service) Ready() bool { return s.ready.Load() }
+func (s *Service) Ready() bool { return s.life.Ready() }
 
 // Shutdown stops serving and waits for its goroutines until ctx ends. It
 // broadcasts nothing: PMS stopping says nothing about the rooms, and the
 // other services keep the last state they heard.
-func (s *Service) Shutdown(ctx context.Context) error {
-	s.ready.Store(false)
-	s.life.Lock()
-	had := len(s.subs) > 0
-	s.unsubscribe()
-	s.life.Unlock()
-	s.stopOnce.Do(func() { close(s.stop) })
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("pms %s: shutdown: %w", s.opts.Platform, ctx.Err())
-	}
-	if had && s.bus.Connected() {
-		if err := s.bus.Flush(ctx); err != nil {
-			return fmt.Errorf("pms %s: shutdown: %w", s.opts.Platform, err)
-		}
-	}
-	return nil
-}
-
-// unsubscribe drops the subscriptions; the caller holds life.
-func (s *Service) unsubscribe() {
-	for _, sub := range s.subs {
-		if err := sub.Unsubscribe(); err != nil {
-			s.log.Warn("pms unsubscribe failed", "err", err)
-		}
-	}
-	s.subs = nil
-}
+func (s *Service) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx) }
 
 // broadcast sends the state of every room on monitor.notify.server_room.
 // The state is read under pubMu, so broadcasts never go backwards.
@@ -329,7 +259,6 @@ func (s *Service) broadcast() {
 // service that missed a change (it restarted, the bus dropped it)
 // converges.
 func (s *Service) broadcastLoop() {
-	defer s.wg.Done()
 	t := time.NewTicker(s.opts.BroadcastInterval)
 	defer t.Stop()
 	for {
@@ -346,7 +275,6 @@ func (s *Service) broadcastLoop() {
 // syncLoop reads RMS's node list every ResyncInterval (every second until
 // it got one), and at once when a notice named a node PMS did not know.
 func (s *Service) syncLoop() {
-	defer s.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

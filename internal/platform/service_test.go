@@ -19,10 +19,10 @@ func TestOptions(t *testing.T) {
 		want string
 	}{
 		{"bad platform", platform.Options{Platform: "a.b", Rooms: twoRooms}, `platform moid "a.b"`},
-		{"no rooms", platform.Options{Platform: "p"}, "has no server rooms"},
+		{"no rooms", platform.Options{Platform: "p"}, "has no rooms"},
 		{"bad room", platform.Options{Platform: "p", Rooms: []platform.Room{{Moid: "r 1"}}}, `room moid "r 1"`},
 		{"twice", platform.Options{Platform: "p", Rooms: []platform.Room{{Moid: "r"}, {Moid: "r"}}}, `room "r" is listed twice`},
-		{"bad type", platform.Options{Platform: "p", Rooms: []platform.Room{{Moid: "r", Type: 2}}}, "type 2 must be 0 (main) or 1 (secondary)"},
+		{"bad type", platform.Options{Platform: "p", Rooms: []platform.Room{{Moid: "r", Type: "basement"}}}, `type "basement" must be main or secondary`},
 		{"negative interval", platform.Options{Platform: "p", Rooms: twoRooms, BroadcastInterval: -time.Second}, "broadcast interval -1s is negative"},
 		{"negative concurrency", platform.Options{Platform: "p", Rooms: twoRooms, Concurrency: -1}, "concurrency -1"},
 	}

@@ -21,7 +21,7 @@
 //
 // Messages Convene adds beyond the seeds (node registration and heartbeat,
 // CM-initiated rename and password change, monitoring requests, registry
-// reports) follow the same SENDER_RECEIVER_ACTION_KIND pattern.
+// reports, bookings) follow the same SENDER_RECEIVER_ACTION_KIND pattern.
 //
 // This package imports only internal/codes of Convene's (its error codes
 // are the codebook's).

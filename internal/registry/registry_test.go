@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,5 +101,66 @@ func TestRegistry(t *testing.T) {
 	}
 	if _, ok := r.Lookup("6600001"); !ok {
 		t.Fatal("the clear of p2 removed an entry of p1")
+	}
+}
+
+// A booked number keeps its booking while a conference of that number
+// runs: a lookup answers the conference, and the booking again once the
+// conference ended. A backup's registry forgets a recovered master's
+// bookings, keeping the conferences it still runs and what others
+// reported.
+func TestBookingsBesideRunningConferences(t *testing.T) {
+	b := startBus(t)
+	ctx := context.Background()
+	r, err := New(Options{Platform: "pb"}, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	send := func(v any) {
+		t.Helper()
+		if err := b.Publish(protocol.SubjectRegistry("pb"), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(e164 string, kind int, reporter, source, node string) {
+		send(protocol.RegistryNtf{Type: protocol.UPUConfAddNtf, Reporter: reporter, Entry: protocol.RegistryEntry{
+			E164: e164, Kind: kind, Platform: source, RealPlatform: reporter, Node: node, UpdatedMs: time.Now().UnixMilli()}})
+	}
+	// pb reports pa's bookings (a failover) and one of its own.
+	add("5100001", protocol.EntryReserved, "pb", "pa", "")
+	add("5100002", protocol.EntryVirtual, "pb", "pa", "")
+	add("5100003", protocol.EntryTemplate, "pb", "pa", "")
+	add("5200001", protocol.EntryVirtual, "pb", "pb", "")
+	waitFor(t, "four bookings", func() bool { return len(r.List(0)) == 4 })
+
+	// The scheduled conference starts: on pb's node.
+	add("5100001", protocol.EntryInstant, "pb", "pa", "b-1")
+	waitFor(t, "the conference of the booked number", func() bool { e, _ := r.Lookup("5100001"); return e.Kind == protocol.EntryInstant })
+	var ack protocol.RegistryQueryAck
+	if err := b.Call(ctx, protocol.SubjectRegistry("pb"), protocol.RegistryQuery{Type: protocol.UPUQueryReq, E164: "5100001", Kind: protocol.EntryReserved}, &ack); err != nil || ack.Entry.Kind != protocol.EntryReserved {
+		t.Fatalf("the booking of a running conference's number: %+v, %v", ack.Entry, err)
+	}
+	send(protocol.RegistryNtf{Type: protocol.UPUConfDelNtf, Reporter: "pb", Entry: protocol.RegistryEntry{E164: "5100001", Kind: protocol.EntryInstant}})
+	waitFor(t, "the conference's end", func() bool { e, ok := r.Lookup("5100001"); return ok && e.Kind == protocol.EntryReserved })
+
+	// A call to the virtual room goes to the real platform.
+	if err := b.Call(ctx, protocol.SubjectRegistry("pb"), protocol.RegistryQuery{Type: protocol.UPUQueryReq, E164: "5100002"}, &ack); err != nil || ack.Entry.RealPlatform != "pb" || ack.Entry.Platform != "pa" {
+		t.Fatalf("the virtual room: %+v, %v", ack.Entry, err)
+	}
+
+	// pa recovers: pb forgets pa's bookings, not the conference of pa's
+	// it still runs, nor its own booking.
+	add("5100009", protocol.EntryInstant, "pb", "pa", "b-2")
+	send(protocol.RegistryClearNtf{Type: protocol.UPUClearBookingsNtf, Reporter: "pb", Platform: "pa"})
+	waitFor(t, "pa's bookings forgotten", func() bool { _, ok := r.Lookup("5100002"); return !ok })
+	var left []string
+	for _, e := range r.List(0) {
+		left = append(left, fmt.Sprintf("%s/%d", e.E164, e.Kind))
+	}
+	if want := []string{"5100009/1", "5200001/4"}; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
 	}
 }

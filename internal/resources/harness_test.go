@@ -19,8 +19,8 @@ import (
 const platform = "plat-a"
 
 var twoRooms = []resources.Room{
-	{Moid: "room-1", Name: "Main hall", Type: 0},
-	{Moid: "room-2", Name: "Annex", Type: 1},
+	{Moid: "room-1", Name: "Main hall", Type: "main"},
+	{Moid: "room-2", Name: "Annex", Type: "secondary"},
 }
 
 // harness is an embedded NATS server, an RMS on it, and a second

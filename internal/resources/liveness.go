@@ -21,7 +21,6 @@ const backlogPoll = time.Millisecond
 
 // watchLoop takes down nodes whose deadline passed.
 func (s *Service) watchLoop() {
-	defer s.wg.Done()
 	due := time.Now().Add(s.period)
 	t := time.NewTimer(s.period)
 	defer t.Stop()

@@ -61,7 +61,7 @@ func (s *Service) Offer(req protocol.GetResReq) (protocol.GetResAck, error) {
 		// Rooms are visited in configured order, so only a strictly better
 		// room replaces the one found first.
 		if pref < 0 || r.free > t[pref].free ||
-			r.free == t[pref].free && s.rooms[i].Type < s.rooms[pref].Type {
+			r.free == t[pref].free && s.rooms[i].RoomType() < s.rooms[pref].RoomType() {
 			pref = i
 		}
 	}

@@ -12,8 +12,8 @@ import (
 
 func TestGetRes(t *testing.T) {
 	// Rooms where the configured order and the room type disagree.
-	secondaryFirst := []resources.Room{{Moid: "room-s", Type: 1}, {Moid: "room-m", Type: 0}}
-	twoMains := []resources.Room{{Moid: "room-x", Type: 0}, {Moid: "room-y", Type: 0}}
+	secondaryFirst := []resources.Room{{Moid: "room-s", Type: "secondary"}, {Moid: "room-m", Type: "main"}}
+	twoMains := []resources.Room{{Moid: "room-x", Type: "main"}, {Moid: "room-y", Type: "main"}}
 
 	cases := []struct {
 		name     string
@@ -51,7 +51,7 @@ func TestGetRes(t *testing.T) {
 		},
 		{
 			name:  "the other rooms follow in configured order",
-			rooms: []resources.Room{{Moid: "room-a"}, {Moid: "room-b"}, {Moid: "room-c", Type: 1}},
+			rooms: []resources.Room{{Moid: "room-a"}, {Moid: "room-b"}, {Moid: "room-c", Type: "secondary"}},
 			nodes: []protocol.HeartbeatNtf{
 				mcu("z1", "room-a", 0, 5), mcu("a1", "room-b", 0, 5), mcu("c1", "room-c", 0, 50),
 			},
@@ -209,7 +209,7 @@ func TestGetResBadRequest(t *testing.T) {
 // BenchmarkOffer measures the create path's question to RMS with 200
 // nodes in four rooms.
 func BenchmarkOffer(b *testing.B) {
-	rooms := []resources.Room{{Moid: "r0"}, {Moid: "r1"}, {Moid: "r2", Type: 1}, {Moid: "r3", Type: 1}}
+	rooms := []resources.Room{{Moid: "r0"}, {Moid: "r1"}, {Moid: "r2", Type: "secondary"}, {Moid: "r3", Type: "secondary"}}
 	opts := slow
 	opts.Rooms = rooms
 	h := newHarness(b, opts)

@@ -85,12 +85,8 @@ func (s *PluginServer) Provision(ctx host.Context, cfg any) error {
 		return err
 	}
 	ctx.OnCleanup(b.Close)
-	rooms := make([]Room, 0, len(local.Rooms))
-	for _, r := range local.Rooms {
-		rooms = append(rooms, Room{Moid: r.Moid, Name: r.Name, Type: r.RoomType()})
-	}
 	svc, err := New(Options{
-		Platform: local.Moid, Rooms: rooms, HeartbeatInterval: topo.RMS.HeartbeatInterval,
+		Platform: local.Moid, Rooms: local.Rooms, HeartbeatInterval: topo.RMS.HeartbeatInterval,
 		MissedHeartbeats: topo.RMS.MissedHeartbeats, ConfListInterval: topo.RMS.ConfListInterval,
 		Events: events, DisconnectGrace: topo.RMS.DisconnectGrace,
 		OverloadLag: topo.RMS.OverloadLag, OverloadHold: topo.RMS.OverloadHold,

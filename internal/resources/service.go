@@ -5,20 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/convene/convene/internal/bus"
+	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/service"
 )
 
-// Room is a server room of the platform.
-type Room struct {
-	Moid string
-	Name string
-	// Type is the seed's room type: 0 main, 1 secondary.
-	Type int
-}
+// Room is a server room of the platform: the topology's one room type.
+type Room = config.Room
 
 // Options configure RMS. Zero durations and counts take the defaults.
 type Options struct {
@@ -91,24 +87,8 @@ func (o *Options) defaults() {
 }
 
 func (o *Options) validate() error {
-	if !protocol.ValidToken(o.Platform) {
-		return fmt.Errorf("%w: platform moid %q: use 1-64 letters, digits, '-' or '_'", ErrBadOptions, o.Platform)
-	}
-	if len(o.Rooms) == 0 {
-		return fmt.Errorf("%w: platform %q has no server rooms: list at least one", ErrBadOptions, o.Platform)
-	}
-	seen := make(map[string]bool, len(o.Rooms))
-	for _, r := range o.Rooms {
-		if !protocol.ValidToken(r.Moid) {
-			return fmt.Errorf("%w: room moid %q: use 1-64 letters, digits, '-' or '_'", ErrBadOptions, r.Moid)
-		}
-		if seen[r.Moid] {
-			return fmt.Errorf("%w: room %q is listed twice", ErrBadOptions, r.Moid)
-		}
-		seen[r.Moid] = true
-		if r.Type != 0 && r.Type != 1 {
-			return fmt.Errorf("%w: room %q: type %d must be 0 (main) or 1 (secondary)", ErrBadOptions, r.Moid, r.Type)
-		}
+	if err := config.ValidateRooms(o.Platform, o.Rooms); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadOptions, err)
 	}
 	switch {
 	case o.HeartbeatInterval < 0:
@@ -131,27 +111,23 @@ func (o *Options) validate() error {
 
 // Service is the RMS of one platform.
 //
-// Lock order: life, then mu, then qmu. Nothing is published, logged at length or
-// handed to a hook while mu is held: transitions found under mu are queued
-// (under qmu, which keeps their order) and delivered by one goroutine.
+// Lock order: life (held through Start and Shutdown), then mu, then qmu.
+// Nothing is published, logged at length or handed to a hook while mu is
+// held: transitions found under mu are queued (under qmu, which keeps their
+// order) and delivered by one goroutine.
 type Service struct {
 	opts     Options
 	bus      *bus.Bus
 	log      *slog.Logger
-	deadline time.Duration  // HeartbeatInterval × MissedHeartbeats
-	period   time.Duration  // longest the watcher sleeps
-	guard    guard          // the watcher's overload guard
-	backlog  func() int     // node messages received and not yet handled; set by Start
-	rearm    chan struct{}  // capacity 1: a deadline earlier than the watcher's came up
-	roomIdx  map[string]int // room moid → index in rooms; fixed after New
-	started  atomic.Bool    // Start was called
-	fresh    time.Time      // until then RMS may not have heard every live node (fresh.go); set by Start
-	ready    atomic.Bool    // serving
-	stop     chan struct{}  // closed by Shutdown
-	stopOnce sync.Once      // closes stop
-	wg       sync.WaitGroup // watcher and notifier
-	life     sync.Mutex     // guards subs
-	subs     []*bus.Subscription
+	deadline time.Duration   // HeartbeatInterval × MissedHeartbeats
+	period   time.Duration   // longest the watcher sleeps
+	guard    guard           // the watcher's overload guard
+	backlog  func() int      // node messages received and not yet handled; set by Start
+	rearm    chan struct{}   // capacity 1: a deadline earlier than the watcher's came up
+	roomIdx  map[string]int  // room moid → index in rooms; fixed after New
+	fresh    time.Time       // until then RMS may not have heard every live node (fresh.go); set by Start
+	life     service.Life    // subscriptions, watcher and notifier, ready
+	stop     <-chan struct{} // life.Done()
 
 	mu      sync.RWMutex
 	rooms   []roomState       // configured order
@@ -184,12 +160,13 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 		log:      log.With("service", "rms", "platform", opts.Platform),
 		deadline: opts.HeartbeatInterval * time.Duration(opts.MissedHeartbeats),
 		roomIdx:  make(map[string]int, len(opts.Rooms)),
-		stop:     make(chan struct{}),
 		rearm:    make(chan struct{}, 1),
 		nodes:    make(map[string]*node),
 		conns:    make(map[string]uint64),
 		wake:     make(chan struct{}, 1),
 	}
+	s.life.Init("rms "+opts.Platform, b, s.log)
+	s.stop = s.life.Done()
 	s.period = max(opts.HeartbeatInterval/4, time.Millisecond)
 	s.guard = guard{lag: opts.OverloadLag, hold: opts.OverloadHold, calm: s.deadline}
 	s.opts.Rooms = append([]Room(nil), opts.Rooms...)
@@ -217,12 +194,19 @@ func (s *Service) OnNodeState(f func(protocol.NodeStateNtf)) {
 // once the bus confirmed the subscriptions; ctx bounds that wait only. The
 // service runs until Shutdown.
 func (s *Service) Start(ctx context.Context) error {
-	if !s.started.CompareAndSwap(false, true) {
-		return ErrStarted
+	err := s.life.Start(ErrStarted, func() error { return s.start(ctx) })
+	if err != nil {
+		return err
 	}
+	s.log.Info("rms ready", "rooms", len(s.rooms),
+		"heartbeat", s.opts.HeartbeatInterval, "missed", s.opts.MissedHeartbeats,
+		"connection_events", s.opts.Events != nil, "disconnect_grace", s.opts.DisconnectGrace,
+		"overload_lag", s.opts.OverloadLag, "overload_hold", s.opts.OverloadHold)
+	return nil
+}
+
+func (s *Service) start(ctx context.Context) error {
 	s.fresh = time.Now().Add(min(s.deadline, freshCap))
-	s.life.Lock()
-	defer s.life.Unlock()
 	nodes := bus.NewMux(s.log.Warn)
 	nodes.HandleFunc(protocol.MCURegisterReq, s.handleRegister)
 	nodes.HandleFunc(protocol.MCUHeartbeatNtf, s.handleHeartbeat)
@@ -236,37 +220,29 @@ func (s *Service) Start(ctx context.Context) error {
 	monitor := bus.NewMux(s.log.Debug)
 	monitor.HandleFunc(protocol.ServerRoomStateNt, s.handleServerRoomState)
 
-	type subscription struct {
-		on      *bus.Bus
-		subject string
-		h       bus.Handler
-		opts    []bus.SubOption
+	// Serial: a node's register, beats and unregister apply in order.
+	nodeSub, err := s.life.Subscribe(s.bus, protocol.SubjectRMSNodes(s.opts.Platform), nodes)
+	if err != nil {
+		return err
 	}
-	subs := []subscription{
-		// Serial: a node's register, beats and unregister apply in order.
-		{s.bus, protocol.SubjectRMSNodes(s.opts.Platform), nodes, nil},
-		{s.bus, protocol.SubjectRMS(s.opts.Platform), requests, []bus.SubOption{bus.Concurrent(s.opts.Concurrency)}},
-		{s.bus, protocol.SubjectServerRoomNotify, monitor, nil},
+	if _, err := s.life.Subscribe(s.bus, protocol.SubjectRMS(s.opts.Platform), requests, bus.Concurrent(s.opts.Concurrency)); err != nil {
+		return err
 	}
-	if s.opts.Events != nil {
-		// One serial subscription for both kinds: a connection's CONNECT
-		// and DISCONNECT are handled in the order the server sent them.
-		subs = append(subs, subscription{s.opts.Events, bus.ConnEventsSubject(bus.AppAccount, "*"),
-			bus.HandlerFunc(s.handleConnEvent), nil})
-	}
-	for _, sub := range subs {
-		h, err := sub.on.Subscribe(sub.subject, sub.h, sub.opts...)
-		if err != nil {
-			s.unsubscribe()
-			return fmt.Errorf("rms %s: %w", s.opts.Platform, err)
-		}
-		s.subs = append(s.subs, h)
+	if _, err := s.life.Subscribe(s.bus, protocol.SubjectServerRoomNotify, monitor); err != nil {
+		return err
 	}
 	// What nodes say reaches RMS on the node subject and, with Events, as
 	// connection events: the watcher waits for those in hand.
-	inbound := []*bus.Subscription{s.subs[0]}
+	inbound := []*bus.Subscription{nodeSub}
 	if s.opts.Events != nil {
-		inbound = append(inbound, s.subs[len(s.subs)-1])
+		// One serial subscription for both kinds: a connection's CONNECT
+		// and DISCONNECT are handled in the order the server sent them.
+		events, err := s.life.Subscribe(s.opts.Events, bus.ConnEventsSubject(bus.AppAccount, "*"),
+			bus.HandlerFunc(s.handleConnEvent))
+		if err != nil {
+			return err
+		}
+		inbound = append(inbound, events)
 	}
 	s.backlog = func() int {
 		n := 0
@@ -275,68 +251,22 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 		return n
 	}
-	for _, b := range []*bus.Bus{s.bus, s.opts.Events} {
-		if b == nil {
-			continue
-		}
-		if err := b.Flush(ctx); err != nil {
-			s.unsubscribe()
-			return fmt.Errorf("rms %s: confirm subscriptions: %w", s.opts.Platform, err)
-		}
+	if err := s.life.Confirm(ctx, s.bus, s.opts.Events); err != nil {
+		return err
 	}
-	s.wg.Add(2)
-	go s.watchLoop()
-	go s.notifyLoop()
-	s.ready.Store(true)
-	s.log.Info("rms ready", "rooms", len(s.rooms),
-		"heartbeat", s.opts.HeartbeatInterval, "missed", s.opts.MissedHeartbeats,
-		"connection_events", s.opts.Events != nil, "disconnect_grace", s.opts.DisconnectGrace,
-		"overload_lag", s.opts.OverloadLag, "overload_hold", s.opts.OverloadHold)
+	s.life.Go(s.watchLoop)
+	s.life.Go(s.notifyLoop)
 	return nil
 }
 
 // Ready reports whether the service is serving.
-func (s *Service) Ready() bool { return s.ready.Load() }
+func (s *Service) Ready() bool { return s.life.Ready() }
 
 // Shutdown stops serving, delivers the transitions already found, and
 // waits for its goroutines until ctx ends. Nodes are not announced down:
-// RMS stopping says nothing about them.
-func (s *Service) Shutdown(ctx context.Context) error {
-	s.ready.Store(false)
-	s.life.Lock()
-	had := len(s.subs) > 0
-	s.unsubscribe()
-	s.life.Unlock()
-	s.stopOnce.Do(func() { close(s.stop) })
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("rms %s: shutdown: %w", s.opts.Platform, ctx.Err())
-	}
-	// Once Shutdown returns, the server has the last notices and knows that
-	// nobody answers here. A connection that is down has nothing to tell.
-	if had && s.bus.Connected() {
-		if err := s.bus.Flush(ctx); err != nil {
-			return fmt.Errorf("rms %s: shutdown: %w", s.opts.Platform, err)
-		}
-	}
-	return nil
-}
-
-// unsubscribe drops the subscriptions; the caller holds life.
-func (s *Service) unsubscribe() {
-	for _, sub := range s.subs {
-		if err := sub.Unsubscribe(); err != nil {
-			s.log.Warn("rms unsubscribe failed", "err", err)
-		}
-	}
-	s.subs = nil
-}
+// RMS stopping says nothing about them. Once Shutdown returns, the server
+// has the last notices and knows that nobody answers here.
+func (s *Service) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx) }
 
 // enqueue queues transitions for delivery; the caller holds mu, so the
 // queue's order is the order in which the table changed.
@@ -352,7 +282,6 @@ func (s *Service) enqueue(ntfs ...protocol.NodeStateNtf) {
 
 // notifyLoop publishes queued transitions and hands them to the hooks.
 func (s *Service) notifyLoop() {
-	defer s.wg.Done()
 	for {
 		select {
 		case <-s.wake:

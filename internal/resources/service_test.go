@@ -34,7 +34,7 @@ func TestNewChecksOptions(t *testing.T) {
 		{"no rooms", func(o *resources.Options) { o.Rooms = nil }, false},
 		{"bad room moid", func(o *resources.Options) { o.Rooms = []resources.Room{{Moid: "a b"}} }, false},
 		{"room twice", func(o *resources.Options) { o.Rooms = []resources.Room{{Moid: "r"}, {Moid: "r"}} }, false},
-		{"bad room type", func(o *resources.Options) { o.Rooms = []resources.Room{{Moid: "r", Type: 2}} }, false},
+		{"bad room type", func(o *resources.Options) { o.Rooms = []resources.Room{{Moid: "r", Type: "basement"}} }, false},
 		{"negative interval", func(o *resources.Options) { o.HeartbeatInterval = -time.Second }, false},
 		{"negative missed", func(o *resources.Options) { o.MissedHeartbeats = -1 }, false},
 		{"negative overload lag", func(o *resources.Options) { o.OverloadLag = -time.Millisecond }, false},

@@ -4,9 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
@@ -181,9 +179,8 @@ func (s *Scheduler) handleRename(ctx context.Context, m *bus.Msg) {
 
 // Rename renames a running conference: the node applies it, then the store.
 func (s *Scheduler) Rename(ctx context.Context, e164, name string) error {
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 128 {
-		return fail(protocol.ErrBadRequest, nil, "field \"confname\" must be 1 to 128 characters")
+	if err := checkText("confname", &name, "", nil); err != nil {
+		return err
 	}
 	c, w, err := s.running(ctx, e164)
 	if err != nil {
@@ -218,8 +215,8 @@ func (s *Scheduler) handlePassword(ctx context.Context, m *bus.Msg) {
 
 // SetPassword changes (or, empty, removes) a running conference's password.
 func (s *Scheduler) SetPassword(ctx context.Context, e164, password string) error {
-	if len(password) > 32 {
-		return fail(protocol.ErrBadRequest, nil, "field \"password\" is longer than 32 characters")
+	if err := checkText("", nil, password, nil); err != nil {
+		return err
 	}
 	c, w, err := s.running(ctx, e164)
 	if err != nil {

@@ -108,10 +108,12 @@ type controls struct {
 	// deferFor (notFoundDefer) before it is answered.
 	backups  bool
 	deferFor time.Duration
-	find     confFinder
-	h        bus.Handler // answers a request this instance takes
-	bus      *bus.Bus    // this platform's
-	log      *slog.Logger
+	// later runs f after d (time.AfterFunc; tests take the timer's place).
+	later func(d time.Duration, f func())
+	find  confFinder
+	h     bus.Handler // answers a request this instance takes
+	bus   *bus.Bus    // this platform's
+	log   *slog.Logger
 
 	mu sync.Mutex
 	// on is true while this instance is active: a create or restore that
@@ -130,7 +132,8 @@ type controls struct {
 func newControls(own string, masters []string, backups bool, b *bus.Bus, find confFinder, h bus.Handler, log *slog.Logger) *controls {
 	return &controls{
 		own: own, plats: newPlatforms(own, masters), backups: backups, deferFor: notFoundDefer,
-		find: find, h: h, bus: b, log: log,
+		later: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
+		find:  find, h: h, bus: b, log: log,
 		set: controlSet{}, ends: make(map[string]int64), peers: make(map[string]*bus.Group), wilds: make(map[string]*bus.Subscription),
 	}
 }
@@ -340,7 +343,7 @@ func (c *controls) serve(ctx context.Context, on string, m *bus.Msg) {
 		// and still be on its way to answer (it tells the node first): "no
 		// such conference" from here must not beat its answer. A reply
 		// after its is dropped by the requester.
-		time.AfterFunc(c.deferFor, func() { c.h.ServeMsg(context.Background(), m) })
+		c.later(c.deferFor, func() { c.h.ServeMsg(context.Background(), m) })
 	}
 }
 

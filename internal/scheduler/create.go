@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/convene/convene/internal/bus"
-	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
 )
@@ -138,40 +136,6 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 	conf.RealStartTime = conf.CreateTime
 	s.reportRunning(&conf)
 	return conf, nil
-}
-
-func (s *Scheduler) validateCreate(req *protocol.CreateConfReq) (license.Class, error) {
-	bad := func(format string, args ...any) (license.Class, error) {
-		return license.Class{}, fail(protocol.ErrBadRequest, nil, format, args...)
-	}
-	// Names and passwords follow the one rule the API applies too.
-	if err := protocol.CheckName("confname", req.Name); err != nil {
-		return bad("%s", err.Error())
-	}
-	if err := protocol.CheckPassword("password", req.Password); err != nil {
-		return bad("%s", err.Error())
-	}
-	req.Name = strings.TrimSpace(req.Name)
-	switch {
-	case req.Domain == "":
-		return bad("field \"moid\" (the user domain) is required")
-	case !protocol.ValidToken(req.Domain):
-		return bad("field \"moid\" %q is not a valid domain moid", req.Domain)
-	case req.E164 != "" && !protocol.ValidE164(req.E164):
-		return bad("field \"e164\" must be 3 to 32 digits")
-	case req.DurationMinutes < 1 || req.DurationMinutes > s.opts.MaxDurationMinutes:
-		return bad("field \"duration\" must be between 1 and %d minutes", s.opts.MaxDurationMinutes)
-	case len(req.Invited) > 1000:
-		return bad("field \"invited\" lists more than 1000 terminals")
-	}
-	class, err := license.ClassOf(req.Scale, req.Resolution)
-	if err != nil {
-		if !license.ValidScale(req.Scale) {
-			return bad("field \"scale\" must be one of 8, 32, 64, 192")
-		}
-		return bad("field \"resolution\" must be \"720p\" or \"1080p\"")
-	}
-	return class, nil
 }
 
 // place asks node to host the conference (MAU_MCU_CREATECONF_REQ). When

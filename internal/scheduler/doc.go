@@ -5,7 +5,9 @@
 // reports running conferences to the registry.
 //
 // It talks to CMs, media nodes, RMS and the registry only over the bus, and
-// keeps all state in the store. It imports internal/bus, internal/store,
+// keeps all state in the store, but public templates and bookings, which
+// live in the records database when it has one (templates.go,
+// bookings.go). It imports internal/bus, internal/store, internal/records,
 // internal/protocol, internal/license and internal/config; never the API,
 // RMS, registry or media-node packages.
 //

@@ -25,6 +25,9 @@ import (
 type Peer struct {
 	Bus   *bus.Bus
 	Store *store.Store
+	// Records, when set, is the platform's own records database; nil: its
+	// templates and bookings are in this scheduler's (bookings.go).
+	Records Records
 }
 
 // Dialer connects to another platform with the addresses its PMS gives.

@@ -90,7 +90,7 @@ func (s *Scheduler) failover(ctx context.Context, platform string) {
 			s.notifyCM(protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, State: protocol.StatePendingRestore, Reason: reason})
 		}
 	}
-	s.reportTemplatesOf(ctx, platform, st, protocol.UPUConfAddNtf)
+	s.reportDirectoryOf(ctx, platform)
 	s.log.Warn("failed platform's conferences pending restore here", "platform", platform, "conferences", moved)
 	s.kickRestore()
 }
@@ -100,9 +100,7 @@ func (s *Scheduler) failover(ctx context.Context, platform string) {
 // reporting to its CM; its pending ones are its own scheduler's again.
 func (s *Scheduler) failback(ctx context.Context, platform string) {
 	s.log.Info("master platform recovered: it serves its own again", "platform", platform)
-	if st := s.dr.storeOf(platform); st != nil {
-		s.reportTemplatesOf(ctx, platform, st, protocol.UPUConfDelNtf)
-	}
+	s.forgetDirectoryOf(ctx, platform)
 }
 
 // standDown lets go of the control of this platform's own conferences when
@@ -110,7 +108,13 @@ func (s *Scheduler) failback(ctx context.Context, platform string) {
 // on this platform's bus, and until then this scheduler answers as the
 // platform queue, from the store. Holding them would answer (or apply) a
 // request twice.
-func (s *Scheduler) standDown() { s.ctl.dropOwn() }
+// Its registry forgets its bookings meanwhile (000 §7.2).
+func (s *Scheduler) standDown() {
+	s.ctl.dropOwn()
+	if s.records != nil {
+		s.forgetDirectoryOf(context.Background(), s.opts.Platform)
+	}
+}
 
 // serveAgain takes back the control of the conferences that still run on
 // this platform when it serves again (those its backups run keep theirs
@@ -126,6 +130,9 @@ func (s *Scheduler) serveAgain(ctx context.Context) {
 			}
 			s.ctl.add(c.E164, s.opts.Platform)
 		}
+	}
+	if s.records != nil {
+		s.reportDirectoryOf(ctx, s.opts.Platform)
 	}
 	s.kickRestore()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/host"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/records"
 	"github.com/convene/convene/internal/store"
 )
 
@@ -34,6 +35,10 @@ type PluginConfig struct {
 	// Bus and Store are the infrastructure entries it uses.
 	Bus   host.ResourceRef `yaml:"bus"`
 	Store host.ResourceRef `yaml:"store"`
+	// Records is the records database (convene.records.sql) where public
+	// templates and bookings live; empty: none (templates in the store
+	// only, bookings refused).
+	Records host.ResourceRef `yaml:"records"`
 	// ID names the instance in the platform's lease; it must be unique
 	// among every instance sharing the store. Default a fresh
 	// css-<host>-<pid>-<random> each time the server starts.
@@ -76,6 +81,14 @@ func (s *PluginServer) Provision(ctx host.Context, cfg any) error {
 	if err != nil {
 		return err
 	}
+	var recs Records
+	if c.Records != "" {
+		db, err := host.ResourceOf[*records.DB](ctx, c.Records)
+		if err != nil {
+			return err
+		}
+		recs = db
+	}
 	opts := OptionsFrom(topo)
 	opts.ID = c.ID
 	if opts.ID == "" {
@@ -92,7 +105,7 @@ func (s *PluginServer) Provision(ctx host.Context, cfg any) error {
 	ctx.OnCleanup(s.closePeers)
 	s.platform = topo.Platform
 	s.sc, err = New(opts, Deps{Bus: b, Store: st, Config: topo, Log: ctx.Logger(),
-		Metrics: firstRegisters{ctx.Metrics()}, Dial: s.dial})
+		Metrics: firstRegisters{ctx.Metrics()}, Dial: s.dial, Records: recs})
 	return err
 }
 

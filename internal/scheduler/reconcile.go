@@ -294,12 +294,16 @@ func (s *Scheduler) compareAll(ctx context.Context, ntf protocol.ConfListNtf, l 
 			}
 		}
 		if len(mine) > 0 {
-			p, err := w.st.Pending(ctx)
+			// Which of the node's are waiting for a restore: asked of its
+			// own numbers only, never of the whole pending set (after a
+			// room failure that set is large, and every node's list would
+			// read it all).
+			p, err := w.st.PendingAmong(ctx, mine)
 			if err != nil {
 				return true, err
 			}
-			for _, e := range p {
-				if attributed[e] && homeOf[e] == w.platform {
+			for e := range p {
+				if homeOf[e] == w.platform {
 					pending[e] = true
 				}
 			}
@@ -484,16 +488,23 @@ func (s *Scheduler) reconcileMissing(ctx context.Context, ntf protocol.ConfListN
 			open = true
 			continue
 		}
+		if c.State != protocol.StateRunning {
+			// Pending restore: its node (or room) was lost and the node
+			// told to let it go; it waits for its restore, not for this
+			// node.
+			continue
+		}
 		if c.NodeIP == ntf.IP && c.NodePID == ntf.PID {
-			// The very process that had it does not: it ended there.
-			old, err := w.st.Release(ctx, e, store.ReleaseCond{Node: ntf.Node})
+			// The very process that had it running does not: it ended
+			// there.
+			old, err := w.st.Release(ctx, e, store.ReleaseCond{State: protocol.StateRunning, Node: ntf.Node})
 			if err == nil {
 				s.log.Info("conference gone from its node: cleared", "e164", e, "node", ntf.Node)
 				s.ended(old, ReasonOnNode, false)
 			}
 			continue
 		}
-		if c.State != protocol.StateRunning || c.Legacy {
+		if c.Legacy {
 			continue
 		}
 		pend = append(pend, l)

@@ -384,3 +384,34 @@ func TestListTakenBeforeARestoreEndsNothing(t *testing.T) {
 		return !ok
 	})
 }
+
+// A conference waiting for its restore (its node or room was lost, and
+// the node told to let it go) is not in that node's next list; the list
+// must not end it: it waits for its restore elsewhere.
+func TestListOfALostNodeEndsNoPendingConference(t *testing.T) {
+	s, st, _, confs := listPlatform(t, 20)
+	ctx := context.Background()
+	var pend []string
+	rest := map[string]int64{}
+	for e, ct := range confs {
+		if len(pend) < 5 {
+			pend = append(pend, e)
+		} else {
+			rest[e] = ct
+		}
+	}
+	moved, _, err := st.Pend(ctx, "n1", "test: room r1 failed", pend, nil)
+	if err != nil || len(moved) != len(pend) {
+		t.Fatalf("pended %v of %v: %v", moved, pend, err)
+	}
+	// The same process of n1, long after, no longer hosts them.
+	ntf := wholeList("n1", "p", 9, rest)
+	ntf.SentAtMs += time.Minute.Milliseconds()
+	s.handleConfList(ctx, listMsg(t, ntf))
+	for _, e := range pend {
+		c, err := st.Conference(ctx, e)
+		if err != nil || c.State != protocol.StatePendingRestore {
+			t.Fatalf("%s after its lost node's list: %+v (%v); want pending-restore", e, c, err)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/store"
 )
 
 // The registry (UPU) learns where every callable number lives (000 §7).
@@ -48,7 +47,7 @@ func templateEntry(t *protocol.Template, real string) protocol.RegistryEntry {
 
 // handleResync reports everything again to a registry that (re)started:
 // the conferences running here, whichever store holds them, and the
-// templates of the platforms served.
+// bookings and templates of the platforms served.
 func (s *Scheduler) handleResync(ctx context.Context, _ *bus.Msg) {
 	n := 0
 	for _, w := range s.dr.stores() {
@@ -65,32 +64,8 @@ func (s *Scheduler) handleResync(ctx context.Context, _ *bus.Msg) {
 			}
 		}
 		if s.dr.serves(w.platform) {
-			n += s.reportTemplatesOf(ctx, w.platform, w.st, protocol.UPUConfAddNtf)
+			n += s.reportDirectoryOf(ctx, w.platform)
 		}
 	}
 	s.log.Info("registry resynced", "entries", n)
-}
-
-// reportTemplatesOf adds (or, with UPU_CONF_DEL_NTF, removes) a platform's
-// templates to this platform's registry (000 §7.2).
-func (s *Scheduler) reportTemplatesOf(ctx context.Context, platform string, st *store.Store, typ string) int {
-	n := 0
-	for _, d := range s.cfg.Domains {
-		if d.Platform != platform {
-			continue
-		}
-		tpls, err := st.DomainTemplates(ctx, d.Moid, false)
-		if err != nil {
-			continue
-		}
-		for i := range tpls {
-			e := templateEntry(&tpls[i], s.opts.Platform)
-			if typ == protocol.UPUConfDelNtf {
-				e = protocol.RegistryEntry{E164: tpls[i].E164, Kind: protocol.EntryTemplate}
-			}
-			s.report(typ, e)
-			n++
-		}
-	}
-	return n
 }

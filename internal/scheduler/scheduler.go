@@ -168,6 +168,10 @@ type Deps struct {
 	// Dial connects to a master platform's bus and store with the
 	// addresses its PMS gives; needed only where the platform has masters.
 	Dial Dialer
+	// Records, when set, is where public templates and bookings live
+	// (templates.go, bookings.go); nil keeps templates in the store only
+	// and refuses bookings.
+	Records Records
 }
 
 // Scheduler is CSS for one platform. Several may run for one platform: the
@@ -197,6 +201,9 @@ type Scheduler struct {
 	offers offerFlights
 	// inflight are the creates and restores under way here.
 	inflight underWay
+
+	// records is where templates and bookings live, or nil.
+	records Records
 
 	lease leaseKeeper
 	dr    *peers
@@ -247,6 +254,7 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		bus:      deps.Bus,
 		store:    deps.Store,
 		cfg:      deps.Config,
+		records:  recordsOrNil(deps.Records),
 		log:      log.With("service", "scheduler", "platform", opts.Platform, "instance", opts.ID),
 		m:        newMetrics(deps.Metrics),
 		loads:    newLoads(),

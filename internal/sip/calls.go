@@ -16,11 +16,17 @@ import (
 // every routing decision, as log lines. Its methods must return quickly
 // (queue what they write) and must be idempotent by Call-ID and tags: a
 // node that cannot tell whether the platform store recorded an end
-// reports it anyway.
+// reports it anyway, and an end is reported again until it is written.
+//
+// CallEnded calls written once the call's record is durably written (from
+// any goroutine; it does not block): only then does the node drop the
+// call from the platform store. An end never written (the recorder, or
+// the node's process, died first) leaves the call there, and a node's
+// sweep reports it again once Options.ReportGrace has passed.
 type CallRecorder interface {
 	CallStarted(ctx context.Context, c CallEvent)
 	CallAnswered(ctx context.Context, c CallEvent)
-	CallEnded(ctx context.Context, c CallEvent)
+	CallEnded(ctx context.Context, c CallEvent, written func())
 	Log(ctx context.Context, callID string, line LogLine)
 }
 
@@ -96,8 +102,10 @@ type nopRecorder struct{}
 
 func (nopRecorder) CallStarted(context.Context, CallEvent)  {}
 func (nopRecorder) CallAnswered(context.Context, CallEvent) {}
-func (nopRecorder) CallEnded(context.Context, CallEvent)    {}
-func (nopRecorder) Log(context.Context, string, LogLine)    {}
+func (nopRecorder) CallEnded(_ context.Context, _ CallEvent, written func()) {
+	written()
+}
+func (nopRecorder) Log(context.Context, string, LogLine) {}
 
 func (n *Node) record() CallRecorder { return n.deps.Recorder }
 
@@ -194,31 +202,25 @@ func sessionExpires(m message) time.Duration {
 	return time.Duration(s) * time.Second
 }
 
-// reportGrace is how long an ended call stays in the store for its end
-// to be reported: a node that dies after ending a call and before
-// forgetting it leaves the report to another node's sweep.
-const reportGrace = 10 * time.Second
-
 // endCall ends a call in the store and tells the recorder, at least once
 // for the platform: the store hands the first end to one node, which
-// reports it and then forgets the call; a node that dies in between
-// leaves it to the sweep of another, which reports it again (the
-// recorder is idempotent). with carries the end's time, reason and, when
-// known, status.
+// reports it and forgets the call once the recorder wrote it; a node that
+// dies in between leaves it to the sweep of another, which reports it
+// again after ReportGrace (the recorder is idempotent). with carries the
+// end's time, reason and, when known, status.
 func (n *Node) endCall(ctx context.Context, callID string, with store.SIPCall) {
-	c, first, err := n.deps.Store.SIPCallEnd(ctx, callID, with, n.now().Add(reportGrace))
+	c, first, err := n.deps.Store.SIPCallEnd(ctx, callID, with, n.now().Add(n.opts.ReportGrace))
 	if err != nil {
 		n.log.Warn("sip: a call's end was not recorded in the store; reported anyway", "call_id", callID, "err", err)
 		ev := CallEvent{CallID: callID, Node: n.opts.Name, Platform: n.opts.Platform, End: with.End, Reason: with.Reason, Status: with.Status}
-		n.record().CallEnded(ctx, ev)
+		n.record().CallEnded(ctx, ev, func() {})
 		return
 	}
 	if !first {
 		return
 	}
 	n.logRoute(ctx, callID, "call ended: "+c.Reason)
-	n.record().CallEnded(ctx, eventFrom(c))
-	n.forget(callID)
+	n.record().CallEnded(ctx, eventFrom(c), func() { n.forget(callID) })
 }
 
 // forgetBatch bounds the calls one forget drops.

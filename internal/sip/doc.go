@@ -21,10 +21,15 @@
 // record-routes of any node of the platform, and so routes in-dialog
 // requests that reach it through either datacenter. Calls are reported
 // to a CallRecorder (calls.go) the node is given; it writes no records
-// itself.
+// itself, and drops an ended call from the store only once the recorder
+// says its record is written.
 //
-// Subpackages: digest (server-side digest authentication) and account
-// (seed 003's account API).
+// Subpackages: digest (server-side digest authentication), account
+// (seed 003's account API), sipplugin (the host's plugins
+// convene.sip.proxy, convene.sip.account and convene.sip.records, which
+// wire a node to the call records of internal/cdr) and sipp (sipp
+// scenarios and runner: the edge's load generator and process-level
+// test driver).
 //
 // It imports internal/store, internal/records, internal/protocol and
 // internal/bus's types; it must never import another service, the API or

@@ -49,6 +49,9 @@ type memRecorder struct {
 	answered map[string][]CallEvent
 	ended    map[string][]CallEvent
 	logs     map[string][]LogLine
+	// lose: ends are never written, as when the node's process dies
+	// before its recorder writes them.
+	lose bool
 }
 
 func newRecorder() *memRecorder {
@@ -68,10 +71,14 @@ func (r *memRecorder) CallAnswered(_ context.Context, c CallEvent) {
 	r.mu.Unlock()
 }
 
-func (r *memRecorder) CallEnded(_ context.Context, c CallEvent) {
+func (r *memRecorder) CallEnded(_ context.Context, c CallEvent, written func()) {
 	r.mu.Lock()
 	r.ended[c.CallID] = append(r.ended[c.CallID], c)
+	lose := r.lose
 	r.mu.Unlock()
+	if !lose {
+		written()
+	}
 }
 
 func (r *memRecorder) Log(_ context.Context, id string, l LogLine) {
@@ -172,6 +179,8 @@ type env struct {
 // setup says how to start an env.
 type setup struct {
 	sims int // simulated media nodes with a SIP listener
+	// recA, when set, is node A's recorder instead of the env's.
+	recA *memRecorder
 	tune func(*Options)
 }
 
@@ -229,8 +238,12 @@ func start(t *testing.T, s setup) *env {
 	for i := range s.sims {
 		e.addSim(i + 1)
 	}
-	e.a = e.node("sip-a", s.tune)
-	e.b = e.node("sip-b", s.tune)
+	recA := e.rec
+	if s.recA != nil {
+		recA = s.recA
+	}
+	e.a = e.node("sip-a", s.tune, recA)
+	e.b = e.node("sip-b", s.tune, e.rec)
 	if s.sims > 0 {
 		eventually(t, "the media nodes up with their SIP contacts", func() bool {
 			up := 0
@@ -277,7 +290,7 @@ func (e *env) killSim(i int) {
 }
 
 // node starts a SIP node on loopback with the SIP role's bus connection.
-func (e *env) node(name string, tune func(*Options)) *Node {
+func (e *env) node(name string, tune func(*Options), rec *memRecorder) *Node {
 	e.t.Helper()
 	b, err := e.st.ConnectAs(bus.RoleSIP, name)
 	if err != nil {
@@ -291,7 +304,7 @@ func (e *env) node(name string, tune func(*Options)) *Node {
 	if tune != nil {
 		tune(&opts)
 	}
-	n, err := New(opts, Deps{Store: e.st.Store, Subscribers: e.db, Bus: b, Recorder: e.rec, Log: e.log.With("sip_node", name)})
+	n, err := New(opts, Deps{Store: e.st.Store, Subscribers: e.db, Bus: b, Recorder: rec, Log: e.log.With("sip_node", name)})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -22,6 +22,9 @@ import (
 	"github.com/convene/convene/internal/store"
 )
 
+// udpBuffer is the size asked for the UDP socket's buffers.
+const udpBuffer = 4 << 20
+
 // Node is one SIP edge node: registrar and stateful proxy on its own
 // listeners, sharing everything else with the platform's other nodes
 // through the store.
@@ -142,6 +145,13 @@ func (n *Node) Start(ctx context.Context) error {
 		if err != nil {
 			_ = ua.Close()
 			return fmt.Errorf("sip %s: listen on UDP %s: %w", n.opts.Name, n.opts.UDP, err)
+		}
+		if c, ok := udp.(*net.UDPConn); ok {
+			// A burst must wait in the socket rather than be dropped
+			// while the node is busy: the kernel caps this at
+			// net.core.rmem_max.
+			_ = c.SetReadBuffer(udpBuffer)
+			_ = c.SetWriteBuffer(udpBuffer)
 		}
 		a := udp.LocalAddr().(*net.UDPAddr)
 		n.udp, n.udpPort, n.udpAddr = udp, a.Port, sip.Addr{IP: a.IP, Port: a.Port}

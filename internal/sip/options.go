@@ -60,6 +60,11 @@ type Options struct {
 	NodeCacheTTL time.Duration
 	// BusTimeout bounds one registry or RMS request (1 s).
 	BusTimeout time.Duration
+	// ReportGrace is how long an ended call stays in the store for its
+	// record to be written (10 s): past it, a node's sweep reports the
+	// end again, so that a node that died before the write loses no
+	// record.
+	ReportGrace time.Duration
 }
 
 // Defaults.
@@ -72,6 +77,7 @@ const (
 	DefaultSweep     = time.Second
 	DefaultNodeCache = 2 * time.Second
 	DefaultBusWait   = time.Second
+	DefaultReport    = 10 * time.Second
 )
 
 // Store is the platform store's SIP state (internal/store).
@@ -159,6 +165,7 @@ func (o *Options) fill() error {
 	def(&o.SweepInterval, DefaultSweep)
 	def(&o.NodeCacheTTL, DefaultNodeCache)
 	def(&o.BusTimeout, DefaultBusWait)
+	def(&o.ReportGrace, DefaultReport)
 	if o.MaxExpires < o.MinExpires {
 		return bad("MaxExpires %s is shorter than MinExpires %s", o.MaxExpires, o.MinExpires)
 	}

@@ -21,6 +21,15 @@ func TestCallForksToEveryContact(t *testing.T) {
 	e.subscriber("2001", "pw-2001")
 	desk, mobile := newPhone(t, "2001", "pw-2001"), newPhone(t, "2001", "pw-2001")
 	mobile.answer = func(*sip.Request) int { return 0 } // rings until cancelled
+	// The desk answers once the mobile rings too: both were called at
+	// once, whichever INVITE the proxy sent first.
+	desk.answer = func(*sip.Request) int {
+		deadline := time.Now().Add(10 * time.Second)
+		for n, _ := mobile.received(); n == 0 && time.Now().Before(deadline); n, _ = mobile.received() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return 200
+	}
 	for _, p := range []*phone{desk, mobile} {
 		if res := p.register(e.a.UDPAddr(), digest.SHA256); res.StatusCode != 200 {
 			t.Fatalf("REGISTER: %d", res.StatusCode)

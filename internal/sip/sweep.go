@@ -35,7 +35,7 @@ func (n *Node) sweep() {
 	defer cancel()
 	now := n.now()
 	for range 16 {
-		calls, err := n.deps.Store.SIPCallsExpired(ctx, now, sweepBatch, now.Add(reportGrace))
+		calls, err := n.deps.Store.SIPCallsExpired(ctx, now, sweepBatch, now.Add(n.opts.ReportGrace))
 		if err != nil {
 			n.log.Warn("sip: calls past their deadline could not be swept", "err", err)
 			break
@@ -64,8 +64,8 @@ func (n *Node) expired(ctx context.Context, c store.SIPCall) {
 			go n.byeBoth(c)
 		}
 	}
-	n.record().CallEnded(ctx, eventFrom(c))
-	n.forget(c.CallID)
+	id := c.CallID
+	n.record().CallEnded(ctx, eventFrom(c), func() { n.forget(id) })
 }
 
 // byeBoth sends a BYE to each party of an answered call, as the other

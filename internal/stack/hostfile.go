@@ -106,13 +106,20 @@ func hostFile(o Options, token, nodePrefix string) (*host.File, error) {
 		pmsServer, uses(platform.PluginID, "in_memory", inMemory),
 	}
 	for i := range max(1, o.Schedulers) {
-		servers = append(servers, schedulerServer(i), uses(scheduler.PluginID, "store", StoreResource))
+		sched := []any{"store", StoreResource}
+		if o.Records != "" {
+			sched = append(sched, "records", RecordsResource)
+		}
+		servers = append(servers, schedulerServer(i), uses(scheduler.PluginID, sched...))
 	}
 	servers = append(servers, registryServer, uses(registry.PluginID))
 	if o.SimNodes > 0 {
 		sim := []any{"count", o.SimNodes, "prefix", nodePrefix}
 		if o.SimCapacity > 0 {
 			sim = append(sim, "capacity", o.SimCapacity)
+		}
+		if o.SimSIP {
+			sim = append(sim, "sip", "127.0.0.1")
 		}
 		servers = append(servers, nodesServer, uses(medianode.SimPluginID, sim...))
 	}

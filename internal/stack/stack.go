@@ -80,6 +80,9 @@ type Options struct {
 	// Records is the records database (sqlite://<file> or postgres://...)
 	// of an infrastructure entry named records; empty: none.
 	Records string
+	// SimSIP makes the simulated nodes answer SIP calls to their
+	// conferences (on 127.0.0.1, a UDP port each).
+	SimSIP bool
 	// Servers are more servers for the host, started after the
 	// platform's own (the wings: SIP, ...).
 	Servers []Server

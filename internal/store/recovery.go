@@ -278,6 +278,31 @@ func (s *Store) Pending(ctx context.Context) ([]string, error) {
 	return v, nil
 }
 
+// PendingAmong answers which of e164s wait for a restore: one read of
+// their membership, whatever the number of conferences waiting overall.
+func (s *Store) PendingAmong(ctx context.Context, e164s []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(e164s) == 0 {
+		return out, nil
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	members := make([]any, len(e164s))
+	for i, e := range e164s {
+		members[i] = e
+	}
+	v, err := s.rdb.SMIsMember(ctx, pendingKey, members...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for i, in := range v {
+		if in {
+			out[e164s[i]] = true
+		}
+	}
+	return out, nil
+}
+
 // AcquireLease takes the platform's scheduler lease for holder, or renews
 // it, for ttl. Errors: ErrLeaseHeld (with the holder).
 func (s *Store) AcquireLease(ctx context.Context, platform, holder string, ttl time.Duration) error {

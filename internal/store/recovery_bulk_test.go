@@ -66,6 +66,11 @@ func TestBulkRestoreTransitions(t *testing.T) {
 		if p, _ := s.Pending(ctx); len(p) != 2499 {
 			t.Fatalf("%d pending", len(p))
 		}
+		// Membership asked of a few numbers: only the pending ones answer.
+		among, err := s.PendingAmong(ctx, []string{nums[7], moved[0], "6699999", moved[1]})
+		if err != nil || len(among) != 2 || !among[moved[0]] || !among[moved[1]] {
+			t.Fatalf("pending among a legacy, two pending and an unknown number: %v, %v", among, err)
+		}
 
 		starts, err := s.BeginRestores(ctx, "n2", "r2", append([]string{nums[7]}, moved...))
 		if err != nil || len(starts) != 2500 {

@@ -21,9 +21,24 @@ import (
 // again finds its own redeemer, not someone else's. The records go by a
 // sweep, not by key expiry, which the embedded server does not run.
 const (
-	ticketsKey      = "breakouts/tickets"
-	ticketsUntilKey = "breakouts/tickets/until"
+	ticketsKey         = "breakouts/tickets"
+	ticketsUntilKey    = "breakouts/tickets/until"
+	ticketsAttemptsKey = "breakouts/tickets/attempts"
 )
+
+// TicketAttempt counts one more connection made with ticket id (its
+// first, or a retry with the same nonce) and answers its number: a later
+// connection of one ticket has a higher one. A repeat after a lost reply
+// only skips a number. The count goes with the ticket's record.
+func (s *Store) TicketAttempt(ctx context.Context, id string) (int64, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := s.rdb.HIncrBy(ctx, ticketsAttemptsKey, id, 1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return n, nil
+}
 
 // RedeemTicket records that redeemer used ticket id, unless someone did
 // first, and keeps the record until until (Unix ms). It returns who holds
@@ -68,6 +83,7 @@ func (s *Store) ForgetTickets(ctx context.Context, now int64, limit int) (int, e
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, ticketsKey, ids...)
+		p.HDel(ctx, ticketsAttemptsKey, ids...)
 		p.ZRem(ctx, ticketsUntilKey, members...)
 		return nil
 	})
