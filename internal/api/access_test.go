@@ -108,6 +108,9 @@ func newAccessEnv(t *testing.T) *accessEnv {
 		{Moid: "acme", Name: "Acme", Platform: accessPlat, License: limits},
 		{Moid: "beta", Name: "Beta", Platform: accessPlat, License: limits},
 	}
+	// No scheduler runs here: a request for one waits out a handover (the
+	// lease's term and a renewal) before it is told so; keep that short.
+	cfg.Scheduler.LeaseTTL, cfg.Scheduler.LeaseRenew = 150*time.Millisecond, 50*time.Millisecond
 	cfg.API.Tokens = []config.Token{
 		{Name: "portal", Token: tenantToken, Role: config.RoleTenant, Domains: []string{"acme"}},
 		{Name: "dashboard", Token: readonlyToken, Role: config.RoleReadonly},
