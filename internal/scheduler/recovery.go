@@ -48,26 +48,28 @@ func (s *Scheduler) handleNodeState(ctx context.Context, m *bus.Msg) {
 // room for, become pending-restore for the restore pass. Legacy
 // conferences stay where they are (000 §12). It answers how many it took.
 func (s *Scheduler) nodeLost(ctx context.Context, node, reason string) int {
-	if s.dead.Load() || !s.lease.held() {
+	return s.nodesLost(ctx, []string{node}, reason)
+}
+
+// nodesLost is nodeLost for several nodes at once (a failed room's): their
+// conferences are placed together, so that each target node gets them in
+// batches.
+func (s *Scheduler) nodesLost(ctx context.Context, nodes []string, reason string) int {
+	if s.dead.Load() || !s.lease.held() || len(nodes) == 0 {
 		return 0
 	}
 	t, r := s.currentTerm(), s.recovery()
+	var now []lostIn
 	total := 0
-	for _, w := range s.dr.stores() {
-		e164s, err := w.st.NodeConferences(ctx, node)
-		if err != nil {
-			s.log.Error("could not read a lost node's conferences; the periodic checks will", "node", node, "platform", w.platform, "err", err)
+	for _, in := range s.lostConfs(ctx, nodes, reason) {
+		if t != nil && r != nil && graceOver(t) && s.dr.serves(in.w.platform) {
+			now = append(now, in)
 			continue
 		}
-		if len(e164s) == 0 {
-			continue
-		}
-		lost := lostNode{node, reason}
-		if t != nil && r != nil && graceOver(t) && s.dr.serves(w.platform) {
-			total += s.restoreLost(ctx, t, r, w, lost, e164s)
-			continue
-		}
-		total += s.pendLost(ctx, w, lost, e164s)
+		total += s.pendLost(ctx, in.w, in.lost, in.e164s)
+	}
+	if len(now) > 0 {
+		total += s.restoreLost(ctx, t, r, now)
 	}
 	s.kickRestore()
 	return total
@@ -83,74 +85,93 @@ func graceOver(t *term) bool {
 	}
 }
 
-// restoreLost places a lost node's conferences on the offered nodes and
-// restores them there in batches (restoreBatch); what finds no place waits
+// restoreLost places lost nodes' conferences on the offered nodes, one
+// offer for every store and one placement per store, and restores them
+// there in batches (restoreBatch); what finds no place waits
 // pending-restore.
-func (s *Scheduler) restoreLost(ctx context.Context, t *term, r *restorer, w where, lost lostNode, e164s []string) int {
+func (s *Scheduler) restoreLost(ctx context.Context, t *term, r *restorer, todo []lostIn) int {
 	// A node lost twice over (its own loss, then its room's) is restored
 	// once: what is under way already stays with its first restore.
-	if e164s = s.inflight.not(e164s); len(e164s) == 0 {
+	kept := todo[:0]
+	for _, in := range todo {
+		if in.e164s = s.inflight.not(in.e164s); len(in.e164s) > 0 {
+			kept = append(kept, in)
+		}
+	}
+	if len(kept) == 0 {
 		return 0
 	}
+	n := 0
 	var offer protocol.GetResAck
 	rctx, cancel := context.WithTimeout(ctx, s.opts.RMSTimeout)
 	err := s.bus.Call(rctx, protocol.SubjectRMS(s.opts.Platform), protocol.GetResReq{Type: protocol.RMSGetResReq, Exclude: s.abnormalRooms()}, &offer)
 	cancel()
 	if err != nil || len(offer.MCU) == 0 {
-		s.log.Warn("no media node to restore a lost node's conferences on; they wait pending-restore", "node", lost.node, "err", err)
-		return s.pendLost(ctx, w, lost, e164s)
+		for _, in := range kept {
+			s.log.Warn("no media node to restore a lost node's conferences on; they wait pending-restore", "node", in.lost.name(), "platform", in.w.platform, "err", err)
+			n += s.pendLost(ctx, in.w, in.lost, in.e164s)
+		}
+		return n
 	}
-	pl, noRoom := s.placeAll(offer.MCU, e164s, func(string) string { return "" })
-	s.log.Warn("restoring a lost media node's conferences", "node", lost.node, "platform", w.platform, "reason", lost.reason, "conferences", len(e164s)-len(noRoom), "nodes", len(pl.order))
-	n := len(e164s) - len(noRoom)
-	if len(noRoom) > 0 {
-		n += s.pendLost(ctx, w, lost, noRoom)
+	for _, in := range kept {
+		pl, noRoom := s.placeAll(offer.MCU, in.e164s, func(string) string { return "" })
+		s.log.Warn("restoring a lost media node's conferences", "node", in.lost.name(), "platform", in.w.platform, "reason", in.lost.reason, "conferences", len(in.e164s)-len(noRoom), "nodes", len(pl.order))
+		n += len(in.e164s) - len(noRoom)
+		if len(noRoom) > 0 {
+			n += s.pendLost(ctx, in.w, in.lost, noRoom)
+		}
+		// Under way from now on; the batches go from another goroutine, so
+		// that RMS's next notice is heard meanwhile.
+		for _, node := range pl.order {
+			s.inflight.setMany(pl.placed[node], true)
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			s.dispatch(t, r, in.w, pl, in.lost)
+		}()
 	}
-	// Under way from now on; the batches go from another goroutine, so
-	// that RMS's next notice is heard meanwhile.
-	for _, node := range pl.order {
-		s.inflight.setMany(pl.placed[node], true)
-	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		s.dispatch(t, r, w, pl, lost)
-	}()
 	return n
 }
 
-// pendLost marks conferences running on a lost node pending-restore, and
+// pendLost marks conferences running on lost nodes pending-restore, and
 // answers how many it marked.
 func (s *Scheduler) pendLost(ctx context.Context, w where, lost lostNode, e164s []string) int {
-	moved, skipped, err := w.st.Pend(ctx, lost.node, lost.reason, e164s, func(int) { s.kickRestore() })
-	if err != nil {
-		s.log.Error("could not mark a lost node's conferences pending-restore", "node", lost.node, "platform", w.platform, "err", err)
-	}
-	legacy := 0
-	for _, e := range skipped {
-		if errors.Is(e, store.ErrLegacy) {
-			legacy++
+	order, groups := lost.byNode(e164s)
+	total := 0
+	for _, node := range order {
+		moved, skipped, err := w.st.Pend(ctx, node, lost.reason, groups[node], func(int) { s.kickRestore() })
+		if err != nil {
+			s.log.Error("could not mark a lost node's conferences pending-restore", "node", node, "platform", w.platform, "err", err)
 		}
+		legacy := 0
+		for _, e := range skipped {
+			if errors.Is(e, store.ErrLegacy) {
+				legacy++
+			}
+		}
+		s.loads.add(node, -len(moved))
+		s.log.Warn("conferences pending restore", "node", node, "platform", w.platform, "reason", lost.reason, "conferences", len(moved), "legacy-kept", legacy)
+		for _, e := range moved {
+			s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, State: protocol.StatePendingRestore, Node: node, Reason: lost.reason})
+		}
+		s.m.ops.WithLabelValues("pend", "ok").Add(float64(len(moved)))
+		total += len(moved)
 	}
-	s.loads.add(lost.node, -len(moved))
-	s.log.Warn("conferences pending restore", "node", lost.node, "platform", w.platform, "reason", lost.reason, "conferences", len(moved), "legacy-kept", legacy)
-	for _, e := range moved {
-		s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: e, State: protocol.StatePendingRestore, Node: lost.node, Reason: lost.reason})
-	}
-	s.m.ops.WithLabelValues("pend", "ok").Add(float64(len(moved)))
-	return len(moved)
+	return total
 }
 
-// movedOff is what follows conferences moved off a lost node: they no
-// longer count on it, and the CM hears they wait for a restore.
+// movedOff is what follows conferences moved off lost nodes: they no
+// longer count there, and the CM hears they wait for a restore.
 func (s *Scheduler) movedOff(w where, lost lostNode, confs []protocol.Conference, legacy int) {
-	s.loads.add(lost.node, -len(confs))
 	for i := range confs {
-		s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: confs[i].E164, Domain: confs[i].Domain, State: protocol.StatePendingRestore, Node: lost.node, Reason: lost.reason})
+		node := lost.nodeOf(confs[i].E164)
+		s.loads.add(node, -1)
+		s.notifyCMOf(w.platform, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: confs[i].E164, Domain: confs[i].Domain, State: protocol.StatePendingRestore, Node: node, Reason: lost.reason})
 	}
 	s.m.ops.WithLabelValues("pend", "ok").Add(float64(len(confs)))
 	if legacy > 0 {
-		s.log.Warn("legacy conferences stay on their lost node", "node", lost.node, "conferences", legacy)
+		s.log.Warn("legacy conferences stay on their lost node", "node", lost.name(), "conferences", legacy)
 	}
 }
 
@@ -199,19 +220,19 @@ func (s *Scheduler) applyRoomStates(ctx context.Context, ntf protocol.ServerRoom
 	}
 }
 
-// roomLost restores elsewhere every conference of a failed room. Their old
-// nodes are told to release them when they report them.
+// roomLost restores elsewhere every conference of a failed room, all its
+// nodes' together. Their old nodes are told to release them once they run
+// elsewhere, or when they report them.
 func (s *Scheduler) roomLost(ctx context.Context, r protocol.RoomInfo) {
 	reason := "server room " + r.Room + " failed"
 	if r.Reason != "" {
 		reason += ": " + r.Reason
 	}
 	s.log.Warn("server room failed", "room", r.Room, "reason", r.Reason)
-	total := 0
-	for _, node := range s.nodesInRoom(ctx, r.Room) {
-		total += s.nodeLost(ctx, node, reason)
-	}
-	s.log.Warn("conferences of the failed room pending restore", "room", r.Room, "conferences", total)
+	// Every node's conferences together: one offer, one placement, and
+	// per target node batches rather than a few per lost node.
+	total := s.nodesLost(ctx, s.nodesInRoom(ctx, r.Room), reason)
+	s.log.Warn("conferences of the failed room being restored", "room", r.Room, "conferences", total)
 }
 
 // nodesInRoom lists the nodes of a room: RMS's list (up and down nodes),

@@ -258,9 +258,12 @@ func (s *Scheduler) placeAll(offer []protocol.Server, e164s []string, avoid func
 }
 
 // lostNode names the node whose running conferences a restore moves
-// straight to their new nodes, and why; zero for pending conferences.
+// straight to their new nodes, and why; zero for pending conferences. For
+// the conferences of several lost nodes (a failed room), from names each
+// one's node and node is empty.
 type lostNode struct {
 	node, reason string
+	from         map[string]string
 }
 
 // dispatch restores placed conferences in batches of at most
@@ -320,16 +323,16 @@ func (s *Scheduler) restoreBatch(t *term, r *restorer, w where, node protocol.Se
 	bg := context.Background()
 	var starts []store.RestoreStart
 	var err error
-	if lost.node == "" {
+	if !lost.moving() {
 		starts, err = w.st.BeginRestores(bg, node.Node, node.Room, e164s)
 	} else {
-		starts, err = w.st.MoveRestores(bg, lost.node, lost.reason, node.Node, node.Room, e164s)
+		starts, err = s.moveRestores(bg, w, lost, node, e164s)
 	}
 	if err != nil {
 		rest := e164s[len(starts):]
 		s.log.Warn("restores could not start", "node", node.Node, "conferences", len(rest), "err", err)
 		s.loads.add(node.Node, -len(rest))
-		if lost.node != "" {
+		if lost.moving() {
 			// Still running on the lost node: pending-restore, for the
 			// restore pass.
 			s.pendLost(bg, w, lost, rest)
@@ -344,9 +347,9 @@ func (s *Scheduler) restoreBatch(t *term, r *restorer, w where, node protocol.Se
 		if st.Err != nil {
 			s.loads.add(node.Node, -1)
 			switch {
-			case lost.node != "" && errors.Is(st.Err, store.ErrLegacy):
+			case lost.moving() && errors.Is(st.Err, store.ErrLegacy):
 				legacy++ // legacy conferences are never moved (000 §12)
-			case lost.node != "":
+			case lost.moving():
 			case !errors.Is(st.Err, store.ErrStateConflict) && !errors.Is(st.Err, store.ErrConfNotFound):
 				r.failed(st.E164(), "")
 				s.log.Warn("restore could not start", "e164", st.E164(), "err", st.Err)
@@ -356,7 +359,7 @@ func (s *Scheduler) restoreBatch(t *term, r *restorer, w where, node protocol.Se
 		began[st.E164()] = st
 		confs = append(confs, st.Conf)
 	}
-	if lost.node != "" {
+	if lost.moving() {
 		s.movedOff(w, lost, confs, legacy)
 	}
 	if len(confs) == 0 || s.dead.Load() {

@@ -151,6 +151,21 @@ func (s *Store) MoveRestores(ctx context.Context, from, reason, node, room strin
 	return restoreStarts(res, node, room, e164s), err
 }
 
+// MoveRestoresFrom is MoveRestores for conferences of several lost nodes,
+// as a failed room's: e164s[i] runs on from[i]. The nodes' moves share
+// script runs.
+func (s *Store) MoveRestoresFrom(ctx context.Context, reason, node, room string, e164s, from []string) ([]RestoreStart, error) {
+	if len(from) != len(e164s) {
+		return nil, fmt.Errorf("store: %d conferences moved from %d nodes", len(e164s), len(from))
+	}
+	items := make([]any, 0, 6*len(e164s))
+	for i, e := range e164s {
+		items = append(items, "M", e, from[i], reason, node, room)
+	}
+	res, err := s.recover(ctx, 6, items, nil)
+	return restoreStarts(res, node, room, e164s), err
+}
+
 // restoreStarts reads the answers of restores begun on node, in room.
 func restoreStarts(res []result, node, room string, e164s []string) []RestoreStart {
 	out := make([]RestoreStart, len(res))
