@@ -1,5 +1,14 @@
-// Package drill runs the platform's drills that need every service in an
-// OS process of its own (`convene drill --processes` and `--rolling`): it
+// Package drill runs the platform's drills and judges them with one
+// verdict (verdict.go).
+//
+// The drills in this process (stack.go, stack_pair.go: `convene drill`
+// and `--platforms 2`) run the platform through internal/stack, load it
+// with internal/bench's load generator, break it (a media node, a server
+// room, the active scheduler; a whole platform and its return), and
+// measure it after each step.
+//
+// The drills that need every service in an OS process of its own
+// (`convene drill --processes` and `--rolling`, processes.go, rolling.go)
 // writes a host file per process in a directory of its own, starts
 // `convene host --config FILE` for each, a real nats-server (configured
 // with the bus roles' authorization `convene nats-config` prints) and a
@@ -17,5 +26,5 @@
 // (internal/audit) holds, licence counts included.
 //
 // Every child process dies with the drill on Linux, however the drill
-// ends. The package imports no service: it runs them.
+// ends. Those drills use no service in this process: they run them.
 package drill

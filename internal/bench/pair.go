@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"context"
@@ -17,15 +17,15 @@ import (
 	"github.com/convene/convene/internal/store"
 )
 
-// pair is two platforms in this process, each with its own store and bus
+// Pair is two platforms in this process, each with its own store and bus
 // (embedded, on loopback TCP so that each reaches the other's): platform A
 // ("plat-a") and its backup B ("plat-b").
-type pair struct {
+type Pair struct {
 	cfg              *config.Config
 	storeA, storeB   *store.Embedded
 	natsA, natsB     string
-	a, b             *stack.Stack
-	clientA, clientB *apiclient.Client
+	A, B             *stack.Stack
+	ClientA, ClientB *apiclient.Client
 	nodes, capacity  int
 	log              *slog.Logger
 }
@@ -41,8 +41,10 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startPair(ctx context.Context, nodes, capacity, licence int, log *slog.Logger) (*pair, error) {
-	p := &pair{nodes: nodes, capacity: capacity, log: log}
+// StartPair starts platforms B and A, each with nodes media nodes of
+// capacity conferences, and a licence of licence per class for each tenant.
+func StartPair(ctx context.Context, nodes, capacity, licence int, log *slog.Logger) (*Pair, error) {
+	p := &Pair{nodes: nodes, capacity: capacity, log: log}
 	var err error
 	if p.storeA, err = store.StartEmbedded(""); err != nil {
 		return nil, err
@@ -82,21 +84,21 @@ func startPair(ctx context.Context, nodes, capacity, licence int, log *slog.Logg
 	if err := p.cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if p.b, err = p.start(ctx, "plat-b"); err != nil {
-		p.stop()
+	if p.B, err = p.start(ctx, "plat-b"); err != nil {
+		p.Stop()
 		return nil, err
 	}
-	if p.a, err = p.start(ctx, "plat-a"); err != nil {
-		p.stop()
+	if p.A, err = p.start(ctx, "plat-a"); err != nil {
+		p.Stop()
 		return nil, err
 	}
-	p.clientA = apiclient.New("http://"+p.a.API.Addr(), pairToken)
-	p.clientB = apiclient.New("http://"+p.b.API.Addr(), pairToken)
+	p.ClientA = apiclient.New("http://"+p.A.API.Addr(), pairToken)
+	p.ClientB = apiclient.New("http://"+p.B.API.Addr(), pairToken)
 	return p, nil
 }
 
 // start starts one platform (again, after a crash).
-func (p *pair) start(ctx context.Context, moid string) (*stack.Stack, error) {
+func (p *Pair) start(ctx context.Context, moid string) (*stack.Stack, error) {
 	cfg := *p.cfg
 	cfg.Platform = moid
 	st, nats, prefix := p.storeA, p.natsA, "a"
@@ -110,26 +112,27 @@ func (p *pair) start(ctx context.Context, moid string) (*stack.Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitNodes(ctx, s, p.nodes); err != nil {
+	if err := WaitNodes(ctx, s, p.nodes); err != nil {
 		s.Stop(context.Background())
 		return nil, err
 	}
 	return s, nil
 }
 
-// restartA brings platform A back after a crash.
-func (p *pair) restartA(ctx context.Context) error {
+// RestartA brings platform A back after a crash.
+func (p *Pair) RestartA(ctx context.Context) error {
 	a, err := p.start(ctx, "plat-a")
 	if err != nil {
 		return err
 	}
-	p.a = a
-	p.clientA = apiclient.New("http://"+a.API.Addr(), pairToken)
+	p.A = a
+	p.ClientA = apiclient.New("http://"+a.API.Addr(), pairToken)
 	return nil
 }
 
-func (p *pair) stop() {
-	for _, s := range []*stack.Stack{p.a, p.b} {
+// Stop stops both platforms and their stores.
+func (p *Pair) Stop() {
+	for _, s := range []*stack.Stack{p.A, p.B} {
 		if s != nil {
 			s.Stop(context.Background())
 		}
@@ -141,9 +144,9 @@ func (p *pair) stop() {
 	}
 }
 
-// masterState is platform A's effective state as B's PMS holds it.
-func (p *pair) masterState() string {
-	for _, m := range p.b.PMS.Platforms().Masters {
+// MasterState is platform A's effective state as B's PMS holds it.
+func (p *Pair) MasterState() string {
+	for _, m := range p.B.PMS.Platforms().Masters {
 		if m.Platform == "plat-a" {
 			return m.State
 		}
@@ -151,11 +154,11 @@ func (p *pair) masterState() string {
 	return ""
 }
 
-// audit checks both stores against both platforms' nodes (those of live
+// Audit checks both stores against both platforms' nodes (those of live
 // stacks): every conference runs on exactly one live node of the platform it
 // says it runs on, or waits with a reason; no conference runs twice; the
 // licence counts hold.
-func (p *pair) audit(ctx context.Context, live ...*stack.Stack) (running int, problems []string, err error) {
+func (p *Pair) Audit(ctx context.Context, live ...*stack.Stack) (running int, problems []string, err error) {
 	seen := map[string]string{}
 	for _, s := range live {
 		for _, n := range s.Nodes {
@@ -214,4 +217,12 @@ func (p *pair) audit(ctx context.Context, live ...*stack.Stack) (running int, pr
 		}
 	}
 	return running, problems, nil
+}
+
+// First3 is the first three of l, for a line that names some.
+func First3(l []string) []string {
+	if len(l) > 3 {
+		return l[:3]
+	}
+	return l
 }

@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"bytes"
@@ -157,7 +157,7 @@ func (k *kamailioTarget) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (b *sipBench) startKamailio(ctx context.Context, dir string) (sipTarget, error) {
+func (b *SIP) startKamailio(ctx context.Context, dir string) (sipTarget, error) {
 	bin, err := kamailioBin()
 	if err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func (b *sipBench) startKamailio(ctx context.Context, dir string) (sipTarget, er
 		return nil, fmt.Errorf("bench sip: Kamailio's database: %w", err)
 	}
 	var cfg bytes.Buffer
-	if err := kamailioConfig.Execute(&cfg, map[string]any{"Children": max(1, b.kamChildren), "Addr": k.sipAddr,
+	if err := kamailioConfig.Execute(&cfg, map[string]any{"Children": max(1, b.KamChildren), "Addr": k.sipAddr,
 		"Modules": kamailioModules, "DB": k.dbPath}); err != nil {
 		k.db.Close()
 		return nil, err

@@ -1,21 +1,19 @@
-package cli
+package bench
 
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/bus"
-	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/stack"
 )
 
-// bench scale on a small platform: it fills it, prints every figure, goes
+// Scale on a small platform: it fills it, prints every figure, goes
 // through the crash, the freeze and the room failure, and every audit
 // holds with the same conferences running. No figure's value is checked:
 // they are measures, not assertions.
@@ -23,18 +21,18 @@ func TestBenchScaleSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a platform of 40 nodes and 1,000 conferences")
 	}
-	b := scaleBench{nodes: 40, rooms: 2, conferences: 1000, concurrency: 8, sample: 90, settle: 100 * time.Millisecond,
-		wait: 2 * time.Minute, store: "embedded", logLevel: "error"}
-	if err := b.validate(); err != nil {
+	b := Scale{Nodes: 40, Rooms: 2, Conferences: 1000, Concurrency: 8, Sample: 90, Settle: 100 * time.Millisecond,
+		Wait: 2 * time.Minute, Store: "embedded", Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+	if err := b.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	res, err := b.run(context.Background(), &out)
+	res, err := b.Run(context.Background(), &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
-	if !res.ok() {
+	if !res.OK() {
 		t.Fatalf("an audit failed or a conference was lost:\n%s", text)
 	}
 	if len(res.audits) != 3 || len(res.p99) != 3 {
@@ -76,28 +74,28 @@ func TestBenchScaleSmall(t *testing.T) {
 }
 
 func TestBenchScaleFlags(t *testing.T) {
-	good := scaleBench{nodes: 1000, rooms: 2, conferences: 100000, concurrency: 32, sample: 6000, wait: 2 * time.Minute, store: "embedded"}
-	if err := good.validate(); err != nil {
+	good := Scale{Nodes: 1000, Rooms: 2, Conferences: 100000, Concurrency: 32, Sample: 6000, Wait: 2 * time.Minute, Store: "embedded"}
+	if err := good.Validate(); err != nil {
 		t.Fatalf("the defaults: %v", err)
 	}
 	for _, tc := range []struct {
 		name string
-		edit func(*scaleBench)
+		edit func(*Scale)
 		want string
 	}{
-		{"one room", func(b *scaleBench) { b.rooms = 1 }, "--rooms"},
-		{"too few nodes", func(b *scaleBench) { b.nodes = 3 }, "--nodes"},
-		{"sample over 10%", func(b *scaleBench) { b.sample = 10001 }, "--sample"},
-		{"sample too small", func(b *scaleBench) { b.sample = 2 }, "--sample"},
-		{"no workers", func(b *scaleBench) { b.concurrency = 0 }, "--concurrency"},
-		{"unknown store", func(b *scaleBench) { b.store = "etcd" }, "--store"},
-		{"negative settle", func(b *scaleBench) { b.settle = -time.Second }, "--settle"},
-		{"no wait", func(b *scaleBench) { b.wait = 0 }, "--wait"},
+		{"one room", func(b *Scale) { b.Rooms = 1 }, "--rooms"},
+		{"too few nodes", func(b *Scale) { b.Nodes = 3 }, "--nodes"},
+		{"sample over 10%", func(b *Scale) { b.Sample = 10001 }, "--sample"},
+		{"sample too small", func(b *Scale) { b.Sample = 2 }, "--sample"},
+		{"no workers", func(b *Scale) { b.Concurrency = 0 }, "--concurrency"},
+		{"unknown store", func(b *Scale) { b.Store = "etcd" }, "--store"},
+		{"negative settle", func(b *Scale) { b.Settle = -time.Second }, "--settle"},
+		{"no wait", func(b *Scale) { b.Wait = 0 }, "--wait"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := good
 			tc.edit(&b)
-			if err := b.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := b.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error about %s", err, tc.want)
 			}
 		})
@@ -106,61 +104,6 @@ func TestBenchScaleFlags(t *testing.T) {
 	// of the two nodes lost before.
 	if got, need := good.capacity(), 100000/(1000/2-2); got <= need {
 		t.Fatalf("capacity %d, want more than %d", got, need)
-	}
-}
-
-// doubled counts, among the conferences the nodes given host, those another
-// running node hosts too, each once however many nodes host it; a node
-// not running counts for nothing.
-func TestDoubled(t *testing.T) {
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	st := &stack.Stack{}
-	for i := range 4 {
-		b, err := bus.Connect(bus.Options{Embedded: emb, Name: fmt.Sprint("node-", i)}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		n, err := medianode.New(medianode.Options{ID: fmt.Sprint("sim-", i+1), Platform: "p", Room: "r"}, b, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i < 3 { // sim-4 never starts
-			if err := n.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(n.Kill)
-		}
-		st.Nodes = append(st.Nodes, n)
-	}
-	for i, hosted := range [][]string{{"701", "702", "704"}, {"701", "704"}, {"702", "703", "704"}, {"703"}} {
-		for _, e := range hosted {
-			st.Nodes[i].Inject(e, 0)
-		}
-	}
-	for _, tc := range []struct {
-		nodes []int
-		want  int
-	}{
-		{[]int{0}, 3},    // 701 on sim-2; 702 and 704 on sim-3
-		{[]int{1}, 2},    // 701 and 704 on sim-1
-		{[]int{1, 2}, 3}, // 701, 702 and 704 on sim-1
-		{[]int{0, 1}, 3}, // 701 on both, once; 702 and 704 on sim-3
-		{[]int{0, 1, 2}, 3},
-		{[]int{2}, 2}, // 703 on sim-4, which does not run, is not doubled
-		{nil, 0},
-	} {
-		if got := doubled(st, tc.nodes); got != tc.want {
-			t.Errorf("doubled(%v) = %d, want %d", tc.nodes, got, tc.want)
-		}
-	}
-	st.Nodes[2].Kill()
-	if got := doubled(st, []int{0}); got != 2 {
-		t.Errorf("with sim-3 stopped, doubled([0]) = %d, want 2 (701 and 704 on sim-2)", got)
 	}
 }
 
@@ -194,32 +137,6 @@ func TestHeapOwnersPerConference(t *testing.T) {
 	}
 	if got := before.perConference(before, 1000); got != "none grew" {
 		t.Fatalf("nothing grew: got %q", got)
-	}
-}
-
-// A failure's conferences run again when each of them was announced
-// running: notices of other conferences (a node taken down meanwhile) do
-// not count, and the time is that of the last of its own.
-func TestWaitRestored(t *testing.T) {
-	ctx := context.Background()
-	w := &watcher{start: time.Now(), running: map[string]time.Duration{}, wake: make(chan struct{}, 1)}
-	w.running["701"] = 3 * time.Second
-	w.running["999"] = 9 * time.Second // another node's conference
-	go func() {
-		w.mu.Lock()
-		w.running["702"] = 5 * time.Second
-		w.mu.Unlock()
-		w.wake <- struct{}{}
-	}()
-	at, err := waitRestored(ctx, w, []string{"701", "702"}, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := at.Sub(w.start); got != 5*time.Second {
-		t.Fatalf("all running at %s after the watch began, want 5s (702's notice, not 999's)", got)
-	}
-	if _, err := waitRestored(ctx, w, []string{"701", "703"}, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1 of 2 conferences") {
-		t.Fatalf("703 never runs: got %v, want 1 of 2 conferences not running", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"context"
@@ -17,14 +17,14 @@ import (
 )
 
 // crash kills the most loaded node and measures its conferences' restore.
-func (r *scaleRun) crash(ctx context.Context, before map[string]confPlace) error {
+func (r *ScaleRun) crash(ctx context.Context, before map[string]confPlace) error {
 	i, confs := mostLoaded(r.st)
-	fmt.Fprintf(r.out, "crash of %s, the most loaded node (%d conferences)%s\n", r.st.Nodes[i].ID(), len(confs), loadAverage())
-	w, err := watch(r.st)
+	fmt.Fprintf(r.out, "crash of %s, the most loaded node (%d conferences)%s\n", r.st.Nodes[i].ID(), len(confs), LoadAverage())
+	w, err := Watch(r.st)
 	if err != nil {
 		return err
 	}
-	defer w.close()
+	defer w.Close()
 	killed := time.Now()
 	r.st.KillNode(i)
 	detected, err := r.detectAndRestore(ctx, w, i, killed, confs)
@@ -37,15 +37,15 @@ func (r *scaleRun) crash(ctx context.Context, before map[string]confPlace) error
 
 // freeze hangs the most loaded live node, measures its conferences'
 // restore, then wakes it and measures how long its stale copies last.
-func (r *scaleRun) freeze(ctx context.Context, before map[string]confPlace) error {
+func (r *ScaleRun) freeze(ctx context.Context, before map[string]confPlace) error {
 	crashed := slices.IndexFunc(r.st.Nodes, func(n *medianode.Node) bool { return !n.Running() })
 	i, confs := mostLoaded(r.st, crashed)
-	fmt.Fprintf(r.out, "freeze of %s, the most loaded live node (%d conferences), and thaw%s\n", r.st.Nodes[i].ID(), len(confs), loadAverage())
-	w, err := watch(r.st)
+	fmt.Fprintf(r.out, "freeze of %s, the most loaded live node (%d conferences), and thaw%s\n", r.st.Nodes[i].ID(), len(confs), LoadAverage())
+	w, err := Watch(r.st)
 	if err != nil {
 		return err
 	}
-	defer w.close()
+	defer w.Close()
 	frozen := time.Now()
 	r.st.FreezeNode(i)
 	if _, err := r.detectAndRestore(ctx, w, i, frozen, confs); err != nil {
@@ -60,13 +60,13 @@ func (r *scaleRun) freeze(ctx context.Context, before map[string]confPlace) erro
 
 // detectAndRestore waits for node i's down notice and for its conferences
 // to run again, and prints both; it answers the detection.
-func (r *scaleRun) detectAndRestore(ctx context.Context, w *watcher, i int, at time.Time, confs []string) (time.Time, error) {
-	detected, err := w.waitDown(ctx, r.st.Nodes[i].ID(), 30*time.Second)
+func (r *ScaleRun) detectAndRestore(ctx context.Context, w *Watcher, i int, at time.Time, confs []string) (time.Time, error) {
+	detected, err := w.WaitDown(ctx, r.st.Nodes[i].ID(), 30*time.Second)
 	if err != nil {
 		return detected, err
 	}
-	fmt.Fprintf(r.out, "  detection        %s\n", ms(detected.Sub(at)))
-	recovered, err := waitRestored(ctx, w, confs, r.b.wait)
+	fmt.Fprintf(r.out, "  detection        %s\n", Ms(detected.Sub(at)))
+	recovered, err := w.WaitRestored(ctx, confs, r.b.Wait)
 	if err != nil {
 		if ctx.Err() != nil {
 			return detected, err
@@ -74,21 +74,21 @@ func (r *scaleRun) detectAndRestore(ctx context.Context, w *watcher, i int, at t
 		fmt.Fprintf(r.out, "  all running      never: %v\n", err)
 		return detected, nil
 	}
-	fmt.Fprintf(r.out, "  all running      %s after detection\n", ms(recovered.Sub(detected)))
+	fmt.Fprintf(r.out, "  all running      %s after detection\n", Ms(recovered.Sub(detected)))
 	return detected, nil
 }
 
 // printUndoubled waits until no conference the nodes host is hosted by
 // another node too, and prints when, after since. When none is at the
 // first look it says so: any there were had ended before it.
-func (r *scaleRun) printUndoubled(ctx context.Context, nodes []int, since time.Time, what string) {
+func (r *ScaleRun) printUndoubled(ctx context.Context, nodes []int, since time.Time, what string) {
 	limit := time.Minute
-	if doubled(r.st, nodes) == 0 {
-		fmt.Fprintf(r.out, "  doubled until    none at the first look, %s after %s\n", ms(time.Since(since)), what)
+	if Doubled(r.st, nodes) == 0 {
+		fmt.Fprintf(r.out, "  doubled until    none at the first look, %s after %s\n", Ms(time.Since(since)), what)
 		return
 	}
 	if at, ok := r.waitUndoubled(ctx, nodes, limit); ok {
-		fmt.Fprintf(r.out, "  doubled until    %s after %s\n", ms(max(0, at.Sub(since))), what)
+		fmt.Fprintf(r.out, "  doubled until    %s after %s\n", Ms(max(0, at.Sub(since))), what)
 	} else {
 		fmt.Fprintf(r.out, "  doubled until    still doubled %s after %s\n", limit, what)
 	}
@@ -106,7 +106,7 @@ func allNodes(st *stack.Stack) []int {
 // failRoom fails the room running the most conferences through the API and
 // measures their restore in the other rooms and the end of their old
 // copies.
-func (r *scaleRun) failRoom(ctx context.Context, before map[string]confPlace) error {
+func (r *ScaleRun) failRoom(ctx context.Context, before map[string]confPlace) error {
 	now, err := r.conferenceSet(ctx)
 	if err != nil {
 		return err
@@ -139,18 +139,18 @@ func (r *scaleRun) failRoom(ctx context.Context, before map[string]confPlace) er
 			confs = append(confs, e)
 		}
 	}
-	fmt.Fprintf(r.out, "room failure of %s (%d nodes, %d conferences)%s\n", room, len(inRoom), len(confs), loadAverage())
-	w, err := watch(r.st)
+	fmt.Fprintf(r.out, "room failure of %s (%d nodes, %d conferences)%s\n", room, len(inRoom), len(confs), LoadAverage())
+	w, err := Watch(r.st)
 	if err != nil {
 		return err
 	}
-	defer w.close()
+	defer w.Close()
 	rw, err := watchRoom(r.st, room)
 	if err != nil {
 		return err
 	}
 	defer rw.close()
-	client := apiclient.New("http://"+r.st.API.Addr(), benchToken)
+	client := apiclient.New("http://"+r.st.API.Addr(), Token)
 	failed := time.Now()
 	if _, err := client.FailRoom(ctx, room, "bench scale"); err != nil {
 		return err
@@ -159,15 +159,15 @@ func (r *scaleRun) failRoom(ctx context.Context, before map[string]confPlace) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "  detection        %s (the room's failure notice)\n", ms(detected.Sub(failed)))
-	recovered, err := waitRestored(ctx, w, confs, r.b.wait)
+	fmt.Fprintf(r.out, "  detection        %s (the room's failure notice)\n", Ms(detected.Sub(failed)))
+	recovered, err := w.WaitRestored(ctx, confs, r.b.Wait)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil:
 		fmt.Fprintf(r.out, "  all running      never: %v\n", err)
 	default:
-		fmt.Fprintf(r.out, "  all running      %s after detection, in the other rooms\n", ms(recovered.Sub(detected)))
+		fmt.Fprintf(r.out, "  all running      %s after detection, in the other rooms\n", Ms(recovered.Sub(detected)))
 	}
 	r.printUndoubled(ctx, inRoom, failed, "the failure")
 	return r.audit(ctx, before, room)
@@ -176,7 +176,7 @@ func (r *scaleRun) failRoom(ctx context.Context, before map[string]confPlace) er
 // audit waits for the platform to settle and audits it, then checks that
 // the conferences running are those of before, none of them in the failed
 // room.
-func (r *scaleRun) audit(ctx context.Context, before map[string]confPlace, failedRoom string) error {
+func (r *ScaleRun) audit(ctx context.Context, before map[string]confPlace, failedRoom string) error {
 	ok, err := r.auditSettled(ctx, len(before))
 	if err != nil {
 		return err
@@ -312,48 +312,6 @@ func mostLoaded(st *stack.Stack, skip ...int) (int, []string) {
 	return best, most
 }
 
-// waitRestored waits until each of confs was announced running since the
-// watch began, and answers when the last of them was. Other conferences'
-// notices (a node taken down meanwhile) do not count. Between looks it
-// leaves the platform alone four times as long as a look took.
-func waitRestored(ctx context.Context, w *watcher, confs []string, limit time.Duration) (time.Time, error) {
-	deadline := time.After(limit)
-	left := slices.Clone(confs)
-	var last time.Duration
-	for {
-		t := time.Now()
-		w.mu.Lock()
-		kept := left[:0]
-		for _, e := range left {
-			if d, ok := w.running[e]; ok {
-				last = max(last, d)
-			} else {
-				kept = append(kept, e)
-			}
-		}
-		w.mu.Unlock()
-		left = kept
-		if len(left) == 0 {
-			return w.start.Add(last), nil
-		}
-		took := time.Since(t)
-		select {
-		case <-w.wake:
-		case <-deadline:
-			return time.Time{}, fmt.Errorf("%d of %d conferences not running again after %s", len(left), len(confs), limit)
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		}
-		if took > time.Millisecond {
-			select {
-			case <-time.After(4 * took):
-			case <-ctx.Done():
-				return time.Time{}, ctx.Err()
-			}
-		}
-	}
-}
-
 // pollPause is how long to wait before looking again after a look that
 // took took: every 25 ms at most, and no more than a fifth of a core
 // taken from the platform being measured, whose every node and
@@ -363,11 +321,11 @@ func pollPause(took time.Duration) time.Duration { return max(25*time.Millisecon
 // waitUndoubled waits until no conference the given nodes host is hosted
 // by another running node too, and answers when the look that found none
 // began.
-func (r *scaleRun) waitUndoubled(ctx context.Context, nodes []int, limit time.Duration) (time.Time, bool) {
+func (r *ScaleRun) waitUndoubled(ctx context.Context, nodes []int, limit time.Duration) (time.Time, bool) {
 	deadline := time.Now().Add(limit)
 	for {
 		t := time.Now()
-		if doubled(r.st, nodes) == 0 {
+		if Doubled(r.st, nodes) == 0 {
 			return t, true
 		}
 		took := time.Since(t)
@@ -385,7 +343,7 @@ func (r *scaleRun) waitUndoubled(ctx context.Context, nodes []int, limit time.Du
 // auditSettled waits, for at most settleLimit, for the platform to settle
 // with n conferences running, and prints its audit. A store too busy to
 // answer is asked again; one that never answers fails the audit.
-func (r *scaleRun) auditSettled(ctx context.Context, n int) (bool, error) {
+func (r *ScaleRun) auditSettled(ctx context.Context, n int) (bool, error) {
 	deadline := time.Now().Add(settleLimit)
 	for {
 		t := time.Now()
@@ -421,7 +379,7 @@ const settleLimit = 30 * time.Second
 
 // conferenceSet is conferenceSet, asked again while the store is too busy
 // to answer, for at most settleLimit.
-func (r *scaleRun) conferenceSet(ctx context.Context) (map[string]confPlace, error) {
+func (r *ScaleRun) conferenceSet(ctx context.Context) (map[string]confPlace, error) {
 	deadline := time.Now().Add(settleLimit)
 	for {
 		t := time.Now()
