@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 func needBinary(t *testing.T) string {
 	t.Helper()
 	if _, err := NATSServerBinary(); err != nil {
-		t.Skip(err)
+		t.Fatalf("%v: make test installs it (scripts/install-deps.sh)", err)
 	}
 	if testing.Short() {
 		t.Skip("the drills start a dozen processes: not in -short")

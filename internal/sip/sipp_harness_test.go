@@ -20,10 +20,7 @@ func sippBin(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("sipp")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("sipp is not installed: run scripts/install-deps.sh (Debian package sip-tester)")
-		}
-		t.Skip("sipp is not installed: run scripts/install-deps.sh (Debian package sip-tester)")
+		t.Fatal("sipp is not installed: run scripts/install-deps.sh (Debian package sip-tester)")
 	}
 	return p
 }

@@ -213,7 +213,7 @@ func TestAccountAPIOnItsListenerAndMounted(t *testing.T) {
 // that GET /v1/cdrs lists.
 func TestCallRecordedThroughThePlugins(t *testing.T) {
 	if _, err := sipp.Bin(); err != nil {
-		t.Skip(err)
+		t.Fatalf("%v: make test installs it (scripts/install-deps.sh)", err)
 	}
 	e := startEdge(t)
 	for _, u := range []string{"1001", "1002"} {
