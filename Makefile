@@ -14,10 +14,13 @@ build:
 run: build
 	./$(BIN) serve --sim-nodes 3
 
-# Installs the real servers the tests start (redis-server), then checks
-# formatting, vets and runs every test with the race detector.
+# Installs the real servers and peers the tests start (redis-server,
+# PostgreSQL, nats-server, sipp, Kamailio, Chromium), then checks
+# formatting, vets and runs every test with the race detector. Four test
+# binaries run at once: most tests wait on the network and timers, not on
+# the CPU.
 test: deps fmt-check vet
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -p 4 -timeout 20m $(PKGS)
 	./scripts/fuzz-brief.sh
 
 # A few seconds of fuzzing for each decoder of outside input.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the module for a few seconds each (FUZZTIME,
-# default 3s): the decoders of outside input (REST bodies, queries, paths,
+# default 1s): the decoders of outside input (REST bodies, queries, paths,
 # bus messages, names, breakout tickets). Their seed corpora also run with
 # the ordinary tests; this adds a short search for new failing inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzztime=${FUZZTIME:-3s}
+fuzztime=${FUZZTIME:-1s}
 grep -rl --include='*_test.go' '^func Fuzz' internal | sort | while read -r file; do
   pkg=./$(dirname "$file")
   grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //' | while read -r target; do

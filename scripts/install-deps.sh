@@ -18,11 +18,15 @@ have_postgres() {
 have_postgres || need+=(postgresql)
 command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need+=(nats-server)
 # sipp (Debian's sip-tester) drives the SIP edge's tests and `convene bench
-# sip`; Kamailio 5.6 with its SQLite modules is what that bench compares the
-# edge with (accounting to SQL through db_sqlite).
+# sip`; Kamailio 5.6 with its SQLite and PostgreSQL modules is what that
+# bench compares the edge with (accounting to SQL through db_sqlite, or
+# db_postgres with --postgres).
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
-if ! command -v kamailio >/dev/null 2>&1 || [[ -z $(find /usr/lib -path '*kamailio/modules/db_sqlite.so' 2>/dev/null | head -1) ]]; then
-  need+=(kamailio kamailio-sqlite-modules)
+# Chromium drives the console's browser tests (headless, through chromedp).
+command -v chromium >/dev/null 2>&1 || [[ -x /usr/bin/chromium ]] || need+=(chromium)
+if ! command -v kamailio >/dev/null 2>&1 || [[ -z $(find /usr/lib -path '*kamailio/modules/db_sqlite.so' 2>/dev/null | head -1) ]] \
+  || [[ -z $(find /usr/lib -path '*kamailio/modules/db_postgres.so' 2>/dev/null | head -1) ]]; then
+  need+=(kamailio kamailio-sqlite-modules kamailio-postgres-modules)
 fi
 
 if ((${#need[@]} == 0)); then

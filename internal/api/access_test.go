@@ -297,6 +297,7 @@ func (e *accessEnv) cases() map[string]accessCase {
 		"GET /v1/platforms/{moid}/conferences":                  platform(http.MethodGet, "/v1/platforms/plat-a/conferences", ""),
 		"GET /v1/registry/{e164}":                               platform(http.MethodGet, "/v1/registry/"+own, ""),
 		"GET /v1/events":                                        platform(http.MethodGet, "/v1/events", ""),
+		"GET /v1/logs":                                          platform(http.MethodGet, "/v1/logs", ""),
 		"GET /healthz":                                          open("/healthz"),
 		"GET /metrics":                                          platform(http.MethodGet, "/metrics", ""),
 

@@ -12,6 +12,7 @@ import (
 	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // TestClientRoundTrip calls every client method against the server.
@@ -156,7 +157,7 @@ func TestClientRoundTrip(t *testing.T) {
 	if err := h.fakes.Publish(protocol.SubjectCMNotifications, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: running.E164}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the event through the client", func() bool {
+	testkit.Await(t, "the event through the client", func() bool {
 		evs, err := c.Events(ctx, apiclient.EventOptions{E164: running.E164, Limit: 5})
 		return err == nil && len(evs) == 1 && evs[0].Type == protocol.MAUConfStateNtf
 	})

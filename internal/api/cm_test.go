@@ -12,6 +12,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestEvents(t *testing.T) {
@@ -33,7 +34,7 @@ func TestEvents(t *testing.T) {
 		}
 	}
 	var evs []apiclient.Event
-	eventually(t, "5 events", func() bool {
+	testkit.Await(t, "5 events", func() bool {
 		_, body := h.do("GET", "/v1/events", "")
 		evs = decodeBody[apiclient.EventList](t, body).Events
 		return len(evs) == 5
@@ -147,7 +148,7 @@ func TestRenameApproval(t *testing.T) {
 		})
 	}
 	// Requests are recorded as events too.
-	eventually(t, "the rename requests among the events", func() bool {
+	testkit.Await(t, "the rename requests among the events", func() bool {
 		_, body := h.do("GET", "/v1/events?e164="+e164, "")
 		return len(decodeBody[apiclient.EventList](t, body).Events) == 7
 	})
@@ -155,7 +156,7 @@ func TestRenameApproval(t *testing.T) {
 	if err := h.fakes.Publish(protocol.SubjectCMRequests, protocol.ConfWillEndNtf{Type: protocol.MAUConfWillEndNtf, E164: e164}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the notice among the events", func() bool {
+	testkit.Await(t, "the notice among the events", func() bool {
 		_, body := h.do("GET", "/v1/events?e164="+e164, "")
 		return len(decodeBody[apiclient.EventList](t, body).Events) == 8
 	})

@@ -39,6 +39,7 @@ func (s *Server) createConference(w http.ResponseWriter, r *http.Request) *codes
 		return fromBus(err, scheduler, subject)
 	}
 	s.log.Debug("conference created", "e164", ack.Conf.E164, "domain", q.Domain, "node", ack.Conf.Node)
+	s.announceCreated(&ack.Conf)
 	w.Header().Set("Location", "/v1/conferences/"+ack.Conf.E164)
 	httpkit.WriteJSON(w, http.StatusCreated, conferenceView(&ack.Conf))
 	return nil

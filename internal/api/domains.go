@@ -24,6 +24,13 @@ func (s *Server) domainConferences(w http.ResponseWriter, r *http.Request) *code
 	if aerr != nil {
 		return aerr
 	}
+	page, paged, aerr := pageQuery(r)
+	if aerr != nil {
+		return aerr
+	}
+	if paged {
+		return s.domainConferencePage(w, r, moid, f, state, page)
+	}
 	all, err := s.domainStore(moid).DomainConferences(r.Context(), moid)
 	if err != nil {
 		return store.Refusal(err, "", moid)

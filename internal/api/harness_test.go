@@ -20,6 +20,7 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 const (
@@ -60,13 +61,9 @@ func newHarness(t *testing.T, tune ...func(*Options)) *harness {
 			t.Fatal(err)
 		}
 	}
-	ne, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ne.Shutdown)
-	apiBus := connect(t, ne, "api")
-	fakes := connect(t, ne, "fakes")
+	ne := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
+	apiBus := testkit.Connect(t, ne, "api")
+	fakes := testkit.Connect(t, ne, "fakes")
 
 	opts := Options{
 		Tokens:         map[string]string{testToken: "tester"},
@@ -98,16 +95,6 @@ func newHarness(t *testing.T, tune ...func(*Options)) *harness {
 	c := apiclient.New(hs.URL, testToken)
 	t.Cleanup(c.CloseIdleConnections)
 	return &harness{t: t, srv: srv, http: hs, client: c, store: st, embed: se, nats: ne, fakes: fakes, reg: reg}
-}
-
-func connect(t *testing.T, e *bus.Embedded, name string) *bus.Bus {
-	t.Helper()
-	b, err := bus.Connect(bus.Options{Embedded: e, Name: name}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
 }
 
 // fake answers requests on a subject with what answer returns for each
@@ -269,18 +256,6 @@ func (h *harness) conference(c protocol.Conference, node string) protocol.Confer
 		h.t.Fatal(err)
 	}
 	return got
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // equalJSON compares two values by their JSON encodings.

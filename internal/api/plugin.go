@@ -12,6 +12,7 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/host"
 	"github.com/convene/convene/internal/httpkit"
+	"github.com/convene/convene/internal/records"
 	"github.com/convene/convene/internal/store"
 )
 
@@ -33,6 +34,9 @@ type PluginConfig struct {
 	// Bus and Store are the infrastructure entries it uses.
 	Bus   host.ResourceRef `yaml:"bus"`
 	Store host.ResourceRef `yaml:"store"`
+	// Records is the records database where logs are kept (GET /v1/logs);
+	// empty: none, and that route answers RECORDS_UNAVAILABLE.
+	Records host.ResourceRef `yaml:"records"`
 	// Listen is the API's address; default the topology's api.listen.
 	Listen string `yaml:"listen"`
 	// OperatorToken is one more operator token besides the topology's
@@ -90,6 +94,12 @@ func (s *PluginServer) Provision(ctx host.Context, cfg any) error {
 	if err != nil {
 		return err
 	}
+	var db *records.DB
+	if c.Records != "" {
+		if db, err = host.ResourceOf[*records.DB](ctx, c.Records); err != nil {
+			return err
+		}
+	}
 	tokens := map[string]string{}
 	if c.OperatorToken != "" && !slices.ContainsFunc(topo.API.Tokens, func(t config.Token) bool { return t.Token == c.OperatorToken }) {
 		tokens[c.OperatorToken] = "operator"
@@ -112,7 +122,7 @@ func (s *PluginServer) Provision(ctx host.Context, cfg any) error {
 	}
 	ctx.OnCleanup(b.Close)
 	s.deps = Deps{Bus: b, Store: st, Config: topo, Log: ctx.Logger(), Metrics: ctx.Metrics(), Gatherer: ctx.Gatherer(),
-		PeerStore: s.peers.get}
+		PeerStore: s.peers.get, Records: db}
 	s.hosts = &hostsAPI{self: ctx.Manager(), name: ctx.HostName(), plugin: ctx.Plugin()}
 	if c.HostsBus != "" {
 		tp, err := host.ResourceOf[host.TransportProvider](ctx, c.HostsBus)

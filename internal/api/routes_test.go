@@ -11,6 +11,7 @@ import (
 	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/httpkit"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // Routes other packages mount are served with the API's conventions:
@@ -27,7 +28,7 @@ func TestMountedRoutes(t *testing.T) {
 		httpkit.WriteJSON(w, http.StatusOK, echo{Holder: holder, Has: ok})
 	}
 	srv, err := New(Options{Tokens: map[string]string{testToken: "tester"}, Platform: platform}, Deps{
-		Bus: connect(t, h.nats, "mounted"), Store: h.store, Config: config.Demo(),
+		Bus: testkit.Connect(t, h.nats, "mounted"), Store: h.store, Config: config.Demo(),
 		Routes: []httpkit.Route{
 			{Pattern: "GET /v1/things/{id}", Handler: http.HandlerFunc(who)},
 			{Pattern: "GET /v1/things/{id}/ws", Handler: http.HandlerFunc(who), Scope: httpkit.ScopeOpen},
@@ -126,7 +127,7 @@ func TestMountedRouteErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := New(Options{Tokens: map[string]string{testToken: "tester"}, Platform: platform},
-				Deps{Bus: connect(t, h.nats, "bad"), Store: h.store, Config: config.Demo(), Routes: routes})
+				Deps{Bus: testkit.Connect(t, h.nats, "bad"), Store: h.store, Config: config.Demo(), Routes: routes})
 			if err == nil {
 				t.Fatal("New accepted the route")
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/httpkit"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/records"
 	"github.com/convene/convene/internal/store"
 )
 
@@ -60,6 +61,9 @@ type Deps struct {
 	// PeerStore, when set, gives another platform's store (a master whose
 	// conferences this platform may run), or nil (stores.go).
 	PeerStore func(platform string) *store.Store
+	// Records, when set, is the records database GET /v1/logs reads
+	// (logs.go); without it that route answers RECORDS_UNAVAILABLE.
+	Records *records.DB
 }
 
 // Server is the REST API of one platform.
@@ -72,6 +76,12 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	events  *ring
+	// stream, streamBuffer and streamHeartbeat are the event stream's
+	// (stream.go).
+	stream          *streamHub
+	streamBuffer    int
+	streamHeartbeat time.Duration
+	records         *records.DB
 	// routes are the API's own routes and the mounted ones.
 	routes []httpkit.Route
 	// metricsHandler serves /metrics.
@@ -117,6 +127,7 @@ func New(opts Options, deps Deps) (*Server, error) {
 	s := &Server{
 		opts: opts, bus: deps.Bus, store: deps.Store, cfg: deps.Config, log: deps.Log, peerStore: deps.PeerStore,
 		events: newRing(eventRingSize),
+		stream: newStreamHub(), streamBuffer: streamBuffer, streamHeartbeat: streamHeartbeat, records: deps.Records,
 	}
 	tokens, err := httpkit.NewTokens(opts.Tokens, opts.Grants, deps.Config)
 	if err != nil {
@@ -159,6 +170,15 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = ln.Close()
 		return err
 	}
+	streamSubs, err := s.startStream()
+	if err != nil {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
+		_ = ln.Close()
+		return err
+	}
+	subs = append(subs, streamSubs...)
 	s.ln, s.subs = ln, subs
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -195,6 +215,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sub := range subs {
 		_ = sub.Unsubscribe()
 	}
+	// Open event streams end now: Shutdown waits for requests to end.
+	s.stream.close()
 	if srv == nil {
 		return nil
 	}
@@ -236,7 +258,8 @@ func (s *Server) ownRoutes() []httpkit.Route {
 		{"PUT /v1/platforms/{moid}/dr", httpkit.ScopePlatform, s.setPlatformDR},
 		{"GET /v1/platforms/{moid}/conferences", httpkit.ScopePlatform, s.platformConferences},
 		{"GET /v1/registry/{e164}", httpkit.ScopePlatform, s.registryEntry},
-		{"GET /v1/events", httpkit.ScopePlatform, s.listEvents},
+		{"GET /v1/events", httpkit.ScopePlatform, s.getEvents},
+		{"GET /v1/logs", httpkit.ScopePlatform, s.listLogs},
 		{"GET /healthz", httpkit.ScopeOpen, s.healthz},
 		// Metrics name domains, nodes and rooms: a scraper holds a
 		// readonly (or operator) token.

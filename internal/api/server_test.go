@@ -14,7 +14,7 @@ import (
 	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestAuth(t *testing.T) {
@@ -116,7 +116,7 @@ func TestHealthz(t *testing.T) {
 		}
 	}
 	h.nats.Shutdown()
-	eventually(t, "the bus to report down", func() bool {
+	testkit.Await(t, "the bus to report down", func() bool {
 		status, body = h.do("GET", "/healthz", "")
 		return decodeBody[apiclient.Health](t, body).Bus == "disconnected"
 	})
@@ -157,22 +157,8 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestNewChecks(t *testing.T) {
-	se, err := store.StartEmbedded("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer se.Close()
-	st, err := store.Open(context.Background(), store.Options{URL: se.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ne, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ne.Shutdown()
-	b := connect(t, ne, "api")
+	st := testkit.Store(t, testkit.Embedded)
+	_, b := testkit.Bus(t)
 	deps := Deps{Bus: b, Store: st, Config: config.Demo()}
 	toks := map[string]string{testToken: "t"}
 	for _, tc := range []struct {
@@ -219,7 +205,7 @@ func TestNewChecks(t *testing.T) {
 func TestStartShutdown(t *testing.T) {
 	h := newHarness(t)
 	srv, err := New(Options{Listen: "127.0.0.1:0", Tokens: map[string]string{testToken: "t"}},
-		Deps{Bus: connect(t, h.nats, "api2"), Store: h.store, Config: config.Demo()})
+		Deps{Bus: testkit.Connect(t, h.nats, "api2"), Store: h.store, Config: config.Demo()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +228,7 @@ func TestStartShutdown(t *testing.T) {
 	if err := h.fakes.Publish(protocol.SubjectCMNotifications, protocol.ConfStateNtf{Type: protocol.MAUConfStateNtf, E164: "6600042", State: "running"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the event on the started server", func() bool {
+	testkit.Await(t, "the event on the started server", func() bool {
 		evs, err := c.Events(ctx, apiclient.EventOptions{E164: "6600042"})
 		return err == nil && len(evs) == 1
 	})

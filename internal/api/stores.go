@@ -64,7 +64,8 @@ func (s *Server) conferenceAnywhere(ctx context.Context, e164 string) (protocol.
 
 // platformConferences lists the conferences a platform's store holds, each
 // with where it really runs (000 §8: running lists by platform, for readers
-// outside the platform). ?state= keeps one state.
+// outside the platform). ?state= keeps one state; ?page_size= and ?after=
+// ask for one page (page.go).
 func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *codes.Error {
 	moid, aerr := httpkit.PathToken(r, "moid", "domain")
 	if aerr != nil {
@@ -74,12 +75,19 @@ func (s *Server) platformConferences(w http.ResponseWriter, r *http.Request) *co
 	if aerr := checkState(state); aerr != nil {
 		return aerr
 	}
+	page, paged, aerr := pageQuery(r)
+	if aerr != nil {
+		return aerr
+	}
 	if _, ok := s.cfg.PlatformByMoid(moid); !ok {
 		return codes.Errorf(codes.NotFound, "no platform %q in the topology", moid)
 	}
 	st := s.storeOf(moid)
 	if st == nil {
 		return codes.Errorf(codes.StoreUnreachable, "platform %q's store is not reachable from platform %q; ask %q's own API", moid, s.opts.Platform, moid)
+	}
+	if paged {
+		return platformConferencePage(w, r, st, state, page)
 	}
 	confs, err := st.AllConferences(r.Context())
 	if err != nil {

@@ -42,6 +42,13 @@ func (c *Client) UpdateConference(ctx context.Context, e164 string, req UpdateCo
 
 // DomainConferences lists a domain's conferences, by number.
 func (c *Client) DomainConferences(ctx context.Context, moid string, opts ListOptions) ([]Conference, error) {
+	var out ConferenceList
+	err := c.do(ctx, http.MethodGet, withQuery("/v1/domains/"+url.PathEscape(moid)+"/conferences", opts.values()), nil, &out)
+	return out.Conferences, err
+}
+
+// values are the filters as query parameters.
+func (opts ListOptions) values() url.Values {
 	q := url.Values{}
 	if opts.PublicOnly {
 		q.Set("public_only", "true")
@@ -52,9 +59,7 @@ func (c *Client) DomainConferences(ctx context.Context, moid string, opts ListOp
 	if opts.State != "" {
 		q.Set("state", opts.State)
 	}
-	var out ConferenceList
-	err := c.do(ctx, http.MethodGet, withQuery("/v1/domains/"+url.PathEscape(moid)+"/conferences", q), nil, &out)
-	return out.Conferences, err
+	return q
 }
 
 // License reads a domain's licence.

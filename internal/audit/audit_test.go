@@ -10,21 +10,13 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // platform builds a store with three running conferences on n1 and n2.
 func platform(t *testing.T) *store.Store {
 	t.Helper()
-	e, err := store.StartEmbedded("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	s, err := store.Open(context.Background(), store.Options{URL: e.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := testkit.Store(t, testkit.Embedded)
 	ctx := context.Background()
 	if _, err := s.PublishDomain(ctx, store.DomainInfo{Moid: "acme", Used: true}, license.Limits{"8_720p": 10}); err != nil {
 		t.Fatal(err)

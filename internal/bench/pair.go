@@ -94,7 +94,30 @@ func StartPair(ctx context.Context, nodes, capacity, licence int, log *slog.Logg
 	}
 	p.ClientA = apiclient.New("http://"+p.A.API.Addr(), pairToken)
 	p.ClientB = apiclient.New("http://"+p.B.API.Addr(), pairToken)
+	if err := p.waitWatched(ctx); err != nil {
+		p.Stop()
+		return nil, err
+	}
 	return p, nil
+}
+
+// waitWatched waits until B's monitor has seen A answer: until then a
+// failure of A would be measured from a backup that never watched it.
+func (p *Pair) waitWatched(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range p.B.PMS.Platforms().Masters {
+			if m.Platform == "plat-a" && m.Observed == protocol.PlatformNormal && m.State == protocol.PlatformNormal {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("platform B's monitor did not see platform A answer within 10s")
 }
 
 // start starts one platform (again, after a crash).

@@ -37,10 +37,15 @@ type SIP struct {
 	MaxRegRate  float64
 	Rounds      int
 	Kamailio    string // auto, on or off
-	KamChildren int
+	KamChildren int    // 0: 1 on SQLite, 4 on PostgreSQL
 	RedisURL    string
-	CPUProfile  string
-	Log         *slog.Logger
+	// Postgres is a PostgreSQL server's admin URL: each round of each
+	// server keeps its records in a database of its own made there
+	// (Convene's call records, Kamailio's subscribers and accounting).
+	// Empty: SQLite files.
+	Postgres   string
+	CPUProfile string
+	Log        *slog.Logger
 }
 
 // sipTarget is a SIP server under test: Convene's node or Kamailio.
@@ -91,7 +96,7 @@ func (b *SIP) Run(ctx context.Context, out, errw io.Writer) error {
 	switch b.Kamailio {
 	case "off":
 	case "on", "auto":
-		_, err := kamailioBin()
+		_, err := kamailioBin(b.Postgres != "")
 		if err != nil && b.Kamailio == "on" {
 			return fmt.Errorf("bench sip: %w", err)
 		}
@@ -389,6 +394,7 @@ func sipPcts(lat []time.Duration) string {
 
 // conveneTarget is a SIP node run by a host, as `convene sip` runs one.
 type conveneTarget struct {
+	pg      *pgDatabase
 	h       *host.Host
 	db      *records.DB
 	sipAddr string
@@ -413,11 +419,19 @@ func (b *SIP) startConvene(ctx context.Context, dir string) (sipTarget, error) {
 		return nil, err
 	}
 	t.sipAddr = "127.0.0.1:" + strconv.Itoa(port)
+	recordsURL := filepath.Join(dir, "records.db")
+	if b.Postgres != "" {
+		if t.pg, err = newPGDatabase(ctx, b.Postgres, "convene"); err != nil {
+			t.stop()
+			return nil, err
+		}
+		recordsURL = t.pg.URL()
+	}
 	doc := map[string]any{
 		"host": map[string]any{"name": "bench-sip", "data_dir": dir},
 		"infrastructure": map[string]any{
 			"store":   map[string]any{"plugin": "convene.store.redis", "url": url},
-			"records": map[string]any{"plugin": "convene.records.sql", "url": filepath.Join(dir, "records.db")},
+			"records": map[string]any{"plugin": "convene.records.sql", "url": recordsURL},
 		},
 		"servers": map[string]any{
 			"sip": map[string]any{"plugin": sipplugin.ProxyID, "name": "sip-bench", "listen": t.sipAddr, "bus": "",
@@ -456,6 +470,9 @@ func (b *SIP) startConvene(ctx context.Context, dir string) (sipTarget, error) {
 func (t *conveneTarget) name() string { return "convene" }
 func (t *conveneTarget) addr() string { return t.sipAddr }
 func (t *conveneTarget) recordsNote() string {
+	if t.pg != nil {
+		return "call records with their log lines and roll-ups, PostgreSQL"
+	}
 	return "call records with their log lines and roll-ups, SQLite"
 }
 
@@ -495,4 +512,19 @@ func (t *conveneTarget) stop() {
 	if t.stopRS != nil {
 		t.stopRS()
 	}
+	if t.pg != nil {
+		t.pg.drop()
+	}
+}
+
+// kamailioChildren is Kamailio's UDP workers: as asked, or 1 on SQLite
+// (db_sqlite's workers lock each other out) and 4 on PostgreSQL.
+func (b *SIP) kamailioChildren() int {
+	switch {
+	case b.KamChildren > 0:
+		return b.KamChildren
+	case b.Postgres != "":
+		return 4
+	}
+	return 1
 }

@@ -31,14 +31,19 @@ import (
 // kamailioModules is where Debian's kamailio keeps its modules.
 const kamailioModules = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
-// kamailioBin finds kamailio and its SQLite module.
-func kamailioBin() (string, error) {
+// kamailioBin finds kamailio and its database module: db_sqlite, or
+// db_postgres when postgres.
+func kamailioBin(postgres bool) (string, error) {
 	p, err := exec.LookPath("kamailio")
 	if err != nil {
 		return "", errors.New("kamailio is not installed: install Debian's kamailio and kamailio-sqlite-modules (scripts/install-deps.sh)")
 	}
-	if _, err := os.Stat(filepath.Join(kamailioModules, "db_sqlite.so")); err != nil {
-		return "", errors.New("kamailio has no SQLite module: install Debian's kamailio-sqlite-modules")
+	mod, pkg := "db_sqlite.so", "kamailio-sqlite-modules"
+	if postgres {
+		mod, pkg = "db_postgres.so", "kamailio-postgres-modules"
+	}
+	if _, err := os.Stat(filepath.Join(kamailioModules, mod)); err != nil {
+		return "", fmt.Errorf("kamailio has no %s: install Debian's %s", mod, pkg)
 	}
 	return p, nil
 }
@@ -76,7 +81,7 @@ auto_aliases=no
 listen=udp:{{.Addr}}
 alias="{{.Addr}}"
 mpath="{{.Modules}}"
-loadmodule "db_sqlite.so"
+loadmodule "{{.DBModule}}"
 loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
@@ -92,15 +97,15 @@ loadmodule "auth_db.so"
 loadmodule "acc.so"
 loadmodule "kex.so"
 loadmodule "corex.so"
-modparam("db_sqlite", "db_set_journal_mode", "{{.DB}}=WAL;")
-modparam("usrloc", "db_mode", 0)
+{{if .SQLite}}modparam("db_sqlite", "db_set_journal_mode", "{{.DB}}=WAL;")
+{{end}}modparam("usrloc", "db_mode", 0)
 modparam("auth", "nonce_count", 1)
 modparam("auth", "qop", "auth")
-modparam("auth_db", "db_url", "sqlite://{{.DB}}")
+modparam("auth_db", "db_url", "{{.DBURL}}")
 modparam("auth_db", "calculate_ha1", 0)
 modparam("auth_db", "password_column", "ha1")
 modparam("auth_db", "load_credentials", "")
-modparam("acc", "db_url", "sqlite://{{.DB}}")
+modparam("acc", "db_url", "{{.DBURL}}")
 modparam("acc", "db_flag", 1)
 modparam("rr", "append_fromtag", 1)
 request_route {
@@ -136,12 +141,14 @@ request_route {
 }
 `))
 
-// kamailioTarget is a Kamailio process with its SQLite database.
+// kamailioTarget is a Kamailio process with its database: a SQLite file,
+// or a PostgreSQL database of its own (pg).
 type kamailioTarget struct {
 	dir     string
 	sipAddr string
 	db      *sql.DB
 	dbPath  string
+	pg      *pgDatabase
 	cmd     *exec.Cmd
 	done    chan struct{}
 	mu      sync.Mutex
@@ -158,7 +165,7 @@ func (k *kamailioTarget) Write(b []byte) (int, error) {
 }
 
 func (b *SIP) startKamailio(ctx context.Context, dir string) (sipTarget, error) {
-	bin, err := kamailioBin()
+	bin, err := kamailioBin(b.Postgres != "")
 	if err != nil {
 		return nil, err
 	}
@@ -167,29 +174,40 @@ func (b *SIP) startKamailio(ctx context.Context, dir string) (sipTarget, error) 
 		return nil, err
 	}
 	k := &kamailioTarget{dir: dir, sipAddr: "127.0.0.1:" + strconv.Itoa(port), dbPath: filepath.Join(dir, "kamailio.db"), done: make(chan struct{})}
-	if k.db, err = sql.Open("sqlite", k.dbPath+"?_busy_timeout=10000"); err != nil {
+	params := map[string]any{"Children": b.kamailioChildren(), "Addr": k.sipAddr, "Modules": kamailioModules,
+		"SQLite": true, "DBModule": "db_sqlite.so", "DB": k.dbPath, "DBURL": "sqlite://" + k.dbPath}
+	driver, dsn, schema := "sqlite", k.dbPath+"?_busy_timeout=10000", kamailioSchema
+	if b.Postgres != "" {
+		if k.pg, err = newPGDatabase(ctx, b.Postgres, "kamailio"); err != nil {
+			return nil, err
+		}
+		params["SQLite"], params["DBModule"], params["DBURL"] = false, "db_postgres.so", k.pg.KamailioURL()
+		driver, dsn, schema = "pgx", k.pg.URL(), kamailioSchemaPG
+	}
+	if k.db, err = sql.Open(driver, dsn); err != nil {
+		k.stop()
 		return nil, err
 	}
-	if _, err := k.db.ExecContext(ctx, kamailioSchema); err != nil {
-		k.db.Close()
+	if _, err := k.db.ExecContext(ctx, schema); err != nil {
+		k.stop()
 		return nil, fmt.Errorf("bench sip: Kamailio's database: %w", err)
 	}
 	var cfg bytes.Buffer
-	if err := kamailioConfig.Execute(&cfg, map[string]any{"Children": max(1, b.KamChildren), "Addr": k.sipAddr,
-		"Modules": kamailioModules, "DB": k.dbPath}); err != nil {
-		k.db.Close()
+	if err := kamailioConfig.Execute(&cfg, params); err != nil {
+		k.stop()
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "kamailio.cfg")
 	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
-		k.db.Close()
+		k.stop()
 		return nil, err
 	}
 	k.cmd = exec.Command(bin, "-f", cfgPath, "-DD", "-E", "-m", "256", "-M", "16", "-P", filepath.Join(dir, "kamailio.pid"), "-Y", dir)
 	k.cmd.Stdout, k.cmd.Stderr = k, k
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := k.cmd.Start(); err != nil {
-		k.db.Close()
+		k.cmd = nil
+		k.stop()
 		return nil, err
 	}
 	go func() { _ = k.cmd.Wait(); close(k.done) }()
@@ -243,6 +261,9 @@ func (k *kamailioTarget) logs() string {
 func (k *kamailioTarget) name() string { return "kamailio" }
 func (k *kamailioTarget) addr() string { return k.sipAddr }
 func (k *kamailioTarget) recordsNote() string {
+	if k.pg != nil {
+		return "acc rows of each call's INVITE and BYE, PostgreSQL through db_postgres"
+	}
 	return "acc rows of each call's INVITE and BYE, SQLite through db_sqlite"
 }
 
@@ -253,7 +274,7 @@ func (k *kamailioTarget) subscribers(ctx context.Context, users []string) error 
 	host, _, _ := net.SplitHostPort(k.sipAddr)
 	for _, u := range users {
 		sum := md5.Sum([]byte(u + ":" + host + ":pw-" + u))
-		if _, err := k.db.ExecContext(ctx, `INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES (?, ?, '', ?, '')`,
+		if _, err := k.db.ExecContext(ctx, `INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES ($1, $2, '', $3, '')`,
 			u, host, hex.EncodeToString(sum[:])); err != nil {
 			return fmt.Errorf("bench sip: Kamailio's subscribers: %w", err)
 		}
@@ -265,7 +286,8 @@ func (k *kamailioTarget) subscribers(ctx context.Context, users []string) error 
 // (the database is the round's own).
 func (k *kamailioTarget) records(ctx context.Context, _ time.Time) (map[string]bool, error) {
 	rows, err := k.db.QueryContext(ctx, `SELECT callid FROM acc GROUP BY callid
-		HAVING SUM(method = 'INVITE' AND sip_code = '200') > 0 AND SUM(method = 'BYE') > 0`)
+		HAVING SUM(CASE WHEN method = 'INVITE' AND sip_code = '200' THEN 1 ELSE 0 END) > 0
+		AND SUM(CASE WHEN method = 'BYE' THEN 1 ELSE 0 END) > 0`)
 	if err != nil {
 		return nil, err
 	}
@@ -293,5 +315,8 @@ func (k *kamailioTarget) stop() {
 	}
 	if k.db != nil {
 		k.db.Close()
+	}
+	if k.pg != nil {
+		k.pg.drop()
 	}
 }

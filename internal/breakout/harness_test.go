@@ -21,8 +21,9 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/testkit"
+	"github.com/convene/convene/internal/testkit/stackkit"
 )
 
 const token = "breakout-token-0123456789"
@@ -96,29 +97,14 @@ func start(t *testing.T, s setup) *env {
 	}
 	o := stack.Options{Config: testConfig(), Listen: "127.0.0.1:0", NATSListen: "none", SimNodes: s.nodes}
 	if s.redis {
-		o.Redis = redistest.Start(t, redistest.Options{}).URL()
+		o.Redis = testkit.StoreURL(t, testkit.RedisServer)
 	}
-	st, err := stack.Start(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := stackkit.Start(t, o)
 	e := &env{t: t, st: st, client: apiclient.New("http://"+st.API.Addr(), token)}
 	t.Cleanup(func() {
 		for _, in := range e.insts {
 			in.stop()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		st.Stop(ctx)
-	})
-	eventually(t, "nodes registered", wait, func() bool {
-		up := 0
-		for _, n := range st.RMS.Nodes() {
-			if n.State == protocol.NodeUp {
-				up++
-			}
-		}
-		return up == s.nodes
 	})
 	for range s.insts {
 		e.addInstance(s.opts, s.clock)
@@ -216,21 +202,18 @@ func (e *env) waitPlan(in *instance, e164 string) (*breakout.State, *breakout.Pl
 		p    *breakout.Plan
 		last error
 	)
-	deadline := time.Now().Add(wait)
-	for {
+	testkit.Eventually(e.t, wait, func() error {
 		var err error
 		st, p, err = in.svc.Snapshot(context.Background(), e164)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if last = p.Check(applied(e.node(e164), e164)); last == nil {
-			return st, p
+		if last = p.Check(applied(e.node(e164), e164)); last != nil {
+			return fmt.Errorf("the node does not follow the plan of version %d: %w", st.Version, last)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("the node does not follow the plan of version %d: %v", st.Version, last)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return st, p
 }
 
 // user is a WebSocket client playing one user; a reader collects what it
@@ -382,18 +365,6 @@ func (c *fakeClock) now() time.Time { return time.Now().Add(time.Duration(c.offs
 func (c *fakeClock) to(t time.Time) {
 	if d := t.Sub(c.now()); d > 0 {
 		c.offset.Add(int64(d))
-	}
-}
-
-// eventually polls cond until it holds or the time is up.
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -3,6 +3,7 @@ package breakout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // The conference ends: its clients get a final notify and are
@@ -38,7 +40,7 @@ func TestConferenceEndEndsBreakout(t *testing.T) {
 			t.Fatalf("user %d closed with %d, want 4001 (conference ended)", u.id, code)
 		}
 	}
-	eventually(t, "breakout state removed", wait, func() bool {
+	testkit.Eventually(t, wait, testkit.Cond("breakout state removed", func() bool {
 		keys, err := e.st.Store.Client().Keys(context.Background(), "breakout*").Result()
 		if err != nil {
 			t.Fatal(err)
@@ -53,7 +55,7 @@ func TestConferenceEndEndsBreakout(t *testing.T) {
 			}
 		}
 		return len(all) == 0
-	})
+	}))
 	// A new client of the ended conference is refused before the upgrade.
 	if _, err := breakout.Dial(context.Background(), a.base, "/v1/conferences/"+e164+"/breakout/ws?ticket=x"); err == nil {
 		t.Fatal("connected to an ended conference")
@@ -85,10 +87,10 @@ func TestRestoreSendsThePlanToTheNewNode(t *testing.T) {
 			e.st.KillNode(i)
 		}
 	}
-	eventually(t, "the conference restored on the other node", wait, func() bool {
+	testkit.Eventually(t, wait, testkit.Cond("the conference restored on the other node", func() bool {
 		c, err := e.st.Store.Conference(context.Background(), e164)
 		return err == nil && c.State == protocol.StateRunning && c.Node != old.ID()
-	})
+	}))
 	moved, p := e.waitPlan(in, e164)
 	if moved.Meta.Node == st.Meta.Node || moved.Meta.Node != e.node(e164).ID() {
 		t.Fatalf("the plan goes to %q, the conference runs on %q (was %q)", moved.Meta.Node, e.node(e164).ID(), st.Meta.Node)
@@ -192,8 +194,13 @@ func TestSweepFollowsAnUntoldMove(t *testing.T) {
 	if err := e.st.Store.Update(context.Background(), e164, "cmu", other.ID()); err != nil {
 		t.Fatal(err)
 	}
-	moved, _ := e.waitPlan(in, e164) // waits on the store's node
-	if moved.Meta.Node != other.ID() {
-		t.Fatalf("the plan goes to %q, not %q", moved.Meta.Node, other.ID())
-	}
+	// The sweep sends the plan to the node, then records that it did: the
+	// node may follow it before the state names it.
+	testkit.Eventually(t, wait, func() error {
+		moved, _ := e.waitPlan(in, e164) // waits on the store's node
+		if moved.Meta.Node != other.ID() {
+			return fmt.Errorf("the plan goes to %q, not %q", moved.Meta.Node, other.ID())
+		}
+		return nil
+	})
 }

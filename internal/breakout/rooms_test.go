@@ -11,6 +11,7 @@ import (
 
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // Start, join the preset rooms, stop now: every client hears every step;
@@ -259,7 +260,7 @@ func TestUserLeavesTheConference(t *testing.T) {
 
 	_ = ums.c.Close()
 	_ = plain.c.Close()
-	eventually(t, "both users out", wait, func() bool {
+	testkit.Eventually(t, wait, testkit.Cond("both users out", func() bool {
 		st, _, err := in.svc.Snapshot(t.Context(), e164)
 		if err != nil {
 			t.Fatal(err)
@@ -271,7 +272,7 @@ func TestUserLeavesTheConference(t *testing.T) {
 			}
 		}
 		return online == 2
-	})
+	}))
 	st, _ := e.waitPlan(in, e164)
 	kept := st.Users["u902"]
 	if kept == nil || kept.Current != 0 || kept.Preset != 10 || kept.UserID != 2 {
@@ -364,14 +365,14 @@ func TestUsersOfADeadInstanceLeave(t *testing.T) {
 	host.send(startReq(e164, 1, []protocol.BreakoutRoomInfo{room(10, 0, item(2, 902), item(3, 0))}))
 	host.expect(protocol.BMSBreakoutRoomsStartNotify, status(0))
 	a.kill()
-	eventually(t, "the dead instance's users out", wait, func() bool {
+	testkit.Eventually(t, wait, testkit.Cond("the dead instance's users out", func() bool {
 		st, _, err := b.svc.Snapshot(context.Background(), e164)
 		if err != nil {
 			t.Fatal(err)
 		}
 		u := st.Users["u902"]
 		return u != nil && !u.Online() && u.Current == 0 && st.Users["i3"] == nil
-	})
+	}))
 	st, _ := e.waitPlan(b, e164)
 	if u := st.Users["i1"]; u == nil || !u.Online() {
 		t.Fatal("the live instance's user was taken out too")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/service"
 	"github.com/convene/convene/internal/store"
 )
 
@@ -142,13 +143,10 @@ type Service struct {
 	tmu    sync.Mutex // guards timers
 	timers map[string]*time.Timer
 
-	life   sync.Mutex     // serialises Start, Shutdown and Kill
+	life   service.Life   // the subscription, the outbox, countdown and sweep loops, ready
+	connMu sync.Mutex     // orders a WebSocket handler's count against stop
 	conns  sync.WaitGroup // WebSocket handlers running
-	subs   []*bus.Subscription
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	ready  atomic.Bool
-	down   atomic.Bool
+	down   atomic.Bool    // stopped: set under connMu
 }
 
 // conf is what an instance caches of a conference: its state and plan as
@@ -180,6 +178,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 	}
 	s.hub = newHub(s)
 	s.out = newOutbox(s.bus, s.log, s.markSent)
+	s.life.Init("breakout "+opts.Instance, s.bus, s.log)
 	return s, nil
 }
 
@@ -187,16 +186,16 @@ func New(opts Options, deps Deps) (*Service, error) {
 func (s *Service) Instance() string { return s.opts.Instance }
 
 // Ready reports whether the service is started and serving.
-func (s *Service) Ready() bool { return s.ready.Load() }
+func (s *Service) Ready() bool { return s.life.Ready() }
 
 // Start loads the ticket secret, subscribes to the conferences' life on
-// the bus and starts the countdown and sweep loops. It does not block.
+// the bus and starts the countdown and sweep loops. It does not block; a
+// second Start returns ErrStarted.
 func (s *Service) Start(ctx context.Context) error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.cancel != nil {
-		return ErrStarted
-	}
+	return s.life.Start(ErrStarted, func() error { return s.start(ctx) })
+}
+
+func (s *Service) start(ctx context.Context) error {
 	s.secret = s.opts.TicketSecret
 	if len(s.secret) == 0 {
 		sec, err := s.store.BreakoutSecret(ctx)
@@ -208,23 +207,17 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.store.BeatBreakoutInstance(ctx, s.opts.Instance, s.now().UnixMilli()); err != nil {
 		return fmt.Errorf("breakout: start: %w", err)
 	}
-	sub, err := s.bus.Subscribe(protocol.SubjectCMNotifications, bus.HandlerFunc(s.onConfNtf), bus.Concurrent(8))
-	if err != nil {
+	if _, err := s.life.Subscribe(s.bus, protocol.SubjectCMNotifications, bus.HandlerFunc(s.onConfNtf), bus.Concurrent(8)); err != nil {
 		return fmt.Errorf("breakout: start: %w", err)
 	}
-	s.subs = []*bus.Subscription{sub}
-	if err := s.bus.Flush(ctx); err != nil {
-		_ = sub.Unsubscribe()
+	if err := s.life.Confirm(ctx, s.bus); err != nil {
 		return fmt.Errorf("breakout: start: %w", err)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
-	s.down.Store(false)
-	s.wg.Add(3)
-	go func() { defer s.wg.Done(); s.out.run(loopCtx) }()
-	go func() { defer s.wg.Done(); s.countdownLoop(loopCtx) }()
-	go func() { defer s.wg.Done(); s.sweepLoop(loopCtx) }()
-	s.ready.Store(true)
+	s.life.Go(func() { <-s.life.Done(); cancel() })
+	s.life.Go(func() { s.out.run(loopCtx) })
+	s.life.Go(func() { s.countdownLoop(loopCtx) })
+	s.life.Go(func() { s.sweepLoop(loopCtx) })
 	s.log.Info("breakout service started", "speakerLimit", s.opts.SpeakerLimit)
 	return nil
 }
@@ -234,7 +227,7 @@ func (s *Service) Start(ctx context.Context) error {
 // to the epoch so that the other instances' next sweep takes out of their
 // conferences the users who did not come back.
 func (s *Service) Shutdown(ctx context.Context) error {
-	if !s.stop() {
+	if !s.stop(ctx) {
 		return nil
 	}
 	s.hub.closeAll(statusGoingAway, "the breakout service is shutting down: reconnect")
@@ -252,33 +245,36 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// killTimeout bounds Kill's wait for the loops.
+const killTimeout = 10 * time.Second
+
 // Kill stops the service as a crash would: connections drop, loops end,
 // nothing is said to anyone and the store is left as it is. For tests and
 // drills.
 func (s *Service) Kill() {
-	if !s.stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	if !s.stop(ctx) {
 		return
 	}
 	s.hub.dropAll()
 	s.log.Info("breakout service killed")
 }
 
-// stop ends the loops and subscriptions; false if not started.
-func (s *Service) stop() bool {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.cancel == nil {
+// stop ends the subscription and the loops; false if the service is not
+// serving (not started, or stopped already). ctx bounds the wait for the
+// loops.
+func (s *Service) stop(ctx context.Context) bool {
+	s.connMu.Lock()
+	if !s.life.Ready() || s.down.Load() {
+		s.connMu.Unlock()
 		return false
 	}
-	s.ready.Store(false)
 	s.down.Store(true)
-	for _, sub := range s.subs {
-		_ = sub.Unsubscribe()
+	s.connMu.Unlock()
+	if err := s.life.Shutdown(ctx); err != nil {
+		s.log.Warn("breakout service stop", "err", err)
 	}
-	s.subs = nil
-	s.cancel()
-	s.wg.Wait()
-	s.cancel = nil
 	s.tmu.Lock()
 	for k, t := range s.timers {
 		t.Stop()

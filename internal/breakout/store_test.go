@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // The store keeps breakout state versioned: a change computed from an old
@@ -17,10 +17,10 @@ import (
 // follows the state, and the same scripts run on the embedded store and on
 // redis-server.
 func TestStoreBreakoutState(t *testing.T) {
-	for _, kind := range []string{"embedded", "redis"} {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range testkit.Backends {
+		t.Run(string(kind), func(t *testing.T) {
 			ctx := context.Background()
-			st := openStore(t, kind)
+			st := testkit.Store(t, kind)
 
 			if rec, err := st.Breakout(ctx, "5100001"); err != nil || rec.Version != 0 || len(rec.Users) != 0 {
 				t.Fatalf("no state yet: %+v %v", rec, err)
@@ -82,37 +82,15 @@ func TestStoreBreakoutState(t *testing.T) {
 	}
 }
 
-// openStore opens a store on a new embedded server or redis-server.
-func openStore(t *testing.T, kind string) *store.Store {
-	t.Helper()
-	url := ""
-	if kind == "redis" {
-		url = redistest.Start(t, redistest.Options{}).URL()
-	} else {
-		emb, err := store.StartEmbedded("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(emb.Close)
-		url = emb.URL()
-	}
-	st, err := store.Open(context.Background(), store.Options{URL: url}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // A ticket's redemption is first come, first served, and safe to repeat:
 // the redeemer that ran it again (its reply was lost) still holds the
 // ticket; anyone else finds it taken. The records go once past their
 // time, by the sweep's call, on both servers.
 func TestStoreTicketRedemption(t *testing.T) {
-	for _, kind := range []string{"embedded", "redis"} {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range testkit.Backends {
+		t.Run(string(kind), func(t *testing.T) {
 			ctx := context.Background()
-			st := openStore(t, kind)
+			st := testkit.Store(t, kind)
 			const until = 1_800_000_000_000
 			for _, try := range []struct{ id, redeemer, holder string }{
 				{"t1", "bms-1/a", "bms-1/a"},

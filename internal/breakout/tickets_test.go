@@ -13,6 +13,7 @@ import (
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // issue asks an instance for a ticket.
@@ -144,10 +145,10 @@ func TestTicketOfAnEndedConference(t *testing.T) {
 	if err := e.client.EndConference(ctx, e164); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the conference ended", wait, func() bool {
+	testkit.Eventually(t, wait, testkit.Cond("the conference ended", func() bool {
 		_, err := e.st.Store.Conference(ctx, e164)
 		return errors.Is(err, store.ErrConfNotFound)
-	})
+	}))
 	again, err := e.client.CreateConference(ctx, apiclient.CreateConferenceRequest{
 		Name: "same number", Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 60, E164: e164,
 	})

@@ -81,16 +81,16 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept answered
 	}
-	// Count the handler in while the service runs (under life, so that
+	// Count the handler in while the service runs (under connMu, so that
 	// Shutdown's wait never races with a new handler).
-	s.life.Lock()
-	if s.cancel == nil {
-		s.life.Unlock()
+	s.connMu.Lock()
+	if !s.life.Ready() || s.down.Load() {
+		s.connMu.Unlock()
 		_ = conn.Close(statusGoingAway, "the breakout service is shutting down: reconnect")
 		return
 	}
 	s.conns.Add(1)
-	s.life.Unlock()
+	s.connMu.Unlock()
 	defer s.conns.Done()
 	conn.SetReadLimit(maxMessage)
 	c := s.newClient(e164, id, session, compact, conn)

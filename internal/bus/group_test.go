@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or the deadline passes. The bus's
+// own tests cannot use the shared testkit, which starts buses.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

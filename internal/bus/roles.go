@@ -34,6 +34,9 @@ const (
 	// RolePlatform is another platform's scheduler and PMS on this
 	// platform's bus, for disaster recovery.
 	RolePlatform Role = "platform"
+	// RoleAlarms is the alarm service: it watches nodes, rooms, platforms,
+	// licences and hosts, and announces the alarms it raises and clears.
+	RoleAlarms Role = "alarms"
 	// RoleHost is a host's own connection: its management (status, plugin
 	// stop and start) and the distributed channels between its servers.
 	RoleHost Role = "host"
@@ -45,7 +48,7 @@ const (
 
 // Roles lists the roles that have a credential file, in a stable order.
 func Roles() []Role {
-	return []Role{RoleMCU, RoleRMS, RoleScheduler, RolePMS, RoleRegistry, RoleAPI, RoleBreakout, RoleSIP, RolePlatform, RoleHost}
+	return []Role{RoleMCU, RoleRMS, RoleScheduler, RolePMS, RoleRegistry, RoleAPI, RoleBreakout, RoleSIP, RolePlatform, RoleAlarms, RoleHost}
 }
 
 // Describe says in a few words who uses a role's credential.
@@ -69,6 +72,8 @@ func (r Role) Describe() string {
 		return "SIP nodes"
 	case RolePlatform:
 		return "a whole platform joining this bus for disaster recovery"
+	case RoleAlarms:
+		return "the alarm service"
 	case RoleHost:
 		return "hosts: their management and the channels between their servers"
 	case RoleInternal:
@@ -117,11 +122,14 @@ func Inbox(role Role) string { return InboxRoot + "." + string(role) }
 //	pms        monitor.notify.server_room, monitor.notify.platform, monitor.req.P, rms.ntf.P                       yes
 //	           rms.res.P
 //	registry   upu.resync.P                                         upu.P                                          yes
-//	api        mau.cmmau.P, mau.cmcmu.*, rms.res.P, upu.P,          meeting.css, meeting.mccntf                    no
-//	           monitor.req.P
+//	api        mau.cmmau.P, mau.cmcmu.*, rms.res.P, upu.P,          meeting.css, meeting.mccntf, rms.ntf.P,        no
+//	           monitor.req.P                                        monitor.notify.*, platform.license.ntf,
+//	                                                                cdr.ntf.P, alarm.ntf.P
 //	breakout   mcu.*, bms.*                                         meeting.mccntf, bms.*                          no
-//	sip        upu.P, rms.res.P                                     (nothing)                                      no
+//	sip        upu.P, rms.res.P, cdr.ntf.P                          (nothing)                                      no
 //	platform   monitor.req.P, meeting.css, meeting.mccntf           mau.cmcmu.*                                    yes
+//	alarms     alarm.ntf.P, rms.res.P, monitor.req.P                rms.ntf.P, monitor.notify.*,                   no
+//	                                                                platform.license.ntf, meeting.mccntf
 //	host       host.>, channel.>                                    host.>, channel.>                              yes
 //
 // P is the platform whose bus it is: a platform joining another's bus
@@ -178,7 +186,9 @@ func Permissions(role Role, platform string) (Grant, error) {
 		g = Grant{
 			Publish: []string{protocol.SubjectCMMAU(p), protocol.SubjectConfControl("*"), protocol.SubjectRMS(p),
 				protocol.SubjectRegistry(p), protocol.SubjectPMS(p)},
-			Subscribe: []string{protocol.SubjectCMRequests, protocol.SubjectCMNotifications},
+			Subscribe: []string{protocol.SubjectCMRequests, protocol.SubjectCMNotifications,
+				protocol.SubjectRMSNotify(p), protocol.SubjectServerRoomNotify, protocol.SubjectPlatformNotify,
+				protocol.SubjectLicenseNotify, protocol.SubjectCallNotify(p), protocol.SubjectAlarmNotify(p)},
 		}
 	case RoleBreakout:
 		g = Grant{
@@ -188,12 +198,19 @@ func Permissions(role Role, platform string) (Grant, error) {
 	case RoleSIP:
 		// The registry says which node runs a conference; RMS's node
 		// list (RMS_NODELIST_REQ) says where that node takes SIP calls.
-		g = Grant{Publish: []string{protocol.SubjectRegistry(p), protocol.SubjectRMS(p)}}
+		// The call records server announces live-call changes.
+		g = Grant{Publish: []string{protocol.SubjectRegistry(p), protocol.SubjectRMS(p), protocol.SubjectCallNotify(p)}}
 	case RolePlatform:
 		g = Grant{
 			Publish:   []string{protocol.SubjectPMS(p), protocol.SubjectCMRequests, protocol.SubjectCMNotifications},
 			Subscribe: []string{protocol.SubjectConfControl("*")},
 			Respond:   true,
+		}
+	case RoleAlarms:
+		g = Grant{
+			Publish: []string{protocol.SubjectAlarmNotify(p), protocol.SubjectRMS(p), protocol.SubjectPMS(p)},
+			Subscribe: []string{protocol.SubjectRMSNotify(p), protocol.SubjectServerRoomNotify,
+				protocol.SubjectPlatformNotify, protocol.SubjectLicenseNotify, protocol.SubjectCMNotifications},
 		}
 	case RoleHost:
 		// Management (host.status.*, host.query.*, host.ctl.*) and the

@@ -2,7 +2,8 @@
 // the edge reports each call's start, answer and end to, and each SIP
 // message and routing decision as the call's log lines; one call record
 // per call, however many nodes or retries report its end; hourly and
-// daily roll-ups kept in the same transaction as each record; and what
+// daily roll-ups, in all and by caller and called number and prefix,
+// kept in the same transaction as each record; and what
 // operators and the bank's systems read: records queried by time, type,
 // caller, called and connected with cursor pagination, statistics per
 // hour or day, CSV export, the calls live now with a feed of their

@@ -101,7 +101,7 @@ func TestQueryAndStatsMatchGeneratedCalls(t *testing.T) {
 		}
 		popular := mostCalled(all)
 		t.Run("query", func(t *testing.T) { checkQueries(t, svc, all, popular) })
-		t.Run("stats", func(t *testing.T) { checkStats(t, svc, all) })
+		t.Run("stats", func(t *testing.T) { checkStats(t, svc, all, popular) })
 	})
 }
 
@@ -202,7 +202,7 @@ func inDay(t, day time.Time) bool {
 	return in(t, from, from.AddDate(0, 0, 1))
 }
 
-func checkStats(t *testing.T, svc *cdr.Service, all []want) {
+func checkStats(t *testing.T, svc *cdr.Service, all []want, popular string) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		query  string
@@ -219,10 +219,30 @@ func checkStats(t *testing.T, svc *cdr.Service, all []want) {
 			func(w want) bool { return w.typ == "video" && w.connected }},
 		{"start=2025-03-03T00:00:00%2B08:00&end=2025-03-04T00:00:00%2B08:00&connected=false", "hour", "rollups",
 			func(w want) bool { return !w.connected }},
-		{"start=2025-02-24T00:00:00%2B08:00&end=2025-03-06T00:00:00%2B08:00&caller=8001*", "day", "records",
+		// By number: from the number roll-ups, exact or by a prefix of up
+		// to 4 characters; hourly, daily, and over partial days; a longer
+		// prefix from the records.
+		{"start=2025-02-24T00:00:00%2B08:00&end=2025-03-06T00:00:00%2B08:00&caller=8001*", "day", "rollups",
 			func(w want) bool { return strings.HasPrefix(w.caller, "8001") }},
-		{"start=2025-03-04T00:00:00%2B08:00&end=2025-03-05T00:00:00%2B08:00&called=66*&type=video", "hour", "records",
+		{"start=2025-03-04T00:00:00%2B08:00&end=2025-03-05T00:00:00%2B08:00&called=66*&type=video", "hour", "rollups",
 			func(w want) bool { return strings.HasPrefix(w.called, "66") && w.typ == "video" }},
+		{"start=2025-03-04T00:00:00%2B08:00&end=2025-03-05T00:00:00%2B08:00&caller=8*", "hour", "rollups",
+			func(w want) bool { return strings.HasPrefix(w.caller, "8") }},
+		{"start=2025-02-24T00:00:00%2B08:00&end=2025-03-06T00:00:00%2B08:00&caller=13*&connected=true", "day", "rollups",
+			func(w want) bool { return strings.HasPrefix(w.caller, "13") && w.connected }},
+		{"start=2025-02-24T00:00:00%2B08:00&end=2025-03-06T00:00:00%2B08:00&called=" + popular, "day", "rollups",
+			func(w want) bool { return w.called == popular }},
+		{"start=2025-02-24T00:00:00%2B08:00&end=2025-03-06T00:00:00%2B08:00&called=" + popular + "*", "day", "records",
+			func(w want) bool { return strings.HasPrefix(w.called, popular) }},
+		{"start=2025-02-27T10:30:00%2B08:00&end=2025-03-02T15:20:00%2B08:00&called=" + popular[:6] + "*&type=voice", "day", "records",
+			func(w want) bool { return strings.HasPrefix(w.called, popular[:6]) && w.typ == "voice" }},
+		{"start=2025-02-24T00:00:00%2B08:00&end=2025-03-06T00:00:00%2B08:00&called=6600001", "day", "rollups",
+			func(w want) bool { return w.called == "6600001" }},
+		{"start=2025-02-24T00:00:00%2B08:00&end=2025-03-06T00:00:00%2B08:00&called=6600*&connected=false", "day", "rollups",
+			func(w want) bool { return strings.HasPrefix(w.called, "6600") && !w.connected }},
+		// A caller and a called filter together: from the records.
+		{"start=2025-02-24T00:00:00%2B08:00&end=2025-03-06T00:00:00%2B08:00&caller=800*&called=66*", "day", "records",
+			func(w want) bool { return strings.HasPrefix(w.caller, "800") && strings.HasPrefix(w.called, "66") }},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			v, err := url.ParseQuery(tc.query)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/convene/convene/internal/cdr"
 	"github.com/convene/convene/internal/records"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // Post queues a step without waiting: done is told once it is written,
@@ -37,7 +38,7 @@ func TestPostToldOnceWritten(t *testing.T) {
 	if err := s.PostLog(ctx, "post-1", cdr.LogLine{Node: "sip-a", Direction: "in", Message: "INVITE sip:2001@x SIP/2.0"}, done); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every post told", func() bool {
+	testkit.AwaitWithin(t, 20*time.Second, "every post told", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(outcomes) == len(steps)+1

@@ -113,8 +113,10 @@ func New(opts Options, db *records.DB, log *slog.Logger) (*Service, error) {
 func (s *Service) Location() *time.Location { return s.loc }
 
 // Start checks the time zone against the one the database keeps its
-// roll-ups in (claiming it on a new database), then starts writing and
-// the periodic sweeps; it returns at once. Errors: ErrTimeZone (another
+// roll-ups in (claiming it on a new database), counts the number
+// roll-ups of a database upgraded from a version without them (once: it
+// reads every record), then starts writing and the periodic sweeps; it
+// returns at once. Errors: ErrTimeZone (another
 // zone is recorded: configure it, or rebuild the roll-ups in this one).
 func (s *Service) Start(ctx context.Context) error {
 	stored, err := s.db.ClaimRollupZone(ctx, s.loc.String())
@@ -124,6 +126,11 @@ func (s *Service) Start(ctx context.Context) error {
 	if stored != s.loc.String() {
 		return fmt.Errorf("%w: the records database %s keeps its call statistics in the time zone %s, this service is set to %s: set the time zone to %s, or rebuild the statistics in %s on every node at once (convene cdr rebuild-rollups)",
 			ErrTimeZone, s.db.URL(), stored, s.loc, stored, s.loc)
+	}
+	// A database upgraded from a version without number roll-ups has its
+	// records counted in them now, once (every record is read).
+	if err := s.db.BackfillNumberRollups(ctx, s.buckets); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

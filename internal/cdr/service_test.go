@@ -69,6 +69,12 @@ func TestRetriedAndDoubledStepsCountOnce(t *testing.T) {
 		if err != nil || st.Totals.Count != 1 || st.Totals.Voice.DurationSeconds != 90 {
 			t.Fatalf("stats %+v (%v): want 1 voice call of 90 s", st.Totals, err)
 		}
+		for _, filter := range []string{"&caller=8001001", "&caller=8*", "&caller=8001*", "&called=8002002", "&called=800*"} {
+			st, err := a.Stats(ctx, dayQuery(t, a, filter))
+			if err != nil || st.Source != cdr.SourceRollups || st.Totals.Count != 1 || st.Totals.Voice.DurationSeconds != 90 {
+				t.Fatalf("stats %s: %+v from %s (%v): want 1 voice call of 90 s from the roll-ups", filter, st.Totals, st.Source, err)
+			}
+		}
 		ended := 0
 		for _, sub := range []*cdr.Subscription{subA, subB} {
 		drain:

@@ -67,15 +67,19 @@ type Stats struct {
 // range is one day or less, per day when longer (a range that starts or
 // ends inside a day has that day's bucket count only its hours in range).
 //
-// Without a caller or called filter, the answer is read from the
-// roll-ups only: the hourly ones for partial days, the daily ones for
-// whole days, filtered by type and connected, which they are keyed by;
-// its cost does not grow with the number of calls. The roll-ups cannot
-// answer a caller or called filter (numbers are unbounded), so such a
-// query is counted from the call records it selects, read through the
-// caller's or called number's index (an exact number or a prefix is a
-// range of it, never a scan of the table): its cost grows with the calls
-// of those numbers in the range. Source says which was used.
+// The answer is read from the roll-ups: the hourly ones for partial
+// days, the daily ones for whole days, filtered by type and connected,
+// which they are keyed by; its cost does not grow with the number of
+// calls. A caller or a called filter reads the number roll-ups, keyed
+// also by each number and each of its prefixes up to
+// records.MaxRollupPrefix characters (whose days, for a number or a
+// prefix longer than records.MaxDailyPrefix, are the rows of their
+// hours with calls). A longer prefix, or a caller and a
+// called filter together, is counted from the call records it selects,
+// read through the caller's or called number's index (an exact number or
+// a prefix is a range of it, never a scan of the table): its cost grows
+// with the calls of those numbers in the range. Source says which was
+// used.
 func (s *Service) Stats(ctx context.Context, q Query) (Stats, error) {
 	from, to := hourStart(q.Start, s.loc), hourCeil(q.End, s.loc)
 	if to.Sub(from) > maxStatsDays*24*time.Hour {
@@ -112,7 +116,15 @@ func (s *Service) Stats(ctx context.Context, q Query) (Stats, error) {
 		st.Totals.add(typ, calls, seconds)
 	}
 
-	if !q.Caller.any() || !q.Called.any() {
+	read := func(grain string, from, to time.Time) ([]records.Rollup, error) {
+		return s.db.Rollups(ctx, grain, from, to)
+	}
+	switch side, m, ok := numberFilter(q); {
+	case ok:
+		read = func(grain string, from, to time.Time) ([]records.Rollup, error) {
+			return s.db.NumberRollups(ctx, side, m, grain, from, to)
+		}
+	case !q.Caller.any() || !q.Called.any():
 		st.Source = SourceRecords
 		f := q.filter()
 		f.From, f.To = from, to
@@ -123,7 +135,7 @@ func (s *Service) Stats(ctx context.Context, q Query) (Stats, error) {
 		return st, err
 	}
 	for _, part := range s.rollupParts(st.Bucket, from, to) {
-		rows, err := s.db.Rollups(ctx, part.grain, part.from, part.to)
+		rows, err := read(part.grain, part.from, part.to)
 		if err != nil {
 			return Stats{}, err
 		}
@@ -132,6 +144,21 @@ func (s *Service) Stats(ctx context.Context, q Query) (Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// numberFilter is the one number q filters by, when the number roll-ups
+// count it: a caller or a called number (not both), exact or a prefix of
+// at most records.MaxRollupPrefix characters.
+func numberFilter(q Query) (side string, m records.Match, ok bool) {
+	switch {
+	case !q.Caller.any() && q.Called.any():
+		side, m = records.SideCaller, q.Caller.match()
+	case q.Caller.any() && !q.Called.any():
+		side, m = records.SideCalled, q.Called.match()
+	default:
+		return "", records.Match{}, false
+	}
+	return side, m, records.NumberRollupsAnswer(m)
 }
 
 type rollupPart struct {

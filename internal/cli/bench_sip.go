@@ -51,8 +51,13 @@ record-route with loose routing, and accounting to SQL (acc writing each
 call's INVITE and BYE to SQLite through db_sqlite, in WAL mode). db_sqlite
 sets no busy timeout, so Kamailio's workers fail each other's queries
 ("database is locked") when there are several: it runs
---kamailio-children workers, one by default. The summary prints each
-server's best round and the ratios.
+--kamailio-children workers, one by default.
+
+With --postgres, both keep their records on that PostgreSQL server
+instead, each round of each server in a fresh database: Convene's call
+records, and Kamailio's subscribers and accounting through db_postgres
+(Debian's kamailio-postgres-modules), with 4 workers by default. The
+summary prints each server's best round and the ratios.
 
 Everything runs on loopback on this machine.`,
 		Args: cobra.NoArgs,
@@ -71,7 +76,8 @@ Everything runs on loopback on this machine.`,
 	f.Float64Var(&b.MaxRegRate, "max-register-rate", 4000, "the ramp of REGISTERs stops past this rate")
 	f.IntVar(&b.Rounds, "rounds", 2, "rounds, each Convene then Kamailio")
 	f.StringVar(&b.Kamailio, "kamailio", "auto", "auto (when installed), on, or off")
-	f.IntVar(&b.KamChildren, "kamailio-children", 1, "Kamailio's UDP worker processes")
+	f.IntVar(&b.KamChildren, "kamailio-children", 0, "Kamailio's UDP worker processes (0: 1 on SQLite, 4 on PostgreSQL)")
+	f.StringVar(&b.Postgres, "postgres", "", "keep both servers' records on this PostgreSQL server (an admin URL, postgres://user@host:port/db): a database of its own for each round of each server, dropped after")
 	f.StringVar(&b.RedisURL, "redis", "", "the store of the node (default: a redis-server this command starts)")
 	f.StringVar(&b.logLevel, "log-level", "error", "the node's log level")
 	f.StringVar(&b.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the Convene node) to this file")

@@ -15,6 +15,7 @@ import (
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // lockedBuffer is an output a command writes while the test reads it.
@@ -33,17 +34,6 @@ func (w *lockedBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // The banner of serve says where the credentials are and prints no
@@ -82,7 +72,7 @@ func TestServeBannerShowsWhereCredsAreAndNoSecret(t *testing.T) {
 		t.Fatalf("serve on an external bus with a creds directory: %v", err)
 	}
 	defer st.Stop(ctx)
-	waitFor(t, "the node up on the external bus", func() bool {
+	testkit.AwaitWithin(t, 30*time.Second, "the node up on the external bus", func() bool {
 		for _, n := range st.RMS.Nodes() {
 			if n.State == protocol.NodeUp {
 				return true
@@ -138,7 +128,7 @@ func TestMCUSimTakesItsCredential(t *testing.T) {
 	cancel()
 
 	out, cancel, done := run("--id", "n", "--count", "2", "--nats-creds", creds.File(bus.RoleMCU))
-	waitFor(t, "two nodes started", func() bool { return strings.Count(out.String(), "started") == 2 })
+	testkit.AwaitWithin(t, 30*time.Second, "two nodes started", func() bool { return strings.Count(out.String(), "started") == 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("mcu-sim with mcu.creds: %v", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/cdr"
 	"github.com/convene/convene/internal/records"
 )
@@ -30,7 +31,7 @@ var cdrCommands = []func() *cobra.Command{cdrGenerateCmd}
 func cdrCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cdr",
-		Short: "Call records: generate, query, statistics",
+		Short: "Call records: query, statistics, CSV export; generate realistic ones",
 	}
 	for _, f := range cdrCommands {
 		cmd.AddCommand(f())
@@ -41,6 +42,26 @@ func cdrCmd() *cobra.Command {
 // defaultRecordsURL is the records database `convene serve` keeps in its
 // data directory.
 const defaultRecordsURL = ".convene/records.db"
+
+// generateThroughAPI has the running platform write the calls.
+func generateThroughAPI(cmd *cobra.Command, conn *apiConn, o cdr.GenerateOptions, nodes []string) error {
+	c, err := conn.client()
+	if err != nil {
+		return err
+	}
+	// The same now and seed write the same calls: a request sent again
+	// adds nothing.
+	req := apiclient.CDRGenerateRequest{Count: o.Count, Days: o.Days, Seed: o.Seed, Now: time.Now().Truncate(time.Millisecond),
+		Platform: o.Platform, Nodes: nodes}
+	sum, err := c.GenerateCDRs(cmd.Context(), req)
+	if err != nil {
+		return conn.fail(err)
+	}
+	elapsed := time.Duration(sum.ElapsedMS) * time.Millisecond
+	fmt.Fprintf(cmd.OutOrStdout(), "generated %d calls over the last %d days in %s (%.0f calls/s): %d voice, %d video, %d connected, %d to conferences\n",
+		sum.Calls, o.Days, elapsed, float64(sum.Calls)/max(elapsed.Seconds(), 1e-3), sum.Voice, sum.Video, sum.Connected, sum.Conference)
+	return nil
+}
 
 // openCdr opens the records database and starts a call records service
 // on it; stop shuts both down.
@@ -84,47 +105,54 @@ calls. The mix: a bank's branches calling each other (8001001 to
 8012200), some from mobiles, 12% of calls to conferences (6600001 to
 6600040); a quarter of calls video, most answered, business hours.
 
-It writes to the records database named by --records (a SQLite file, or
-postgres://...), in the platform's time zone (--time-zone).`,
+It has a running platform write them (--api, --token), through the call
+records its SIP nodes write to, in the platform's time zone. With
+--records it writes straight into that records database instead (a
+SQLite file, or postgres://...), in the time zone --time-zone, with no
+platform running.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Count < 1 {
-				return errors.New("BAD_REQUEST: --count must be 1 or more")
+	}
+	conn := withAPIClient(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if o.Count < 1 {
+			return errors.New("BAD_REQUEST: --count must be 1 or more")
+		}
+		if o.Days < 1 {
+			return errors.New("BAD_REQUEST: --days must be 1 or more")
+		}
+		ctx := cmd.Context()
+		out := cmd.OutOrStdout()
+		if recordsURL == "" {
+			return generateThroughAPI(cmd, conn, o, nodes)
+		}
+		_, svc, stop, err := openCdr(ctx, recordsURL, zone, cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o.Location, o.Nodes = svc.Location(), nodes
+		o.Progress = func(done int) {
+			if done%100000 == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "  %d calls written\n", done)
 			}
-			if o.Days < 1 {
-				return errors.New("BAD_REQUEST: --days must be 1 or more")
-			}
-			ctx := cmd.Context()
-			out := cmd.OutOrStdout()
-			_, svc, stop, err := openCdr(ctx, recordsURL, zone, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer stop()
-			o.Location, o.Nodes = svc.Location(), nodes
-			o.Progress = func(done int) {
-				if done%100000 == 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "  %d calls written\n", done)
-				}
-			}
-			sum, err := cdr.Generate(ctx, svc, o)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "generated %d calls over the last %d days in %s (%.0f calls/s): %d voice, %d video, %d connected, %d to conferences\n",
-				sum.Calls, o.Days, sum.Elapsed.Round(time.Millisecond), float64(sum.Calls)/sum.Elapsed.Seconds(),
-				sum.Voice, sum.Video, sum.Connected, sum.Conference)
-			return nil
-		},
+		}
+		sum, err := cdr.Generate(ctx, svc, o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "generated %d calls over the last %d days in %s (%.0f calls/s): %d voice, %d video, %d connected, %d to conferences\n",
+			sum.Calls, o.Days, sum.Elapsed.Round(time.Millisecond), float64(sum.Calls)/sum.Elapsed.Seconds(),
+			sum.Voice, sum.Video, sum.Connected, sum.Conference)
+		return nil
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.Count, "count", 1000, "calls to write")
 	f.IntVar(&o.Days, "days", 7, "spread over the last this many days, up to now")
 	f.Uint64Var(&o.Seed, "seed", 1, "the same seed writes the same calls")
-	f.StringVar(&o.Platform, "platform", "demo", "the platform the calls are recorded for")
+	f.StringVar(&o.Platform, "platform", "", "the platform the calls are recorded for (default the platform's; with --records, demo)")
 	f.StringSliceVar(&nodes, "nodes", []string{"sip-a", "sip-b"}, "the SIP nodes the calls are spread over")
-	f.StringVar(&recordsURL, "records", defaultRecordsURL, "the records database: a SQLite file, or postgres://user@host/db")
-	f.StringVar(&zone, "time-zone", "UTC", "the platform's time zone (an IANA name such as Asia/Shanghai)")
+	f.StringVar(&recordsURL, "records", "", "write straight into this records database (a SQLite file such as "+defaultRecordsURL+", or postgres://user@host/db) instead of through the API")
+	f.StringVar(&zone, "time-zone", "UTC", "with --records, the platform's time zone (an IANA name such as Asia/Shanghai)")
 	return cmd
 }
 
@@ -145,10 +173,14 @@ func benchCdrCmd() *cobra.Command {
 		Long: `bench cdr writes --count calls (1,000,000 by default) over the last --days
 days through the recorder the SIP edge uses, in transactions shared by
 the calls written at once, then offers --rate calls/s for --rate-for to
-see whether writing keeps up, then measures, --runs times each:
+see whether writing keeps up, twice: calls that started anywhere in the
+--days days (the roll-ups' worst case), then live calls, each ending as
+it is written, as the SIP edge writes them; then it measures, --runs
+times each:
 statistics for a day (hourly buckets) and for 30 days (daily buckets),
-filtered query pages, and statistics filtered by caller (counted from
-records). Each measurement prints one line with p50 and p99.
+filtered query pages, and statistics filtered by a caller prefix and by
+a called number (from the number roll-ups). Each measurement prints one
+line with p50 and p99.
 
 It writes to a fresh SQLite file unless --records names a database (an
 empty one: postgres://user@host/db to measure PostgreSQL), or --reuse
@@ -204,8 +236,10 @@ func (b *cdrBench) run(ctx context.Context, out, errw io.Writer) error {
 		}
 	}
 	if b.rate > 0 {
-		if err := b.paced(ctx, out, name, svc); err != nil {
-			return err
+		for _, live := range []bool{false, true} {
+			if err := b.paced(ctx, out, name, svc, live); err != nil {
+				return err
+			}
 		}
 	}
 	return b.reads(ctx, out, name, svc, now)
@@ -250,10 +284,18 @@ func (b *cdrBench) write(ctx context.Context, out, errw io.Writer, name string, 
 }
 
 // paced offers b.rate calls/s for b.rateFor, each call a goroutine
-// reporting its steps, and says whether writing kept up.
-func (b *cdrBench) paced(ctx context.Context, out io.Writer, name string, svc *cdr.Service) error {
+// reporting its steps, and says whether writing kept up. The calls start
+// anywhere in the last --days days (the worst case for the roll-ups:
+// hardly two calls of a batch share an hour), or, live, each ends as it
+// is written, having started its duration before, as the SIP edge
+// writes them.
+func (b *cdrBench) paced(ctx context.Context, out io.Writer, name string, svc *cdr.Service, live bool) error {
 	rec := &timedRecorder{Recorder: svc, keep: 1}
 	opts := cdr.GenerateOptions{Days: b.days, Seed: b.seed + 1, Now: time.Now(), Location: svc.Location()}
+	what := fmt.Sprintf("starts over %d days", b.days)
+	if live {
+		opts.Seed, what = b.seed+2, "live: each ends as written"
+	}
 	const tick = 10 * time.Millisecond
 	perTick := float64(b.rate) * tick.Seconds()
 	total := int(float64(b.rate) * b.rateFor.Seconds())
@@ -270,6 +312,9 @@ func (b *cdrBench) paced(ctx context.Context, out io.Writer, name string, svc *c
 		offered = time.Since(began).Seconds() * float64(b.rate)
 		for ; sent < total && float64(sent) < offered+perTick; sent++ {
 			e := cdr.PlanCall(opts, b.count+sent)
+			if live {
+				e = endingNow(e)
+			}
 			wg.Go(func() {
 				started, answered, ended, wasAnswered := cdr.Steps(e)
 				err := rec.CallStarted(ctx, started)
@@ -293,9 +338,20 @@ func (b *cdrBench) paced(ctx context.Context, out io.Writer, name string, svc *c
 	if achieved < .97*float64(b.rate) || failed.Load() > 0 {
 		verdict = "FELL BEHIND"
 	}
-	fmt.Fprintf(out, "%-8s paced %d calls/s for %s: %.0f calls/s written, %d failed, %s; end written  %s\n",
-		name, b.rate, b.rateFor, achieved, failed.Load(), verdict, cdrPcts(rec.lat))
+	fmt.Fprintf(out, "%-8s paced %d calls/s for %s (%s): %.0f calls/s written, %d failed, %s; end written  %s\n",
+		name, b.rate, b.rateFor, what, achieved, failed.Load(), verdict, cdrPcts(rec.lat))
 	return nil
+}
+
+// endingNow moves a planned call so that it ends now.
+func endingNow(e cdr.CallEvent) cdr.CallEvent {
+	d := time.Now().Truncate(time.Millisecond).Sub(e.End)
+	e.Start = e.Start.Add(d)
+	if !e.Answer.IsZero() {
+		e.Answer = e.Answer.Add(d)
+	}
+	e.End = e.End.Add(d)
+	return e
 }
 
 func (b *cdrBench) reads(ctx context.Context, out io.Writer, name string, svc *cdr.Service, now time.Time) error {
@@ -331,8 +387,8 @@ func (b *cdrBench) reads(ctx context.Context, out io.Writer, name string, svc *c
 		{"query page type=video connected=true", rng(month, tomorrow, url.Values{"type": {"video"}, "connected": {"true"}, "page_size": {"100"}}), page},
 		{"query page caller=8001*", rng(month, tomorrow, url.Values{"caller": {"8001*"}, "page_size": {"100"}}), page},
 		{"query page called=8003001 connected=false", rng(month, tomorrow, url.Values{"called": {"8003001"}, "connected": {"false"}, "page_size": {"100"}}), page},
-		{"stats day caller=8001* (from records)", rng(yesterday, today, url.Values{"caller": {"8001*"}}), stats},
-		{"stats 30 days called=8003001 (from records)", rng(month, tomorrow, url.Values{"called": {"8003001"}}), stats},
+		{"stats day caller=8001*", rng(yesterday, today, url.Values{"caller": {"8001*"}}), stats},
+		{"stats 30 days called=8003001", rng(month, tomorrow, url.Values{"called": {"8003001"}}), stats},
 	} {
 		q, err := cdr.ParseQuery(m.v, now, loc)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/convene/convene/internal/host"
 
 	// Every plugin this binary has registers itself with the host.
+	_ "github.com/convene/convene/internal/alarms"
 	_ "github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/bus/busplugin"
 	_ "github.com/convene/convene/internal/medianode"

@@ -33,6 +33,7 @@ func serveCmd() *cobra.Command {
 		recordsURL string
 		sipListen  string
 		acctListen string
+		cdrListen  string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -66,6 +67,8 @@ tenant "demo").`,
 				return fmt.Errorf("--nats-creds and --nats-tls-* are for an external bus (--nats); the embedded bus writes its own credentials to %s", filepath.Join(dataDir, "creds"))
 			}
 			o.Config, o.Log, o.DataDir = cfg, log, dataDir
+			o.Alarms = true  // process monitoring: GET /v1/alarms, kept in the records database when there is one
+			o.Console = true // the operator console at / on the API's listener
 			switch {
 			case recordsURL == "none":
 				o.Records = ""
@@ -82,8 +85,21 @@ tenant "demo").`,
 				for name, sec := range sipplugin.ServeSections(sipListen, acctListen, "") {
 					o.Servers = append(o.Servers, stack.Server{Name: name, Section: sec})
 				}
-				slices.SortFunc(o.Servers, func(a, b stack.Server) int { return strings.Compare(a.Name, b.Name) })
 			}
+			// The bank's own systems read the call records on their own
+			// listener, with a token of their own kept in the data directory.
+			cdrOn := sipOn && dataDir != "" && !strings.EqualFold(cdrListen, "none")
+			cdrToken := filepath.Join(dataDir, "cdr-token")
+			if cdrOn {
+				if err := os.MkdirAll(dataDir, 0o700); err != nil {
+					return err
+				}
+				if _, err := sipplugin.EnsureThirdPartyToken(cdrToken); err != nil {
+					return err
+				}
+				o.Servers = append(o.Servers, stack.Server{Name: "cdr-thirdparty", Section: sipplugin.ThirdPartySection(cdrListen, cdrToken)})
+			}
+			slices.SortFunc(o.Servers, func(a, b stack.Server) int { return strings.Compare(a.Name, b.Name) })
 			if pprofAt != "" {
 				at, stop, err := startPprof(pprofAt, log)
 				if err != nil {
@@ -130,6 +146,9 @@ tenant "demo").`,
 			case !strings.EqualFold(sipListen, "none"):
 				fmt.Fprintf(out, "  SIP:    off: it keeps its subscribers and call records in the records database (give --data-dir or --records)\n")
 			}
+			if cdrOn {
+				fmt.Fprintf(out, "  call records for other systems: http://%s/cdrs (bearer token in %s)\n", cdrListen, cdrToken)
+			}
 			if o.SimNodes > 0 {
 				fmt.Fprintf(out, "  nodes:  %d simulated media nodes\n", o.SimNodes)
 			}
@@ -155,6 +174,7 @@ tenant "demo").`,
 	f.StringVar(&recordsURL, "records", "", "the records database (public templates, bookings): postgres://user:pass@host/db, or sqlite://FILE; default sqlite in --data-dir (none without one); \"none\": no records")
 	f.StringVar(&sipListen, "sip-listen", "127.0.0.1:5060", "the SIP node's UDP and TCP address (\"none\": no SIP edge)")
 	f.StringVar(&acctListen, "account-listen", "127.0.0.1:14500", "the SIP account API's own address (\"none\": only at POST /AgoraAccount on the API)")
+	f.StringVar(&cdrListen, "cdr-listen", "127.0.0.1:8068", "the call-record interface for the operator's own systems, read-only, with its own token (<data-dir>/cdr-token); \"none\": off")
 	f.StringVar(&o.Redis, "redis", "", "URL of the platform's Redis store (default: embedded, kept in --data-dir)")
 	f.IntVar(&o.SimNodes, "sim-nodes", 0, "simulated media nodes to run in this process")
 	f.IntVar(&o.SimCapacity, "sim-capacity", 1000, "conferences each simulated node can host")

@@ -20,6 +20,7 @@ import (
 	"github.com/convene/convene/internal/redisserver"
 	"github.com/convene/convene/internal/sip"
 	"github.com/convene/convene/internal/sip/sipp"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // sipProcess is `convene sip` running in a process of its own.
@@ -190,7 +191,7 @@ func TestSIPNodeKilledMidLoad(t *testing.T) {
 	// Load through both nodes: 1001 through A, 1002 through B.
 	loadA := call(a, "1001", "2001", 100000)
 	loadB := call(b, "1002", "2002", 200)
-	eventually(t, "calls completed through A", func() bool {
+	testkit.AwaitWithin(t, 60*time.Second, "calls completed through A", func() bool {
 		n, _ := callsOf(t, db, "1001")
 		return n >= 20
 	})
@@ -222,7 +223,7 @@ func TestSIPNodeKilledMidLoad(t *testing.T) {
 		caller string
 		want   int
 	}{{"1003", 60}, {"1002", 200}, {"1001", beforeKill.Successful}} {
-		eventually(t, "the records of "+c.caller+"'s calls", func() bool {
+		testkit.AwaitWithin(t, 60*time.Second, "the records of "+c.caller+"'s calls", func() bool {
 			n, _ := callsOf(t, db, c.caller)
 			return n >= c.want
 		})
@@ -230,17 +231,5 @@ func TestSIPNodeKilledMidLoad(t *testing.T) {
 		if c.caller != "1001" && (n != c.want || distinct != c.want) {
 			t.Errorf("caller %s: %d connected records of %d calls (%d Call-IDs), want %d", c.caller, n, c.want, distinct, c.want)
 		}
-	}
-}
-
-// eventually polls cond until it holds or a minute passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // The drill's nats-server takes the roles' authorization, refuses what a
@@ -53,7 +54,7 @@ func TestNATSServerRestartsUnderItsClients(t *testing.T) {
 		defer cancel()
 		return sched.Call(ctx, protocol.SubjectRMS(platformMoid), protocol.Header{Type: protocol.RMSNodeListReq}, nil)
 	}
-	eventually(t, "the scheduler's request answered", func() bool { return ask() == nil })
+	testkit.AwaitWithin(t, 20*time.Second, "the scheduler's request answered", func() bool { return ask() == nil })
 	// A media node may not ask RMS for resources: the server says no.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -68,17 +69,5 @@ func TestNATSServerRestartsUnderItsClients(t *testing.T) {
 	if n.port != port {
 		t.Fatalf("restarted on port %d, was %d", n.port, port)
 	}
-	eventually(t, "the request answered after the restart", func() bool { return ask() == nil })
-}
-
-// eventually polls cond until it holds, failing the test after 20 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.AwaitWithin(t, 20*time.Second, "the request answered after the restart", func() bool { return ask() == nil })
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/convene/convene/internal/registry"
 	"github.com/convene/convene/internal/scheduler"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // bookingSide is one platform of the bookings test: its bus, store,
@@ -35,16 +36,8 @@ type bookingSide struct {
 // test.
 func (p *bookingSide) connect(t *testing.T, name string) (*bus.Bus, *store.Store) {
 	t.Helper()
-	b, err := bus.Connect(bus.Options{Embedded: p.emb, Name: name}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	st, err := store.Open(context.Background(), store.Options{URL: p.st.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	b := testkit.Dial(t, bus.Options{Embedded: p.emb, Name: name})
+	st := testkit.OpenStore(t, p.st.URL())
 	return b, st
 }
 
@@ -224,10 +217,10 @@ func bookingsFailover(t *testing.T, recsA, recsB *records.DB, reached bool) {
 	numbersOfA := []string{"5100010", "5100011", "5100012", "5100013"}
 
 	for _, e := range numbersOfA {
-		eventually(t, "A's registry routing "+e+" to A", func() bool {
+		testkit.Eventually(t, testkit.Wait, testkit.Cond("A's registry routing "+e+" to A", func() bool {
 			r := a.route(t, e)
 			return r.RealPlatform == "pa" && r.Platform == "pa" && r.Domain == "tenant-a"
-		})
+		}))
 		if r := b.route(t, e); r.E164 != "" {
 			t.Fatalf("B's registry knows A's %s before any failure: %+v", e, r)
 		}
@@ -237,11 +230,11 @@ func bookingsFailover(t *testing.T, recsA, recsB *records.DB, reached bool) {
 	b.pms(t, protocol.PlatformNormal, protocol.PlatformInfo{Platform: "pa", State: protocol.PlatformAbnormal})
 	a.pms(t, protocol.PlatformAbnormal)
 	for _, e := range numbersOfA {
-		eventually(t, "B's registry routing A's "+e+" to B", func() bool {
+		testkit.Eventually(t, testkit.Wait, testkit.Cond("B's registry routing A's "+e+" to B", func() bool {
 			r := b.route(t, e)
 			return r.RealPlatform == "pb" && r.Platform == "pa" && r.Domain == "tenant-a"
-		})
-		eventually(t, "A's registry forgetting "+e, func() bool { return a.route(t, e).E164 == "" })
+		}))
+		testkit.Eventually(t, testkit.Wait, testkit.Cond("A's registry forgetting "+e, func() bool { return a.route(t, e).E164 == "" }))
 	}
 	if r, ok := b.reg.LookupKind("5100011", protocol.EntryReserved); !ok || r.Name != "A's review" {
 		t.Fatalf("B's registry holds A's scheduled conference as %+v", r)
@@ -254,18 +247,18 @@ func bookingsFailover(t *testing.T, recsA, recsB *records.DB, reached bool) {
 	if got, err := recsA.Booking(ctx, "5100014"); err != nil || got.Platform != "pa" {
 		t.Fatalf("the booking made on B is not in A's records: %+v, %v", got, err)
 	}
-	eventually(t, "B's registry routing 5100014 to B", func() bool { return b.route(t, "5100014").RealPlatform == "pb" })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("B's registry routing 5100014 to B", func() bool { return b.route(t, "5100014").RealPlatform == "pb" }))
 
 	// A recovers: B's registry drops A's bookings, keeps its own; A
 	// reports its own again, with the one booked on B.
 	b.pms(t, protocol.PlatformNormal, protocol.PlatformInfo{Platform: "pa", State: protocol.PlatformNormal})
 	a.pms(t, protocol.PlatformNormal)
 	for _, e := range append(numbersOfA, "5100014") {
-		eventually(t, "B's registry dropping A's "+e, func() bool { return b.route(t, e).E164 == "" })
-		eventually(t, "A's registry routing "+e+" to A again", func() bool {
+		testkit.Eventually(t, testkit.Wait, testkit.Cond("B's registry dropping A's "+e, func() bool { return b.route(t, e).E164 == "" }))
+		testkit.Eventually(t, testkit.Wait, testkit.Cond("A's registry routing "+e+" to A again", func() bool {
 			r := a.route(t, e)
 			return r.RealPlatform == "pa" && r.Platform == "pa"
-		})
+		}))
 	}
 	if r := b.route(t, "5200010"); r.RealPlatform != "pb" || r.Platform != "pb" {
 		t.Fatalf("B's own room after A's recovery: %+v", r)

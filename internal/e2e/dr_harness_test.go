@@ -18,6 +18,8 @@ import (
 	"github.com/convene/convene/internal/scheduler"
 	"github.com/convene/convene/internal/stack"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
+	"github.com/convene/convene/internal/testkit/stackkit"
 )
 
 // dr is two platforms, each with its own redis-server and NATS server, in
@@ -71,7 +73,7 @@ func startDRWith(t *testing.T, s drSetup) *dr {
 	d := &dr{t: t, nodes: s.nodes, made: confSet{}}
 	d.redisA = redistest.Start(t, redistest.Options{})
 	d.redisB = redistest.Start(t, redistest.Options{})
-	d.storeA, d.storeB = d.openStore(d.redisA.URL()), d.openStore(d.redisB.URL())
+	d.storeA, d.storeB = testkit.OpenStore(t, d.redisA.URL()), testkit.OpenStore(t, d.redisB.URL())
 	var err error
 	for attempt := 1; ; attempt++ {
 		d.natsA, d.natsB = candidatePort(t), candidatePort(t)
@@ -100,8 +102,23 @@ func startDRWith(t *testing.T, s drSetup) *dr {
 	}
 	d.clientB = apiclient.New("http://"+d.b.API.Addr(), token)
 	d.clientA = apiclient.New("http://"+d.a.API.Addr(), token)
-	d.waitPlatformState("pa", protocol.PlatformNormal)
+	d.waitWatched("pa")
 	return d
+}
+
+// waitWatched waits until pb's monitor has heard moid answer: until then
+// pb holds it normal only because it has not heard otherwise, and gives
+// it a start-up grace before its silence counts.
+func (d *dr) waitWatched(moid string) {
+	d.t.Helper()
+	testkit.Eventually(d.t, testkit.Wait, testkit.Cond(fmt.Sprintf("pb to hear platform %s answer", moid), func() bool {
+		for _, m := range d.b.PMS.Platforms().Masters {
+			if m.Platform == moid {
+				return m.State == protocol.PlatformNormal && m.Observed == protocol.PlatformNormal
+			}
+		}
+		return false
+	}))
 }
 
 // drConfig is the two platforms' topology. Liveness windows are those of
@@ -140,16 +157,6 @@ func drConfig(d *dr) *config.Config {
 	}
 }
 
-func (d *dr) openStore(url string) *store.Store {
-	d.t.Helper()
-	st, err := store.Open(context.Background(), store.Options{URL: url}, nil)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // tryPlatform starts one platform's stack on its configured bus address.
 func (d *dr) tryPlatform(moid string) (*stack.Stack, error) {
 	cfg := *d.cfg
@@ -176,15 +183,9 @@ func (d *dr) stop(st *stack.Stack) {
 
 func (d *dr) waitNodes(st *stack.Stack) {
 	d.t.Helper()
-	eventually(d.t, "the nodes of "+st.Config.Platform+" up", func() bool {
-		up := 0
-		for _, n := range st.RMS.Nodes() {
-			if n.State == protocol.NodeUp {
-				up++
-			}
-		}
-		return up == d.nodes
-	})
+	testkit.Eventually(d.t, testkit.Wait, testkit.Cond("the nodes of "+st.Config.Platform+" up", func() bool {
+		return stackkit.NodesUp(st) == d.nodes
+	}))
 }
 
 // restartA starts platform A again after a crash, on the bus address the
@@ -204,14 +205,14 @@ func (d *dr) restartA() {
 // waitPlatformState waits until B's PMS holds A in state.
 func (d *dr) waitPlatformState(moid, state string) {
 	d.t.Helper()
-	eventually(d.t, fmt.Sprintf("platform %s %s as seen from pb", moid, state), func() bool {
+	testkit.Eventually(d.t, testkit.Wait, testkit.Cond(fmt.Sprintf("platform %s %s as seen from pb", moid, state), func() bool {
 		for _, m := range d.b.PMS.Platforms().Masters {
 			if m.Platform == moid {
 				return m.State == state
 			}
 		}
 		return false
-	})
+	}))
 }
 
 func (d *dr) create(c *apiclient.Client, domain, name string) apiclient.Conference {
@@ -232,19 +233,12 @@ func (d *dr) hosted(stacks ...*stack.Stack) map[string][]string { return liveHos
 // on; no conference runs on two platforms; licence counts hold.
 func (d *dr) settledAcross(what string, live ...*stack.Stack) {
 	d.t.Helper()
-	var last string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, report := d.auditAcross(live...)
-		if ok {
-			return
+	testkit.Eventually(d.t, 20*time.Second, func() error {
+		if ok, report := d.auditAcross(live...); !ok {
+			return fmt.Errorf("%s: not settled:\n%s", what, report)
 		}
-		last = report
-		if time.Now().After(deadline) {
-			d.t.Fatalf("%s: not settled after 20s:\n%s", what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (d *dr) auditAcross(live ...*stack.Stack) (bool, string) {
@@ -377,37 +371,37 @@ func (d *dr) sameConferences(want confSet) {
 func (d *dr) restorePasses(sc *scheduler.Scheduler, n uint64) {
 	d.t.Helper()
 	from := sc.Activity().RestorePasses
-	eventually(d.t, fmt.Sprintf("%d restore passes of %s", n, sc.ID()), func() bool { return sc.Activity().RestorePasses >= from+n })
+	testkit.Eventually(d.t, testkit.Wait, testkit.Cond(fmt.Sprintf("%d restore passes of %s", n, sc.ID()), func() bool { return sc.Activity().RestorePasses >= from+n }))
 }
 
 // endChecks waits until sc has run n more end-time checks than now.
 func (d *dr) endChecks(sc *scheduler.Scheduler, n uint64) {
 	d.t.Helper()
 	from := sc.Activity().EndChecks
-	eventually(d.t, fmt.Sprintf("%d end-time checks of %s", n, sc.ID()), func() bool { return sc.Activity().EndChecks >= from+n })
+	testkit.Eventually(d.t, testkit.Wait, testkit.Cond(fmt.Sprintf("%d end-time checks of %s", n, sc.ID()), func() bool { return sc.Activity().EndChecks >= from+n }))
 }
 
 // applied waits until sc has applied a platform state in which cond holds
 // for platform A (as a master).
 func (d *dr) applied(sc *scheduler.Scheduler, what string, cond func(protocol.PlatformInfo) bool) {
 	d.t.Helper()
-	eventually(d.t, sc.ID()+" to apply "+what, func() bool {
+	testkit.Eventually(d.t, testkit.Wait, testkit.Cond(sc.ID()+" to apply "+what, func() bool {
 		for _, m := range sc.Activity().Platforms.Masters {
 			if m.Platform == "pa" {
 				return cond(m)
 			}
 		}
 		return false
-	})
+	}))
 }
 
 // active waits for st's active scheduler.
 func (d *dr) active(st *stack.Stack) *scheduler.Scheduler {
 	d.t.Helper()
 	var sc *scheduler.Scheduler
-	eventually(d.t, "an active scheduler on "+st.Config.Platform, func() bool {
+	testkit.Eventually(d.t, testkit.Wait, testkit.Cond("an active scheduler on "+st.Config.Platform, func() bool {
 		sc = st.ActiveScheduler()
 		return sc != nil
-	})
+	}))
 	return sc
 }

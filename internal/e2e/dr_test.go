@@ -14,6 +14,7 @@ import (
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // allOnB waits until every conference of want that belongs to A runs on
@@ -90,12 +91,12 @@ func TestFailoverToTheBackupPlatform(t *testing.T) {
 		if err != nil || c.RealPlatform != "pb" || c.Platform != "pa" {
 			t.Fatalf("B's API shows %s as %+v (%v)", e, c, err)
 		}
-		eventually(t, "B's registry to list "+e, func() bool {
+		testkit.Eventually(t, testkit.Wait, testkit.Cond("B's registry to list "+e, func() bool {
 			r, err := d.clientB.Registry(ctx, e)
 			return err == nil && strings.HasPrefix(r.Node, "b-")
-		})
+		}))
 	}
-	eventually(t, "B's CM told the monitoring session stopped", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("B's CM told the monitoring session stopped", func() bool {
 		evs, _ := d.clientB.Events(ctx, apiclient.EventOptions{E164: onA[0]})
 		for _, ev := range evs {
 			if ev.Type == protocol.MAUMonitorStoppedNtf {
@@ -103,7 +104,7 @@ func TestFailoverToTheBackupPlatform(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}))
 	if ms, err := d.clientB.Monitors(ctx, onA[0]); err != nil || len(ms) != 0 {
 		t.Fatalf("monitors after failover: %v, %v", ms, err)
 	}
@@ -117,10 +118,10 @@ func TestFailoverToTheBackupPlatform(t *testing.T) {
 			t.Fatalf("listed %+v", c)
 		}
 	}
-	eventually(t, "A's template in B's registry", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("A's template in B's registry", func() bool {
 		_, err := d.clientB.Registry(ctx, tpl.E164)
 		return err == nil
-	})
+	}))
 	// New bookings for A's tenant are taken by B, numbered in A's segment,
 	// written to A's store.
 	n := d.create(d.clientB, "tenant-a", "booked during the failover")
@@ -170,7 +171,7 @@ func TestFailbackKeepsMovedConferencesControlledFromTheMaster(t *testing.T) {
 		t.Fatalf("a 30-minute delay of a 60-minute conference from A: %d min (%v); want 90", d2.DurationMinutes, err)
 	}
 	// The node hears of the new end by a notice that follows the answer.
-	eventually(t, "B's node to hold the new end time", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("B's node to hold the new end time", func() bool {
 		for _, n := range d.b.Nodes {
 			for _, h := range n.Conferences() {
 				if h.E164 == e {
@@ -179,8 +180,8 @@ func TestFailbackKeepsMovedConferencesControlledFromTheMaster(t *testing.T) {
 			}
 		}
 		return false
-	})
-	eventually(t, "A's CM told of the new length", func() bool {
+	}))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("A's CM told of the new length", func() bool {
 		evs, _ := d.clientA.Events(ctx, apiclient.EventOptions{E164: e})
 		for _, ev := range evs {
 			if ev.Type == protocol.MAUConfDurationNtf {
@@ -188,7 +189,7 @@ func TestFailbackKeepsMovedConferencesControlledFromTheMaster(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}))
 	// Rename, password and monitoring reach the node on B that runs it,
 	// and the answers come back to A's CM only once it applied them.
 	node := d.nodeHosting(d.b, e)
@@ -220,7 +221,7 @@ func TestFailbackKeepsMovedConferencesControlledFromTheMaster(t *testing.T) {
 	if err := d.clientA.EndConference(ctx, e); err != nil {
 		t.Fatalf("end from A: %v", err)
 	}
-	eventually(t, "B's node to let it go", func() bool { return !node.Hosts(e) })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("B's node to let it go", func() bool { return !node.Hosts(e) }))
 	if !nodeGot(node, protocol.MAUMCUReleaseConfCmd, e) {
 		t.Fatalf("B's node %s let %s go without being told", node.ID(), e)
 	}
@@ -273,14 +274,14 @@ func TestManualSwitchoverAndBack(t *testing.T) {
 	}
 	d.waitPlatformState("pa", protocol.PlatformAbnormal)
 	// A's nodes let their copies go; A books nothing meanwhile.
-	eventually(t, "A's nodes empty", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("A's nodes empty", func() bool {
 		for _, n := range d.a.Nodes {
 			if len(n.Conferences()) > 0 {
 				return false
 			}
 		}
 		return true
-	})
+	}))
 	if _, err := d.clientA.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "x", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 5}); apiCode(err) != protocol.ErrPlatformNotServed {
 		t.Fatalf("booking on a switched-over platform: %v", err)
 	}
@@ -290,13 +291,13 @@ func TestManualSwitchoverAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitPlatformState("pa", protocol.PlatformNormal)
-	eventually(t, "A books again", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("A books again", func() bool {
 		c, err := d.clientA.CreateConference(ctx, apiclient.CreateConferenceRequest{Name: "back", Domain: "tenant-a", Scale: 8, Resolution: "720p", DurationMinutes: 5})
 		if err == nil {
 			created.add(c)
 		}
 		return err == nil
-	})
+	}))
 	d.settledAcross("after switching back", d.a, d.b)
 	d.sameConferences(created)
 }
@@ -316,7 +317,7 @@ func TestControlOfMovedConferencesIsAppliedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitPlatformState("pa", protocol.PlatformAbnormal)
-	eventually(t, "A's nodes empty", func() bool { return len(liveHosted(d.a)) == 0 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("A's nodes empty", func() bool { return len(liveHosted(d.a)) == 0 }))
 	d.allOnB("A's conferences running on B", created)
 
 	// control delays one by 30 minutes and ends another, from A's API.
@@ -389,7 +390,7 @@ func TestClosedDRNeverTakesOver(t *testing.T) {
 // node.
 func (d *dr) ended(what, e164 string) {
 	d.t.Helper()
-	eventually(d.t, what, func() bool {
+	testkit.Eventually(d.t, testkit.Wait, testkit.Cond(what, func() bool {
 		if ok, err := d.storeA.Exists(context.Background(), e164); err != nil || ok {
 			return false
 		}
@@ -400,7 +401,7 @@ func (d *dr) ended(what, e164 string) {
 			}
 		}
 		return true
-	})
+	}))
 }
 
 // Expiry is the job of the platform a conference really runs on
@@ -456,7 +457,7 @@ func TestExpiryBelongsToThePlatformRunningTheConference(t *testing.T) {
 	}
 	d.ended("B's new scheduler to end an expired conference of A it runs", afterFailback)
 	delete(created, afterFailback)
-	eventually(t, "A's CM told of the end", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("A's CM told of the end", func() bool {
 		evs, _ := d.clientA.Events(ctx, apiclient.EventOptions{E164: afterFailback})
 		for _, ev := range evs {
 			if ev.Type == protocol.MAUReleaseConfNtf {
@@ -464,7 +465,7 @@ func TestExpiryBelongsToThePlatformRunningTheConference(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}))
 	d.settledAcross("after the expiries", d.a, d.b)
 	d.sameConferences(created)
 }
@@ -485,28 +486,27 @@ func TestMasterRestoresItsOwnPendingAfterItRecovers(t *testing.T) {
 	d.waitPlatformState("pa", protocol.PlatformAbnormal)
 	// B tried each on its nodes and was refused: they wait in A's store,
 	// still A's to run.
-	eventually(t, "B to try restoring each of A's conferences", func() bool {
+	testkit.Eventually(t, testkit.Wait, func() error {
+		// A node sees the request before B has handled its refusal.
 		for e := range created {
 			tried := false
 			for _, n := range d.b.Nodes {
 				tried = tried || nodeGot(n, protocol.MAUMCURestoreConfReq, e)
 			}
 			if !tried {
-				return false
+				return fmt.Errorf("waiting for B to try restoring %s", e)
+			}
+			c, err := d.storeA.Conference(context.Background(), e)
+			if err != nil || c.State != protocol.StatePendingRestore || c.RealPlatform != "pa" {
+				return fmt.Errorf("waiting for %s to wait in A's store after B's refused restore: %+v (%v)", e, c, err)
 			}
 		}
-		return true
+		return nil
 	})
-	for e := range created {
-		c, err := d.storeA.Conference(context.Background(), e)
-		if err != nil || c.State != protocol.StatePendingRestore || c.RealPlatform != "pa" {
-			t.Fatalf("%s after B's refused restores: %+v (%v)", e, c, err)
-		}
-	}
 
 	d.restartA()
 	d.waitPlatformState("pa", protocol.PlatformNormal)
-	eventually(t, "A's own scheduler to restore them on A's nodes", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("A's own scheduler to restore them on A's nodes", func() bool {
 		for e := range created {
 			c, err := d.storeA.Conference(context.Background(), e)
 			if err != nil || c.State != protocol.StateRunning || c.RealPlatform != "pa" || !strings.HasPrefix(c.Node, "a-") {
@@ -514,7 +514,7 @@ func TestMasterRestoresItsOwnPendingAfterItRecovers(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}))
 	for _, n := range d.b.Nodes {
 		n.SetFault(medianode.Fault{})
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // The same conference on two nodes at once (000 §9.2): the copy created
@@ -64,7 +65,7 @@ func TestDuplicateConferenceOnTwoNodes(t *testing.T) {
 			if tt.moves {
 				stays, goes = second, first
 			}
-			hdEventually(t, "the older copy to end on "+goes.ID(), func() bool { return !goes.Hosts(num) })
+			testkit.Eventually(t, 20*time.Second, testkit.Cond("the older copy to end on "+goes.ID(), func() bool { return !goes.Hosts(num) }))
 			if !stays.Hosts(num) {
 				t.Fatalf("the newer copy on %s ended too", stays.ID())
 			}
@@ -81,10 +82,10 @@ func TestDuplicateConferenceOnTwoNodes(t *testing.T) {
 			}
 			if tt.moves {
 				// The CM and the registry follow it to its new node.
-				hdEventually(t, "the registry to follow "+num, func() bool {
+				testkit.Eventually(t, 20*time.Second, testkit.Cond("the registry to follow "+num, func() bool {
 					r, err := e.client.Registry(ctx, num)
 					return err == nil && r.Node == stays.ID()
-				})
+				}))
 				if !e.st.ActiveScheduler().Controlled(num) {
 					t.Fatalf("nobody controls %s after it moved", num)
 				}

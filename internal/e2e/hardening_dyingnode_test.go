@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // A node that dies or hangs is still offered by RMS until its detection
@@ -71,14 +73,14 @@ func TestDyingNodeDoesNotSwallowCreates(t *testing.T) {
 			// It wakes up and answers again: it is offered again, and as the
 			// least loaded node it takes the next creates.
 			victim.SetFault(medianode.Fault{})
-			hdEventually(t, "a create to land on the node that woke up", func() bool {
+			testkit.Eventually(t, 20*time.Second, testkit.Cond("a create to land on the node that woke up", func() bool {
 				c, err := e.create("after the wake-up")
 				if err != nil {
 					t.Fatalf("create after the wake-up: %s", apiCodeOf(err))
 				}
 				want.add(c)
 				return c.Node == victim.ID()
-			})
+			}))
 			e.exactly("after the node woke up", want)
 		})
 	}

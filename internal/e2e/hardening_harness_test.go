@@ -17,6 +17,8 @@ import (
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/testkit"
+	"github.com/convene/convene/internal/testkit/stackkit"
 )
 
 // The hardening tests start their platforms with this harness of their
@@ -91,41 +93,12 @@ func hdStart(t *testing.T, o hdOptions) *hdEnv {
 	if r == nil {
 		r = redistest.Start(t, redistest.Options{AOF: o.aof})
 	}
-	st, err := stack.Start(context.Background(), stack.Options{
+	st := stackkit.Start(t, stack.Options{
 		Config: cfg, Redis: r.URL(), Listen: "127.0.0.1:0", NATSListen: "none",
 		SimNodes: o.nodes, SimCapacity: 5000, Schedulers: o.schedulers,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		st.Stop(ctx)
-	})
 	e := &hdEnv{t: t, st: st, client: apiclient.New("http://"+st.API.Addr(), hdToken), redis: r}
-	hdEventually(t, fmt.Sprintf("%d nodes up", o.nodes), func() bool {
-		up := 0
-		for _, n := range st.RMS.Nodes() {
-			if n.State == protocol.NodeUp {
-				up++
-			}
-		}
-		return up == o.nodes
-	})
 	return e
-}
-
-// hdEventually polls cond until it holds, for at most 20 s.
-func hdEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // hdIdent is what makes a conference the same one: its tenant and its
@@ -257,18 +230,12 @@ func (e *hdEnv) problems(want hdWant, avoid ...string) []string {
 // and fails the test with what differs if they do not within 20 s.
 func (e *hdEnv) exactly(what string, want hdWant, avoid ...string) {
 	e.t.Helper()
-	var last []string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		last = e.problems(want, avoid...)
-		if len(last) == 0 {
-			return
+	testkit.Eventually(e.t, 20*time.Second, func() error {
+		if last := e.problems(want, avoid...); len(last) > 0 {
+			return fmt.Errorf("%s: the conferences running are not the %d expected:\n  %s", what, len(want), strings.Join(last, "\n  "))
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: the conferences running are not the %d expected:\n  %s", what, len(want), strings.Join(last, "\n  "))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // received counts the messages of a type a node received, for e164 ("" for

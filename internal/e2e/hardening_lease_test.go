@@ -10,6 +10,7 @@ import (
 	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/scheduler"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/testkit"
 )
 
 const hdLeaseKey = "platform/p1/scheduler-lease"
@@ -88,10 +89,10 @@ func TestTwoStacksOnOneStoreHaveOneActiveScheduler(t *testing.T) {
 	watchOneActive(t, a, 20, a.st, b.st)
 	first := active(a.st, b.st)[0]
 	first.Kill()
-	hdEventually(t, "the other process's scheduler to take over", func() bool {
+	testkit.Eventually(t, 20*time.Second, testkit.Cond("the other process's scheduler to take over", func() bool {
 		act := active(a.st, b.st)
 		return len(act) == 1 && act[0] != first
-	})
+	}))
 	watchOneActive(t, a, 10, a.st, b.st)
 }
 
@@ -132,7 +133,7 @@ func TestSchedulerThatLostItsLeaseStopsActing(t *testing.T) {
 		}
 		want.add(c)
 	}
-	hdEventually(t, "the instance that lost its lease to stand down", func() bool { return !old.Ready() && next.Ready() })
+	testkit.Eventually(t, 20*time.Second, testkit.Cond("the instance that lost its lease to stand down", func() bool { return !old.Ready() && next.Ready() }))
 	watchOneActive(t, e, 10, e.st)
 	for num := range want {
 		if old.Controlled(num) {
@@ -140,14 +141,14 @@ func TestSchedulerThatLostItsLeaseStopsActing(t *testing.T) {
 		}
 	}
 	e.exactly("after the lease changed hands", want, e.st.Nodes[0].ID())
-	hdEventually(t, "the new active instance to control every conference", func() bool {
+	testkit.Eventually(t, 20*time.Second, testkit.Cond("the new active instance to control every conference", func() bool {
 		for num := range want {
 			if !next.Controlled(num) {
 				return false
 			}
 		}
 		return true
-	})
+	}))
 	// The new instance acts on what happens now.
 	victim := e.st.Nodes[1]
 	e.st.KillNode(1)

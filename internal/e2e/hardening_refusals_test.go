@@ -13,6 +13,7 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // wantRefusal fails the test unless err is an API error with that status
@@ -137,12 +138,12 @@ func TestStoreFailureAfterTheNodesAck(t *testing.T) {
 		_, err := e.create("its store fails")
 		done <- err
 	}()
-	hdEventually(t, "the node to host the new conference", func() bool { return len(node.Conferences()) == 3 })
+	testkit.Eventually(t, 20*time.Second, testkit.Cond("the node to host the new conference", func() bool { return len(node.Conferences()) == 3 }))
 	e.redis.Kill()
 	err := <-done
 	wantRefusal(t, err, 500, protocol.ErrStoreError)
 	node.SetFault(medianode.Fault{})
-	hdEventually(t, "the node to let the conference go", func() bool { return len(node.Conferences()) == 2 })
+	testkit.Eventually(t, 20*time.Second, testkit.Cond("the node to let the conference go", func() bool { return len(node.Conferences()) == 2 }))
 	e.redis.Restart()
 	e.exactly("after the store came back", want)
 }

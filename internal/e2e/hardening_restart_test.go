@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // A media node that restarts comes back as a new process (a new pid)
@@ -51,7 +52,7 @@ func TestNodeRestartedWithANewPID(t *testing.T) {
 		defer b.Close()
 		// A conference list is only believed about conferences older than
 		// a create can take; the node repeats it, as it does every period.
-		hdEventually(t, "the node's conferences to leave it", func() bool {
+		testkit.Eventually(t, 20*time.Second, testkit.Cond("the node's conferences to leave it", func() bool {
 			ntf := protocol.ConfListNtf{
 				Type: protocol.MCUConfListNtf, Node: node.ID(), IP: node.IP(), PID: node.PID() + "0",
 				Room: "r1", Confs: []protocol.ConfListEntry{}, SentAtMs: time.Now().UnixMilli(),
@@ -61,7 +62,7 @@ func TestNodeRestartedWithANewPID(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 			return len(e.onNode(node.ID())) == 0
-		})
+		}))
 		e.exactly("after the node's list showed its restart", want, node.ID())
 		e.wereRestored(on)
 	})

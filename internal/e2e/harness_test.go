@@ -19,6 +19,8 @@ import (
 	"github.com/convene/convene/internal/resources"
 	"github.com/convene/convene/internal/stack"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
+	"github.com/convene/convene/internal/testkit/stackkit"
 )
 
 const token = "e2e-token-0123456789"
@@ -103,42 +105,12 @@ func start(t *testing.T, s setup) *env {
 		s.tune(cfg)
 	}
 	r := redistest.Start(t, redistest.Options{AOF: s.aof})
-	ctx := context.Background()
-	st, err := stack.Start(ctx, stack.Options{
+	st := stackkit.Start(t, stack.Options{
 		Config: cfg, Redis: r.URL(), Listen: "127.0.0.1:0", SimNodes: s.nodes, SimCapacity: s.capacity,
 		Schedulers: s.schedulers, BusOverTCP: s.tcpBus, NATSListen: natsListen(s.tcpBus),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		st.Stop(c)
-	})
 	e := &env{t: t, st: st, client: apiclient.New("http://"+st.API.Addr(), token), redis: r, made: confSet{}}
-	eventually(t, fmt.Sprintf("%d nodes registered", s.nodes), func() bool {
-		up := 0
-		for _, n := range st.RMS.Nodes() {
-			if n.State == protocol.NodeUp {
-				up++
-			}
-		}
-		return up == s.nodes
-	})
 	return e
-}
-
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func (e *env) create(name string, mod ...func(*apiclient.CreateConferenceRequest)) (apiclient.Conference, error) {
@@ -235,23 +207,16 @@ func (e *env) events(e164, typ string) []apiclient.Event {
 // pending-restore, then returns the report.
 func (e *env) settled(what string) {
 	e.t.Helper()
-	var last string
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testkit.Eventually(e.t, 15*time.Second, func() error {
 		r, err := e.st.Audit(context.Background())
-		if err == nil && r.OK() && r.Creating == 0 && r.Pending == 0 {
-			return
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s: not settled: %w", what, err)
+		case !r.OK() || r.Creating != 0 || r.Pending != 0:
+			return fmt.Errorf("%s: not settled: %s", what, r.String())
 		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = r.String()
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: not settled after 15s: %s", what, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // placement maps each running conference to its node.
@@ -463,14 +428,14 @@ func (e *env) barrier(closeConn bool) {
 	if closeConn {
 		b.Close()
 	}
-	eventually(e.t, "RMS to take the barrier node "+id+" down", func() bool {
+	testkit.Eventually(e.t, testkit.Wait, testkit.Cond("RMS to take the barrier node "+id+" down", func() bool {
 		for _, n := range e.st.RMS.Nodes() {
 			if n.Node == id {
 				return n.State == protocol.NodeDown
 			}
 		}
 		return false
-	})
+	}))
 }
 
 // nodeIndex finds the stack's index of a simulated node.

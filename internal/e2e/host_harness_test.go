@@ -24,6 +24,7 @@ import (
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 
 	_ "github.com/convene/convene/internal/bus/busplugin" // the bus plugin registers itself
 )
@@ -89,11 +90,7 @@ func startCluster(t *testing.T, defs []hostDef) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nats, err := bus.StartEmbedded(bus.EmbeddedOptions{Creds: creds, Platform: "p1", NodeConnPrefix: bus.NodeConnPrefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nats.Shutdown)
+	nats := testkit.BusServer(t, bus.EmbeddedOptions{Creds: creds, Platform: "p1", NodeConnPrefix: bus.NodeConnPrefix})
 	topo, err := yaml.Marshal(testConfig(1000))
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +99,7 @@ func startCluster(t *testing.T, defs []hostDef) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, hosts: map[string]*host.Host{}, made: confSet{}}
-	st, err := store.Open(context.Background(), store.Options{URL: r.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenStore(t, r.URL())
 	c.store = st
 	for _, d := range defs {
 		text := fmt.Sprintf(`host: {name: %s, data_dir: %s, platform: p1, status_interval: 200ms}
@@ -231,11 +224,11 @@ func (c *cluster) create(name string) apiclient.Conference {
 	c.t.Helper()
 	var conf apiclient.Conference
 	var last error
-	eventually(c.t, "a create of "+name, func() bool {
+	testkit.Eventually(c.t, testkit.Wait, testkit.Cond("a create of "+name, func() bool {
 		conf, last = c.client.CreateConference(context.Background(), apiclient.CreateConferenceRequest{
 			Name: name, Domain: "acme", Scale: 8, Resolution: "720p", DurationMinutes: 60})
 		return last == nil || apiCode(last) != "SCHEDULER_UNAVAILABLE"
-	})
+	}))
 	if last != nil {
 		c.t.Fatalf("create %s: %v", name, last)
 	}
@@ -264,18 +257,12 @@ func (c *cluster) exactly(what string) {
 	c.mu.Lock()
 	want := maps.Clone(c.made)
 	c.mu.Unlock()
-	var last []string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		last = c.problems(want)
-		if len(last) == 0 {
-			return
+	testkit.Eventually(c.t, 20*time.Second, func() error {
+		if last := c.problems(want); len(last) > 0 {
+			return fmt.Errorf("%s: not the %d conferences created:\n  %s", what, len(want), strings.Join(last, "\n  "))
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: not the %d conferences created after 20s:\n  %s", what, len(want), strings.Join(last, "\n  "))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (c *cluster) problems(want confSet) []string {
@@ -308,7 +295,7 @@ func (c *cluster) problems(want confSet) []string {
 // nodesUp waits until RMS says n nodes are up, through the API.
 func (c *cluster) nodesUp(n int) {
 	c.t.Helper()
-	eventually(c.t, fmt.Sprintf("%d nodes up", n), func() bool {
+	testkit.Eventually(c.t, testkit.Wait, testkit.Cond(fmt.Sprintf("%d nodes up", n), func() bool {
 		nodes, err := c.client.Nodes(context.Background())
 		if err != nil {
 			return false
@@ -320,5 +307,5 @@ func (c *cluster) nodesUp(n int) {
 			}
 		}
 		return up == n
-	})
+	}))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/convene/convene/internal/apiclient"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // The same end-to-end scenario with every service in one host, and split
@@ -30,7 +31,7 @@ func scenario(t *testing.T, c *cluster, hosts []string, breakoutHost string) {
 
 	// GET /v1/hosts lists every host of the deployment, each running its
 	// plugins.
-	eventually(t, fmt.Sprintf("the API to list the hosts %v", hosts), func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond(fmt.Sprintf("the API to list the hosts %v", hosts), func() bool {
 		list, err := c.client.Hosts(ctx)
 		if err != nil {
 			return false
@@ -45,7 +46,7 @@ func scenario(t *testing.T, c *cluster, hosts []string, breakoutHost string) {
 			names = append(names, h.Host)
 		}
 		return slices.Equal(names, hosts)
-	})
+	}))
 
 	var made []string
 	for i := range 6 {

@@ -11,6 +11,7 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestNodeLostConferencesRestoredElsewhere(t *testing.T) {
@@ -39,17 +40,17 @@ func TestNodeLostConferencesRestoredElsewhere(t *testing.T) {
 	}
 	// The notices travel the bus to the CM after the store has changed, so
 	// the last ones may still be on their way.
-	eventually(t, fmt.Sprintf("the CM to hear pending and running notices for %d moved conferences", onVictim), func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond(fmt.Sprintf("the CM to hear pending and running notices for %d moved conferences", onVictim), func() bool {
 		return e.eventsOf(protocol.MAUConfStateNtf, protocol.StatePendingRestore) >= onVictim &&
 			e.eventsOf(protocol.MAUConfStateNtf, protocol.StateRunning) >= onVictim
-	})
+	}))
 	// The registry follows them.
 	ctx := context.Background()
 	for num, node := range after {
-		eventually(t, "the registry to follow "+num, func() bool {
+		testkit.Eventually(t, testkit.Wait, testkit.Cond("the registry to follow "+num, func() bool {
 			r, err := e.client.Registry(ctx, num)
 			return err == nil && r.Node == node
-		})
+		}))
 	}
 }
 
@@ -75,20 +76,20 @@ func TestFrozenNodeDetectedAndItsCopiesEnded(t *testing.T) {
 	i := e.nodeIndex(frozen)
 	hostedBefore := len(e.st.Nodes[i].Conferences())
 	e.st.FreezeNode(i)
-	eventually(t, "its conferences restored", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("its conferences restored", func() bool {
 		for _, n := range e.placement() {
 			if n == frozen {
 				return false
 			}
 		}
 		return true
-	})
+	}))
 	if got := len(e.st.Nodes[i].Conferences()); got != hostedBefore {
 		t.Fatalf("the frozen node lost conferences while frozen: %d of %d", got, hostedBefore)
 	}
 	// It wakes up: its stale copies are ended (the store counts the others).
 	e.st.Nodes[i].SetFault(medianode.Fault{})
-	eventually(t, "the woken node's stale copies ended", func() bool { return len(e.st.Nodes[i].Conferences()) == 0 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the woken node's stale copies ended", func() bool { return len(e.st.Nodes[i].Conferences()) == 0 }))
 	e.settled("after the frozen node woke")
 	e.sameConferences(created)
 }
@@ -151,10 +152,10 @@ func TestNoResourcesWaitsThenRestores(t *testing.T) {
 	nums := e.createN(5)
 	created := e.conferences()
 	e.st.KillNode(0)
-	eventually(t, "every conference pending-restore", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("every conference pending-restore", func() bool {
 		r, err := e.st.Audit(context.Background())
 		return err == nil && r.Pending == 5
-	})
+	}))
 	r, _ := e.st.Audit(context.Background())
 	if !r.OK() {
 		t.Fatalf("pending conferences break an invariant: %s", r)
@@ -247,8 +248,8 @@ func TestReconcileWithConferenceLists(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the unknown conference ended", func() bool { return !a.Hosts("5199991") })
-	eventually(t, "the duplicate copy ended", func() bool { return !b.Hosts(gone) })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the unknown conference ended", func() bool { return !a.Hosts("5199991") }))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the duplicate copy ended", func() bool { return !b.Hosts(gone) }))
 	e.settled("after reconciliation")
 	// The one its node forgot is gone; every other one runs where it ran.
 	delete(created, gone)
@@ -274,10 +275,10 @@ func TestPendingConferenceReportedByItsNodeRunsAgain(t *testing.T) {
 	// The node stops beating (RMS declares it down) but keeps its
 	// conferences; with no other node nothing can be restored.
 	n.SetFault(medianode.Fault{NoHeartbeat: true})
-	eventually(t, "conferences pending-restore", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("conferences pending-restore", func() bool {
 		r, err := e.st.Audit(context.Background())
 		return err == nil && r.Pending == 5
-	})
+	}))
 	n.SetFault(medianode.Fault{})
 	if err := n.ReportConfList(); err != nil {
 		t.Fatal(err)

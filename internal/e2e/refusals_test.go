@@ -17,6 +17,7 @@ import (
 	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func redisZ(score int64, member string) redis.Z {
@@ -91,7 +92,7 @@ func TestRefusalsLeaveNothingBehind(t *testing.T) {
 				t.Fatalf("licence count %d, was %d", after, used)
 			}
 			// A node that acknowledged too late must be told to let go.
-			eventually(t, "the nodes to host what they did before", func() bool {
+			testkit.Eventually(t, testkit.Wait, testkit.Cond("the nodes to host what they did before", func() bool {
 				now := e.hosted()
 				for id, n := range hosted {
 					if now[id] != n {
@@ -99,7 +100,7 @@ func TestRefusalsLeaveNothingBehind(t *testing.T) {
 					}
 				}
 				return true
-			})
+			}))
 		})
 	}
 }

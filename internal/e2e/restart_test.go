@@ -10,6 +10,7 @@ import (
 
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestSchedulerRestartMovesNothing(t *testing.T) {
@@ -21,7 +22,7 @@ func TestSchedulerRestartMovesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the new scheduler active", sc.Ready)
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the new scheduler active", sc.Ready))
 	e.settled("after the scheduler restarted")
 	e.sameConferences(created)
 	if after := e.placement(); !equalMaps(before, after) {
@@ -52,16 +53,16 @@ func TestStandbyTakesOverWithoutMovingAnything(t *testing.T) {
 	e.createN(10)
 	created, before := e.conferences(), e.placement()
 	active.Kill()
-	eventually(t, "the standby to take over", standby.Ready)
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the standby to take over", standby.Ready))
 	// Creates work again through the new active scheduler; those refused
 	// on the way leave nothing behind.
-	eventually(t, "a create through the new active scheduler", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("a create through the new active scheduler", func() bool {
 		c, err := e.create("after takeover")
 		if err == nil {
 			created.add(c)
 		}
 		return err == nil
-	})
+	}))
 	e.settled("after the takeover")
 	e.sameConferences(created)
 	after := e.placement()
@@ -79,14 +80,14 @@ func TestSchedulerKilledMidRestore(t *testing.T) {
 	slow := e.st.Nodes[1]
 	slow.SetFault(medianode.Fault{AckDelay: 300 * time.Millisecond, Only: []string{protocol.MAUMCURestoreConfReq}})
 	e.st.KillNode(0)
-	eventually(t, "restores under way", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("restores under way", func() bool {
 		for _, r := range slow.Received() {
 			if r.Type == protocol.MAUMCURestoreConfReq {
 				return true
 			}
 		}
 		return false
-	})
+	}))
 	e.st.Scheduler.Kill()
 	slow.SetFault(medianode.Fault{})
 	if _, err := e.st.AddScheduler(context.Background()); err != nil {
@@ -120,14 +121,14 @@ func TestNodeKilledMidCreate(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	eventually(t, "a create reaching the slow node", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("a create reaching the slow node", func() bool {
 		for _, r := range slow.Received() {
 			if r.Type == protocol.MAUMCUCreateConfReq {
 				return true
 			}
 		}
 		return false
-	})
+	}))
 	e.st.KillNode(0)
 	wg.Wait()
 	e.settled("after a node died with creates in flight")
@@ -174,10 +175,10 @@ func TestStoreRestartUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, "load under way", func() bool { return ok.Load() > 20 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("load under way", func() bool { return ok.Load() > 20 }))
 	e.redis.Restart()
 	before := ok.Load()
-	eventually(t, "creates succeeding after the restart", func() bool { return ok.Load() > before+20 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("creates succeeding after the restart", func() bool { return ok.Load() > before+20 }))
 	halt()
 	e.settled("after redis-server restarted under load")
 	// Every create acknowledged runs, once; every refused one left

@@ -11,6 +11,7 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/scheduler"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // roomOf maps nodes to rooms as the stack places them: sim-1, sim-3, ...
@@ -56,14 +57,14 @@ func TestRoomFailedByAnOperator(t *testing.T) {
 	if _, err := e.client.FailRoom(ctx, "r1", "flooded"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every conference out of r1", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("every conference out of r1", func() bool {
 		for _, n := range e.placement() {
 			if e.roomOf(n) == "r1" {
 				return false
 			}
 		}
 		return true
-	})
+	}))
 	e.settled("after r1 failed")
 	e.sameConferences(created)
 	for num, n := range e.placement() {
@@ -92,23 +93,23 @@ func TestRoomFailedByAnOperator(t *testing.T) {
 	if _, err := e.client.RecoverRoom(ctx, "r1"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "r1 normal again", func() bool { return e.roomState("r1").State == protocol.RoomNormal })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("r1 normal again", func() bool { return e.roomState("r1").State == protocol.RoomNormal }))
 	// The scheduler applied the recovery and then looked at what is
 	// pending twice: recovery moves nothing back.
 	sc := e.st.ActiveScheduler()
-	eventually(t, "the scheduler to take r1 as normal", func() bool { return len(sc.Activity().AbnormalRooms) == 0 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the scheduler to take r1 as normal", func() bool { return len(sc.Activity().AbnormalRooms) == 0 }))
 	e.restorePasses(sc, 2)
 	if after := e.placement(); !equalMaps(before, after) {
 		t.Fatal("recovering the room moved conferences")
 	}
-	eventually(t, "RMS to offer r1 again", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("RMS to offer r1 again", func() bool {
 		for _, r := range e.st.RMS.Rooms() {
 			if r.Room == "r1" {
 				return r.State == protocol.RoomNormal
 			}
 		}
 		return false
-	})
+	}))
 	c := e.mustCreate("after recovery")
 	created.add(c)
 	if e.roomOf(c.Node) != "r1" {
@@ -122,7 +123,7 @@ func TestRoomFailedByAnOperator(t *testing.T) {
 func (e *env) restorePasses(sc *scheduler.Scheduler, n uint64) {
 	e.t.Helper()
 	from := sc.Activity().RestorePasses
-	eventually(e.t, fmt.Sprintf("%d restore passes", n), func() bool { return sc.Activity().RestorePasses >= from+n })
+	testkit.Eventually(e.t, testkit.Wait, testkit.Cond(fmt.Sprintf("%d restore passes", n), func() bool { return sc.Activity().RestorePasses >= from+n }))
 }
 
 func TestRoomFailsWhenAllItsNodesDie(t *testing.T) {
@@ -134,10 +135,10 @@ func TestRoomFailsWhenAllItsNodesDie(t *testing.T) {
 			e.st.KillNode(i)
 		}
 	}
-	eventually(t, "r1 failed by itself", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("r1 failed by itself", func() bool {
 		r := e.roomState("r1")
 		return r.State == protocol.RoomAbnormal && !r.Manual
-	})
+	}))
 	e.settled("after every node of r1 died")
 	e.sameConferences(created)
 	for num, n := range e.placement() {
@@ -149,7 +150,7 @@ func TestRoomFailsWhenAllItsNodesDie(t *testing.T) {
 	if err := e.st.AddSimNode(context.Background(), 5, 100); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "r1 recovered by itself", func() bool { return e.roomState("r1").State == protocol.RoomNormal })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("r1 recovered by itself", func() bool { return e.roomState("r1").State == protocol.RoomNormal }))
 	e.settled("after r1 recovered")
 	e.sameConferences(created)
 }
@@ -166,19 +167,14 @@ func TestBusRestartMovesNothing(t *testing.T) {
 	if err := e.st.RestartBus(); err != nil {
 		t.Fatal(err)
 	}
-	var last error
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var c apiclient.Conference
-		if c, last = e.create("after the bus restart"); last == nil {
-			created.add(c)
-			break
+	testkit.Eventually(t, testkit.Wait, func() error {
+		c, err := e.create("after the bus restart")
+		if err != nil {
+			return fmt.Errorf("no create through the restarted bus: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no create through the restarted bus; last: %v", last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		created.add(c)
+		return nil
+	})
 	t.Logf("first create %v after the restart", time.Since(restarted))
 	e.settled("after the bus restarted")
 	e.sameConferences(created)

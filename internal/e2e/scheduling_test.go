@@ -13,6 +13,7 @@ import (
 	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestCreateRunsOnANodeAndEndReleasesEverything(t *testing.T) {
@@ -43,10 +44,10 @@ func TestCreateRunsOnANodeAndEndReleasesEverything(t *testing.T) {
 	if e.inUse("acme", "8_720p") != 1 {
 		t.Fatal("licence not counted")
 	}
-	eventually(t, "the registry entry", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the registry entry", func() bool {
 		r, err := e.client.Registry(ctx, c.E164)
 		return err == nil && r.Node == c.Node && r.Room == c.Room
-	})
+	}))
 	if !e.st.Scheduler.Controlled(c.E164) {
 		t.Fatal("no control subscription for a running conference")
 	}
@@ -63,12 +64,12 @@ func TestCreateRunsOnANodeAndEndReleasesEverything(t *testing.T) {
 	if e.inUse("acme", "8_720p") != 0 {
 		t.Fatal("licence count not given back")
 	}
-	eventually(t, "the node to let go", func() bool { return e.hosted()[c.Node] == 0 })
-	eventually(t, "the registry to forget it", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the node to let go", func() bool { return e.hosted()[c.Node] == 0 }))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the registry to forget it", func() bool {
 		_, err := e.client.Registry(ctx, c.E164)
 		return apiCode(err) == protocol.ErrNotFound
-	})
-	eventually(t, "the CM's release notice", func() bool { return len(e.events(c.E164, protocol.MAUReleaseConfNtf)) == 1 })
+	}))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the CM's release notice", func() bool { return len(e.events(c.E164, protocol.MAUReleaseConfNtf)) == 1 }))
 	if err := e.client.EndConference(ctx, c.E164); apiCode(err) != protocol.ErrConfNotFound {
 		t.Fatalf("second end: %v", err)
 	}
@@ -86,11 +87,11 @@ func TestDelayTellsCMAndNode(t *testing.T) {
 		t.Fatalf("after delay ends_at %v (%d min), want %v (90 min)", d.EndsAt, d.DurationMinutes, want)
 	}
 	node := e.st.Nodes[0]
-	eventually(t, "the node's new end time", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the node's new end time", func() bool {
 		h := node.Conferences()
 		return len(h) == 1 && h[0].EndTime == d.EndsAt.UnixMilli() && h[0].DurationMinutes == 90
-	})
-	eventually(t, "the CM's duration notice", func() bool { return len(e.events(c.E164, protocol.MAUConfDurationNtf)) == 1 })
+	}))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the CM's duration notice", func() bool { return len(e.events(c.E164, protocol.MAUConfDurationNtf)) == 1 }))
 
 	// The node asks for more time itself (MCU_MAU_DELAYCONF_REQ).
 	ntf, err := node.RequestDelay(ctx, c.E164, 15)
@@ -104,7 +105,7 @@ func TestDelayTellsCMAndNode(t *testing.T) {
 	if got.DurationMinutes != 105 {
 		t.Fatalf("store duration after the node's delay = %d", got.DurationMinutes)
 	}
-	eventually(t, "the CM told of the node's delay", func() bool { return len(e.events(c.E164, protocol.MAUConfDurationNtf)) == 2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the CM told of the node's delay", func() bool { return len(e.events(c.E164, protocol.MAUConfDurationNtf)) == 2 }))
 
 	for _, bad := range []int{0, -5} {
 		if _, err := e.client.DelayConference(ctx, c.E164, bad); apiCode(err) != protocol.ErrBadRequest {
@@ -148,10 +149,10 @@ func TestRenameAndPassword(t *testing.T) {
 	if _, err := node.RequestRename(c.E164, "renamed on the node"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the approved rename in the store", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the approved rename in the store", func() bool {
 		got, err := e.client.Conference(ctx, c.E164)
 		return err == nil && got.Name == "renamed on the node"
-	})
+	}))
 	if h := node.Conferences(); h[0].Name != "renamed on the node" {
 		t.Fatalf("node name = %q", h[0].Name)
 	}
@@ -208,12 +209,12 @@ func TestMonitoringKeepAliveAndExpiry(t *testing.T) {
 		t.Fatalf("a kept-alive session was dropped: %v", ms)
 	}
 	// Left alone, it expires: the node stops streaming and the CM is told.
-	eventually(t, "the session to expire", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the session to expire", func() bool {
 		ms, err := e.client.Monitors(ctx, c.E164)
 		return err == nil && len(ms) == 0
-	})
-	eventually(t, "the node to stop streaming", func() bool { return len(node.Conferences()[0].Monitors) == 0 })
-	eventually(t, "the CM's stop notice", func() bool { return len(e.events(c.E164, protocol.MAUMonitorStoppedNtf)) == 1 })
+	}))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the node to stop streaming", func() bool { return len(node.Conferences()[0].Monitors) == 0 }))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the CM's stop notice", func() bool { return len(e.events(c.E164, protocol.MAUMonitorStoppedNtf)) == 1 }))
 	if err := e.client.KeepMonitorAlive(ctx, c.E164, m.Addr); apiCode(err) != protocol.ErrMonitorNotFound {
 		t.Fatalf("keep-alive of an expired session: %v", err)
 	}
@@ -226,7 +227,7 @@ func TestMonitoringKeepAliveAndExpiry(t *testing.T) {
 	if err := e.client.StopMonitor(ctx, c.E164, m2.Addr); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the node to stop the second stream", func() bool { return len(node.Conferences()[0].Monitors) == 0 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the node to stop the second stream", func() bool { return len(node.Conferences()[0].Monitors) == 0 }))
 	if _, err := e.client.StartMonitor(ctx, c.E164, apiclient.MonitorRequest{IP: "not-an-ip", Port: 1}); apiCode(err) != protocol.ErrBadRequest {
 		t.Fatalf("bad ip: %v", err)
 	}
@@ -239,22 +240,22 @@ func TestEndTimeNoticeAndEnd(t *testing.T) {
 	node := e.st.Nodes[0]
 	// Bring the end time to within the notice window: 4 minutes left.
 	e.setEndTime(c.E164, time.Now().Add(4*time.Minute))
-	eventually(t, "the node's about-to-end notice", func() bool { return node.Conferences()[0].WillEndNotified })
-	eventually(t, "the CM's about-to-end notice", func() bool { return len(e.events(c.E164, protocol.MAUConfWillEndNtf)) == 1 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the node's about-to-end notice", func() bool { return node.Conferences()[0].WillEndNotified }))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the CM's about-to-end notice", func() bool { return len(e.events(c.E164, protocol.MAUConfWillEndNtf)) == 1 }))
 	// Three more end-time checks: the notice is sent once.
 	sc := e.st.ActiveScheduler()
 	checks := sc.Activity().EndChecks
-	eventually(t, "three more end-time checks", func() bool { return sc.Activity().EndChecks >= checks+3 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("three more end-time checks", func() bool { return sc.Activity().EndChecks >= checks+3 }))
 	if n := len(e.events(c.E164, protocol.MAUConfWillEndNtf)); n != 1 {
 		t.Fatalf("%d about-to-end notices, want 1", n)
 	}
 	// The end time comes.
 	e.setEndTime(c.E164, time.Now())
-	eventually(t, "the end at end time", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the end at end time", func() bool {
 		_, err := e.client.Conference(ctx, c.E164)
 		return apiCode(err) == protocol.ErrConfNotFound
-	})
-	eventually(t, "the node to let go", func() bool { return len(node.Conferences()) == 0 })
+	}))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the node to let go", func() bool { return len(node.Conferences()) == 0 }))
 	if keys := e.storeKeys(); len(keys) != 0 {
 		t.Fatalf("store keys left: %v", keys)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/convene/convene/internal/apiclient"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestPublicTemplates(t *testing.T) {
@@ -30,10 +31,10 @@ func TestPublicTemplates(t *testing.T) {
 	if len(all) != 2 || len(public) != 1 || public[0].E164 != pub.E164 {
 		t.Fatalf("templates: all %v, public %v", all, public)
 	}
-	eventually(t, "the template in the registry", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the template in the registry", func() bool {
 		r, err := e.client.Registry(ctx, pub.E164)
 		return err == nil && r.Kind == "template"
-	})
+	}))
 	// A conference numbered after a template is allocated around it.
 	c := e.mustCreate("after templates")
 	if c.E164 == pub.E164 || c.E164 == priv.E164 {
@@ -50,8 +51,8 @@ func TestPublicTemplates(t *testing.T) {
 	if _, err := e.client.Template(ctx, priv.E164); apiCode(err) != protocol.ErrTemplateNotFound {
 		t.Fatalf("deleted template: %v", err)
 	}
-	eventually(t, "the registry to forget the deleted template", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the registry to forget the deleted template", func() bool {
 		_, err := e.client.Registry(ctx, priv.E164)
 		return apiCode(err) == protocol.ErrNotFound
-	})
+	}))
 }

@@ -26,8 +26,13 @@
 //     for it or tell it to stop or start a plugin;
 //   - what the program running a host may reach (instances.go): the
 //     instance a server runs now, a plugin's defaults for display.
+//   - keeping logs (logs.go): the host's logger tees the lines about a
+//     call or a conference (attributes call_id, e164) to a logkeep.Keeper
+//     writing to the first infrastructure resource that is a logkeep.Sink
+//     (the records database); a host without one keeps nothing.
 //
-// It imports internal/bus (same tier) only for the Transport adapter; the
-// rest depends on the Transport interface. It never imports a service:
+// It imports internal/bus (same tier) only for the Transport adapter (the
+// rest depends on the Transport interface), and internal/logkeep (same
+// tier, standard library only) for keeping logs. It never imports a service:
 // services import host and register themselves.
 package host

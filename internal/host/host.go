@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
+
+	"github.com/convene/convene/internal/logkeep"
 )
 
 // Options say how to run a host.
@@ -34,6 +36,7 @@ type Host struct {
 	metrics prometheus.Registerer
 	gather  *prometheus.Registry // when the host made its own
 	routes  *routeTable
+	keep    *logkeep.Keeper // logs.go
 
 	ops sync.Mutex
 
@@ -71,10 +74,13 @@ func newHost(reg *registry, f *File, o Options) (*Host, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	h.keep = logkeep.New(logkeep.Options{Node: f.Host.Name, Log: h.log})
+	h.log = slog.New(h.keep.Handler(h.log.Handler()))
 	if h.metrics == nil {
 		h.gather = prometheus.NewRegistry()
 		h.metrics = h.gather
 	}
+	h.registerKeptLogs()
 	get := func(id, path string) (Plugin, error) {
 		pl, ok := reg.get(id)
 		if !ok {
@@ -171,6 +177,7 @@ func (h *Host) Start(ctx context.Context) (err error) {
 		if err = h.start(ctx, s); err != nil {
 			return err
 		}
+		h.keepLogsFrom(s)
 	}
 	if err = h.openChannels(); err != nil {
 		return err
@@ -225,6 +232,7 @@ func (h *Host) teardown(ctx context.Context) error {
 			c.Close()
 		}
 	}
+	h.stopKeepingLogs(ctx)
 	for i := len(h.infra) - 1; i >= 0; i-- {
 		errs = append(errs, h.stop(ctx, h.infra[i]))
 	}

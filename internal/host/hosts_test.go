@@ -215,6 +215,10 @@ func TestManagement(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the collector forgets a stopped host", func() bool { return slices.Equal(names(), []string{"m1"}) })
+	// and keeps its last word apart: it stopped on purpose.
+	if st := col.Stopped(); len(st) != 1 || st[0].Host != "m2" || st[0].Running {
+		t.Fatalf("stopped hosts: %+v", st)
+	}
 }
 
 // Health a server reports shows in the status.
@@ -251,5 +255,36 @@ func TestRedact(t *testing.T) {
 	got := redact("connect redis://user:s3cret@10.0.0.1:6379/0: refused")
 	if strings.Contains(got, "s3cret") || !strings.Contains(got, "redis://user:xxxxx@10.0.0.1") {
 		t.Fatalf("redact = %q", got)
+	}
+}
+
+// A collector tells a host that said it stopped from one that went
+// silent, and a status sent before the stop does not bring it back.
+func TestCollectorKeepsTheLastWordOfAStoppedHost(t *testing.T) {
+	c := &Collector{now: time.Now, hosts: map[string]seen{}, stopped: map[string]HostStatus{}}
+	at := time.Now()
+	send := func(running bool, at time.Time) {
+		data, err := json.Marshal(StatusNtf{Type: TypeStatusNtf, Status: HostStatus{Host: "h", Running: running, At: at}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.take(Delivery{Data: data})
+	}
+	state := func() (running, stopped int) { return len(c.Hosts()), len(c.Stopped()) }
+	send(true, at)
+	if r, s := state(); r != 1 || s != 0 {
+		t.Fatalf("running: %d running, %d stopped", r, s)
+	}
+	send(false, at.Add(time.Second))
+	if r, s := state(); r != 0 || s != 1 {
+		t.Fatalf("after its stop: %d running, %d stopped", r, s)
+	}
+	send(true, at.Add(500*time.Millisecond)) // overtaken by the stop
+	if r, s := state(); r != 0 || s != 1 {
+		t.Fatalf("a status from before the stop: %d running, %d stopped", r, s)
+	}
+	send(true, at.Add(2*time.Second))
+	if r, s := state(); r != 1 || s != 0 {
+		t.Fatalf("running again: %d running, %d stopped", r, s)
 	}
 }

@@ -291,13 +291,16 @@ func (c *Client) Hosts(ctx context.Context) ([]HostStatus, error) {
 
 // Collector keeps the latest status of every host of a platform, as the
 // API does for GET /v1/hosts; a host silent for three of its intervals,
-// or that said it stopped, is forgotten.
+// or that said it stopped, is forgotten. The last word of a host that
+// said it stopped is kept apart (Stopped) until it runs again, so that a
+// watcher can tell a planned stop from a host that went silent.
 type Collector struct {
 	sub Unsubscriber
 	now func() time.Time
 
-	mu    sync.Mutex
-	hosts map[string]seen
+	mu      sync.Mutex
+	hosts   map[string]seen
+	stopped map[string]HostStatus
 }
 
 type seen struct {
@@ -308,7 +311,7 @@ type seen struct {
 // NewCollector subscribes to the platform's statuses and asks every host
 // for its own at once.
 func NewCollector(t Transport, platform string) (*Collector, error) {
-	c := &Collector{now: time.Now, hosts: map[string]seen{}}
+	c := &Collector{now: time.Now, hosts: map[string]seen{}, stopped: map[string]HostStatus{}}
 	sub, err := t.Subscribe(SubjectStatus(platform), "", c.take)
 	if err != nil {
 		return nil, fmt.Errorf("host: collect statuses: %w", err)
@@ -329,14 +332,32 @@ func (c *Collector) take(d Delivery) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !n.Status.Running {
-		delete(c.hosts, n.Status.Host)
-		return
-	}
 	if old, ok := c.hosts[n.Status.Host]; ok && old.status.At.After(n.Status.At) {
 		return // an older status overtaken by a newer one
 	}
+	if last, ok := c.stopped[n.Status.Host]; ok && last.At.After(n.Status.At) {
+		return // a status from before the host said it stopped
+	}
+	if !n.Status.Running {
+		delete(c.hosts, n.Status.Host)
+		c.stopped[n.Status.Host] = n.Status
+		return
+	}
+	delete(c.stopped, n.Status.Host)
 	c.hosts[n.Status.Host] = seen{status: n.Status, at: c.now()}
+}
+
+// Stopped are the last statuses of the hosts that said they stopped and
+// have not run since, sorted by host name.
+func (c *Collector) Stopped() []HostStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]HostStatus, 0, len(c.stopped))
+	for _, s := range c.stopped {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
+	return out
 }
 
 // Hosts are the latest statuses, sorted by host name.

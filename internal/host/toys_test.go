@@ -366,6 +366,8 @@ func startHost(t *testing.T, text string) *Host {
 }
 
 // eventually polls cond until it holds, failing the test at the deadline.
+// The host's own tests cannot use the shared testkit, which is built on
+// the host.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

@@ -71,6 +71,12 @@ func NewHandler(opts Options, routes []Route) (h http.Handler, err error) {
 	return opts.mux(routes), nil
 }
 
+// notServed are the methods a path's catch-all answers 405 for, each its
+// own pattern: a pattern without a method would clash with a route of a
+// wider path ("GET /v1/cdrs/{id}" beside "GET /v1/cdrs/stats").
+var notServed = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions}
+
 // mux builds the routes' mux. Each path also gets a catch-all for the
 // methods it does not serve, so that those get a JSON 405 with Allow.
 func (o *Options) mux(routes []Route) *http.ServeMux {
@@ -87,10 +93,15 @@ func (o *Options) mux(routes []Route) *http.ServeMux {
 		if strings.Contains(allow, http.MethodGet) {
 			allow += ", " + http.MethodHead
 		}
-		mux.Handle(path, o.Instrument(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := o.Instrument(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
 			WriteError(w, codes.Errorf(codes.MethodNotAllowed, "%s is not served on %s; use %s", r.Method, r.URL.Path, allow))
-		})))
+		}))
+		for _, m := range notServed {
+			if !strings.Contains(", "+allow+", ", ", "+m+", ") {
+				mux.Handle(m+" "+path, h)
+			}
+		}
 	}
 	hint := ""
 	if o.NotFoundHint != "" {

@@ -305,3 +305,40 @@ func TestTokens(t *testing.T) {
 		})
 	}
 }
+
+// A literal path beside a wider one ("GET /v1/cdrs/stats" and "GET
+// /v1/cdrs/{id}") builds, and each still answers 405 for the methods it
+// does not serve.
+func TestLiteralBesideWildcard(t *testing.T) {
+	tokens, err := httpkit.NewTokens(map[string]string{operatorToken: "ops"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := httpkit.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) *codes.Error {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	h, err := httpkit.NewHandler(httpkit.Options{Tokens: tokens}, []httpkit.Route{
+		{Pattern: "GET /v1/cdrs/{id}", Handler: ok},
+		{Pattern: "GET /v1/cdrs/stats", Handler: ok},
+		{Pattern: "POST /v1/cdrs/generate", Handler: ok},
+	})
+	if err != nil {
+		t.Fatalf("routes: %v", err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1/cdrs/c1", 204}, {"GET", "/v1/cdrs/stats", 204}, {"POST", "/v1/cdrs/generate", 204},
+		{"GET", "/v1/cdrs/generate", 405}, {"POST", "/v1/cdrs/stats", 405}, {"DELETE", "/v1/cdrs/c1", 405},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, rec.Code, tc.status)
+		}
+	}
+}

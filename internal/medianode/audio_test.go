@@ -1,11 +1,13 @@
 package medianode
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // The node applies the breakout service's AUDIO_* messages per item, the
@@ -46,13 +48,12 @@ func TestBreakoutAudio(t *testing.T) {
 	send(protocol.BreakoutSubscribeToMixer{Type: protocol.AudioBreakoutSubscribeToMixer, ConfID: "5100001", Version: 3, User: 1,
 		RoomInfos: []protocol.UserAudioSubscribeInfoMixer{}})
 
-	deadline := time.Now().Add(5 * time.Second)
-	for len(n.AudioLog("5100001")) < 7 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the node logged %d of 7 messages", len(n.AudioLog("5100001")))
+	testkit.Eventually(t, 5*time.Second, func() error {
+		if len(n.AudioLog("5100001")) < 7 {
+			return fmt.Errorf("the node logged %d of 7 messages", len(n.AudioLog("5100001")))
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	a := n.AudioPlan("5100001")
 	if a.Mixer == nil || a.Mixer.Version != 3 || len(a.Mixer.RoomInfos[0].UserInfos) != 2 {
 		t.Fatalf("mixer state: %+v", a.Mixer)

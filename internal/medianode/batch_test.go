@@ -8,6 +8,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func restoreMany(nums ...string) protocol.NodeConfsReq {
@@ -208,7 +209,7 @@ func TestReleaseManyEndsWhatItHostsWithoutNotices(t *testing.T) {
 // listAt is the latest conference list the scheduler's stand-in received.
 func listAt(t *testing.T, lists *inbox, n int) protocol.ConfListNtf {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("conference list %d", n), func() bool { return len(lists.of(protocol.MCUConfListNtf)) >= n })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond(fmt.Sprintf("conference list %d", n), func() bool { return len(lists.of(protocol.MCUConfListNtf)) >= n }))
 	msgs := lists.of(protocol.MCUConfListNtf)
 	var got protocol.ConfListNtf
 	if err := msgs[n-1].Decode(&got); err != nil {
@@ -265,11 +266,11 @@ func TestConfListDeltasOnceAcknowledged(t *testing.T) {
 	ack(whole.Version, "not-"+n.PID())
 	// Nothing changes and the scheduler holds it: an empty delta.
 	ack(whole.Version, n.PID())
-	waitFor(t, "the acknowledgement", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the acknowledgement", func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		return n.list.acked == whole.Version
-	})
+	}))
 	if err := n.ReportConfList(); err != nil {
 		t.Fatal(err)
 	}
@@ -306,11 +307,11 @@ func TestConfListDeltasOnceAcknowledged(t *testing.T) {
 		t.Fatalf("delta before its acknowledgement = %+v", again)
 	}
 	ack(d.Version, n.PID())
-	waitFor(t, "the second acknowledgement", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the second acknowledgement", func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		return n.list.acked == d.Version
-	})
+	}))
 	if err := n.ReportConfList(); err != nil {
 		t.Fatal(err)
 	}
@@ -337,11 +338,11 @@ func TestConfListDeltasOnceAcknowledged(t *testing.T) {
 	}
 	// A delta on request is one when it can be.
 	ack(asked.Version, n.PID())
-	waitFor(t, "the acknowledgement of the whole list", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the acknowledgement of the whole list", func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		return n.list.acked == asked.Version
-	})
+	}))
 	if err := h.sched.Publish(protocol.SubjectToNode("sim-1"), protocol.GetConfListCmd{Type: protocol.MAUMCUGetConfListCmd, Delta: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,26 +9,14 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // BenchmarkCreate pushes creates through one node, request/reply, from
 // many concurrent requesters: the node's side of the create path.
 func BenchmarkCreate(b *testing.B) {
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer emb.Shutdown()
-	connect := func(name string) *bus.Bus {
-		c, err := bus.Connect(bus.Options{Embedded: emb, Name: name}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return c
-	}
-	nb, sched := connect("node"), connect("scheduler")
-	defer nb.Close()
-	defer sched.Close()
+	emb := testkit.BusServer(b, bus.EmbeddedOptions{NoListen: true})
+	nb, sched := testkit.Connect(b, emb, "node"), testkit.Connect(b, emb, "scheduler")
 	n, err := New(Options{ID: "sim-1", Room: "room-a1", Platform: "plat-a", Capacity: 1 << 30, HeartbeatInterval: time.Hour, ConfListInterval: time.Hour}, nb, nil)
 	if err != nil {
 		b.Fatal(err)

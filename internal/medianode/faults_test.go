@@ -9,6 +9,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestFaultNack(t *testing.T) {
@@ -102,7 +103,7 @@ func TestFaultSilent(t *testing.T) {
 		t.Fatalf("release on a node silent to creates: %s", typ)
 	}
 	beats := rms.beatCount()
-	waitFor(t, "heartbeats of a silent node", func() bool { return rms.beatCount() >= beats+2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("heartbeats of a silent node", func() bool { return rms.beatCount() >= beats+2 }))
 }
 
 func TestFaultAckDelay(t *testing.T) {
@@ -125,7 +126,7 @@ func TestFaultAckDelay(t *testing.T) {
 	}()
 
 	// The node applies the create at once and holds the reply back.
-	waitFor(t, "the create applied", func() bool { return n.Hosts("1001") })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the create applied", func() bool { return n.Hosts("1001") }))
 	select {
 	case r := <-done:
 		t.Fatalf("reply came before the delay: %+v", r)
@@ -156,7 +157,7 @@ func TestDelayedReplyDroppedByKill(t *testing.T) {
 		defer cancel()
 		errc <- h.sched.Call(ctx, protocol.SubjectToNode("sim-1"), protocol.NodeConfReq{Type: protocol.MAUMCUCreateConfReq, Conf: protocol.Conference{E164: "1001"}}, nil)
 	}()
-	waitFor(t, "the create applied", func() bool { return n.Hosts("1001") })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the create applied", func() bool { return n.Hosts("1001") }))
 	n.Kill()
 	if err := <-errc; !errors.Is(err, bus.ErrTimeout) {
 		t.Fatalf("create on a node killed before its delayed reply = %v, want a timeout", err)
@@ -169,7 +170,7 @@ func TestFaultNoHeartbeat(t *testing.T) {
 	rms := h.rms(0, protocol.RegisterAck{})
 	lists := h.listen(protocol.SubjectFromNodes(h.platform))
 	n, nb := h.node(Options{})
-	waitFor(t, "heartbeats", func() bool { return rms.beatCount() >= 2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("heartbeats", func() bool { return rms.beatCount() >= 2 }))
 
 	n.SetFault(Fault{NoHeartbeat: true})
 	settled := h.settle(rms, nb)
@@ -181,9 +182,9 @@ func TestFaultNoHeartbeat(t *testing.T) {
 	}
 	// It still answers and reports.
 	h.create("sim-1", "1001")
-	waitFor(t, "conference lists of a node without heartbeats", func() bool { return len(lists.of(protocol.MCUConfListNtf)) > listed })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("conference lists of a node without heartbeats", func() bool { return len(lists.of(protocol.MCUConfListNtf)) > listed }))
 
 	n.SetFault(Fault{})
 	beats := rms.beatCount()
-	waitFor(t, "heartbeats after healing", func() bool { return rms.beatCount() >= beats+2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("heartbeats after healing", func() bool { return rms.beatCount() >= beats+2 }))
 }

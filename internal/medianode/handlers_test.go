@@ -10,6 +10,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // request sends v to the node and returns the reply's type and, for a
@@ -164,7 +165,7 @@ func TestRelease(t *testing.T) {
 	if err := h.sched.Publish(protocol.SubjectToNode("sim-1"), protocol.ConfReq{Type: protocol.MAUMCUReleaseConfCmd, E164: "1002"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two release notices", func() bool { return len(released()) == 2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("two release notices", func() bool { return len(released()) == 2 }))
 	got := released()
 	slices.SortFunc(got, func(a, b protocol.NodeReleaseNtf) int { return strings.Compare(a.E164, b.E164) })
 	for i, e := range []string{"1001", "1002"} {
@@ -300,7 +301,7 @@ func TestConferenceChanges(t *testing.T) {
 				t.Fatalf("reply = %s %q, want %s %q", typ, code, tc.wantType, tc.wantCode)
 			}
 			if tc.done != nil {
-				waitFor(t, tc.name+" applied", func() bool { return tc.done(e) })
+				testkit.Eventually(t, testkit.Wait, testkit.Cond(tc.name+" applied", func() bool { return tc.done(e) }))
 			}
 		})
 	}

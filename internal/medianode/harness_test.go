@@ -10,6 +10,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // Test intervals: short, so that the suite stays fast.
@@ -29,12 +30,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	h := &harness{t: t, emb: emb, platform: "plat-a"}
+	h := &harness{t: t, emb: testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true}), platform: "plat-a"}
 	h.sched = h.conn("scheduler")
 	return h
 }
@@ -42,12 +38,7 @@ func newHarness(t *testing.T) *harness {
 // conn opens a connection closed at the end of the test.
 func (h *harness) conn(name string) *bus.Bus {
 	h.t.Helper()
-	b, err := bus.Connect(bus.Options{Embedded: h.emb, Name: name}, nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(b.Close)
-	return b
+	return testkit.Connect(h.t, h.emb, name)
 }
 
 // node starts a node on its own connection with test defaults filled in;
@@ -247,20 +238,8 @@ func (h *harness) settle(r *fakeRMS, nodeBus *bus.Bus) int {
 	if err := nodeBus.Publish(protocol.SubjectRMSNodes(h.platform), protocol.Header{Type: markerType}); err != nil {
 		h.t.Fatal(err)
 	}
-	waitFor(h.t, "marker", func() bool { _, _, _, m := r.counts(); return m > before })
+	testkit.Eventually(h.t, testkit.Wait, testkit.Cond("marker", func() bool { _, _, _, m := r.counts(); return m > before }))
 	return r.beatCount()
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // quiet waits d, long enough for many test intervals to pass, so that a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestRequestRename(t *testing.T) {
@@ -23,7 +24,7 @@ func TestRequestRename(t *testing.T) {
 		t.Fatal(err)
 	}
 	var req protocol.ModifyConfNameReq
-	waitFor(t, "the rename request", func() bool { return notices.last(t, protocol.MCUCMModifyConfNameReq, &req) })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the rename request", func() bool { return notices.last(t, protocol.MCUCMModifyConfNameReq, &req) }))
 	want := protocol.ModifyConfNameReq{Type: protocol.MCUCMModifyConfNameReq, E164: "1001", Name: "Renamed by chair", IP: "10.0.0.3", PID: n.PID(), MtReqID: id}
 	if req != want || id == "" {
 		t.Fatalf("request = %+v, want %+v", req, want)
@@ -38,9 +39,9 @@ func TestRequestRename(t *testing.T) {
 	if err := h.sched.Publish(protocol.SubjectToNode("sim-1"), nack); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the NACK received", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the NACK received", func() bool {
 		return slices.ContainsFunc(n.Received(), func(r Received) bool { return r.Type == protocol.CMMCUModifyConfNameNak })
-	})
+	}))
 	h.create("sim-1", "1002") // a round trip after the NACK was handled
 	if name() != "conf 1001" {
 		t.Fatalf("name after a NACK = %q", name())
@@ -53,7 +54,7 @@ func TestRequestRename(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ntf protocol.ConfStateChangeNtf
-	waitFor(t, "the state change", func() bool { return notices.last(t, protocol.MCUConfStateChangeNtf, &ntf) })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the state change", func() bool { return notices.last(t, protocol.MCUConfStateChangeNtf, &ntf) }))
 	if ntf.E164 != "1001" || ntf.Name == nil || *ntf.Name != "Renamed by chair" || name() != "Renamed by chair" {
 		t.Fatalf("state change %+v, name %q", ntf, name())
 	}
@@ -125,7 +126,7 @@ func TestEndAndInject(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ntf protocol.NodeReleaseNtf
-	waitFor(t, "the release notice", func() bool { return notices.last(t, protocol.MCUReleaseConfNtf, &ntf) })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the release notice", func() bool { return notices.last(t, protocol.MCUReleaseConfNtf, &ntf) }))
 	want := protocol.NodeReleaseNtf{Type: protocol.MCUReleaseConfNtf, E164: "1001", Node: "sim-1", IP: defaultIP, PID: n.PID(), Reason: ReasonEndedOnNode}
 	if ntf != want || n.Hosts("1001") {
 		t.Fatalf("notice = %+v, want %+v; still hosted %v", ntf, want, n.Hosts("1001"))

@@ -413,3 +413,14 @@ func (s *session) register(ctx context.Context) (protocol.RegisterAck, bool) {
 		}
 	}
 }
+
+// SimIP is the loopback address simulated node n reports: 127.0.1.n for
+// the first 254, then 127.2.0.0 onwards, one address per node, so that
+// any count of nodes has valid, distinct addresses.
+func SimIP(n int) string {
+	if n >= 1 && n <= 254 {
+		return fmt.Sprintf("127.0.1.%d", n)
+	}
+	x := max(n, 0)
+	return fmt.Sprintf("127.%d.%d.%d", 2+(x>>16)%250, (x>>8)&255, x&255)
+}

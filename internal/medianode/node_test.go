@@ -9,6 +9,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestNewChecksOptions(t *testing.T) {
@@ -63,8 +64,8 @@ func TestRegistersOnceRMSAnswers(t *testing.T) {
 	// RMS comes up after the node and refuses it twice first.
 	rms := h.rms(2, protocol.RegisterAck{HeartbeatIntervalMs: 10, ConfListIntervalMs: 20})
 
-	waitFor(t, "three heartbeats at the ACK's interval", func() bool { return rms.beatCount() >= 3 })
-	waitFor(t, "two conference lists at the ACK's interval", func() bool { return len(lists.of(protocol.MCUConfListNtf)) >= 2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("three heartbeats at the ACK's interval", func() bool { return rms.beatCount() >= 3 }))
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("two conference lists at the ACK's interval", func() bool { return len(lists.of(protocol.MCUConfListNtf)) >= 2 }))
 
 	regs, _, _, _ := rms.counts()
 	if regs < 3 {
@@ -88,7 +89,7 @@ func TestHeartbeatCarriesCountAndRegistration(t *testing.T) {
 	h.create("sim-7", "1002")
 
 	var beat protocol.HeartbeatNtf
-	waitFor(t, "a heartbeat counting two conferences", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("a heartbeat counting two conferences", func() bool {
 		rms.mu.Lock()
 		defer rms.mu.Unlock()
 		for _, b := range rms.beats {
@@ -98,7 +99,7 @@ func TestHeartbeatCarriesCountAndRegistration(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}))
 	want := protocol.HeartbeatNtf{Type: protocol.MCUHeartbeatNtf, Node: "sim-7", IP: "10.0.0.7", PID: n.PID(), Room: "room-a1", Platform: h.platform, Kind: "mcu", Legacy: true, Confs: 2, Capacity: 9}
 	if beat != want {
 		t.Fatalf("heartbeat = %+v, want %+v", beat, want)
@@ -111,7 +112,7 @@ func TestKillStopsEverything(t *testing.T) {
 	rms := h.rms(0, protocol.RegisterAck{})
 	n, nb := h.node(Options{})
 	h.create("sim-1", "1001")
-	waitFor(t, "heartbeats", func() bool { return rms.beatCount() >= 2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("heartbeats", func() bool { return rms.beatCount() >= 2 }))
 	oldPID := n.PID()
 
 	n.Kill()
@@ -142,7 +143,7 @@ func TestKillStopsEverything(t *testing.T) {
 	if n.PID() == oldPID {
 		t.Fatalf("restarted node kept pid %s", oldPID)
 	}
-	waitFor(t, "a new registration", func() bool { r, _, _, _ := rms.counts(); return r > regs })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("a new registration", func() bool { r, _, _, _ := rms.counts(); return r > regs }))
 	h.create("sim-1", "1003")
 }
 
@@ -152,12 +153,12 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 	rms := h.rms(0, protocol.RegisterAck{})
 	n, nb := h.node(Options{})
 	h.create("sim-1", "1001")
-	waitFor(t, "heartbeats", func() bool { return rms.beatCount() >= 1 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("heartbeats", func() bool { return rms.beatCount() >= 1 }))
 
 	if err := n.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the unregister notice", func() bool { _, _, u, _ := rms.counts(); return u == 1 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the unregister notice", func() bool { _, _, u, _ := rms.counts(); return u == 1 }))
 	rms.mu.Lock()
 	bye := rms.unregs[0]
 	rms.mu.Unlock()
@@ -206,14 +207,14 @@ func TestConfList(t *testing.T) {
 	h.rms(0, protocol.RegisterAck{})
 	lists := h.listen(protocol.SubjectFromNodes(h.platform))
 	n, _ := h.node(Options{IP: "10.0.0.1", Room: "room-b2", ConfListInterval: time.Hour})
-	waitFor(t, "the conference list sent on registering", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 1 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the conference list sent on registering", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 1 }))
 
 	h.create("sim-1", "1001")
 	n.Inject("1002", 12345)
 	if err := n.ReportConfList(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the reported list", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the reported list", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 2 }))
 	var got protocol.ConfListNtf
 	lists.last(t, protocol.MCUConfListNtf, &got)
 	if got.Node != "sim-1" || got.IP != "10.0.0.1" || got.PID != n.PID() || got.Room != "room-b2" || got.SentAtMs == 0 {
@@ -240,7 +241,7 @@ func TestConfList(t *testing.T) {
 	if err := n.ReportConfList(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the empty list", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 3 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the empty list", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 3 }))
 	msgs := lists.of(protocol.MCUConfListNtf)
 	if data := string(msgs[2].Data); !strings.Contains(data, `"confdatainfo":[]`) {
 		t.Fatalf("empty list encoded as %s", data)
@@ -253,7 +254,7 @@ func TestConfListIsPeriodic(t *testing.T) {
 	h.rms(0, protocol.RegisterAck{})
 	lists := h.listen(protocol.SubjectFromNodes(h.platform))
 	h.node(Options{})
-	waitFor(t, "three conference lists", func() bool { return len(lists.of(protocol.MCUConfListNtf)) >= 3 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("three conference lists", func() bool { return len(lists.of(protocol.MCUConfListNtf)) >= 3 }))
 }
 
 func TestReceivedLogIsBounded(t *testing.T) {
@@ -273,12 +274,12 @@ func TestGetConfListCmdSendsTheListNow(t *testing.T) {
 	h.rms(0, protocol.RegisterAck{})
 	lists := h.listen(protocol.SubjectFromNodes(h.platform))
 	n, _ := h.node(Options{ConfListInterval: time.Hour})
-	waitFor(t, "the list sent on registering", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 1 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the list sent on registering", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 1 }))
 	n.Inject("5551", 0)
 	if err := h.sched.Publish(protocol.SubjectToNode("sim-1"), protocol.GetConfListCmd{Type: protocol.MAUMCUGetConfListCmd}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a list sent on request", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 2 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("a list sent on request", func() bool { return len(lists.of(protocol.MCUConfListNtf)) == 2 }))
 	var got protocol.ConfListNtf
 	lists.last(t, protocol.MCUConfListNtf, &got)
 	if len(got.Confs) != 1 || got.Confs[0].E164 != "5551" {

@@ -107,7 +107,7 @@ func (s *SimServer) Provision(ctx host.Context, cfg any) error {
 			return fmt.Errorf("prefix %q: node id %q is not a valid id; use letters, digits, '-' or '_'", c.Prefix, id)
 		}
 		s.opts = append(s.opts, Options{
-			ID: id, IP: fmt.Sprintf("127.0.1.%d", n), Room: rooms[i%len(rooms)], Platform: local.Moid,
+			ID: id, IP: SimIP(n), Room: rooms[i%len(rooms)], Platform: local.Moid,
 			Capacity: c.Capacity, Legacy: c.Legacy, SIPListen: sipListen,
 			HeartbeatInterval: topo.RMS.HeartbeatInterval, ConfListInterval: topo.RMS.ConfListInterval,
 		})

@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 const offerAV = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
@@ -72,11 +73,11 @@ func TestNodeAnswersSIPCallsToItsConferences(t *testing.T) {
 	if !strings.HasPrefix(contact, "sip:127.0.0.1:") {
 		t.Fatalf("contact %q", contact)
 	}
-	waitFor(t, "a registration and a beat with the contact", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("a registration and a beat with the contact", func() bool {
 		rms.mu.Lock()
 		defer rms.mu.Unlock()
 		return len(rms.registers) > 0 && rms.registers[0].SIP == contact && len(rms.beats) > 0 && rms.beats[len(rms.beats)-1].SIP == contact
-	})
+	}))
 	h.create("sim-sip", "6600001")
 	c := sipClient(t)
 

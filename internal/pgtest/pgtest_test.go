@@ -3,7 +3,6 @@ package pgtest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,28 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(helperEnv); dir != "" {
-		helper(dir)
-		return
-	}
-	Main(m)
-}
-
-// helperEnv, when set, makes this test binary launch a server in that
-// directory, print its port and pid, and wait to be killed.
-const helperEnv = "PGTEST_HELPER_DIR"
-
-func helper(dir string) {
-	s, err := Launch(dir)
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	fmt.Println(s.Port(), s.PID())
-	time.Sleep(time.Minute) // killed long before
-	os.Exit(0)
-}
+func TestMain(m *testing.M) { Main(m) }
 
 func connect(t *testing.T, url string) *pgx.Conn {
 	t.Helper()

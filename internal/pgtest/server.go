@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/convene/convene/internal/childproc"
 )
 
 // ErrNotInstalled means no PostgreSQL server binaries were found.
@@ -25,7 +24,7 @@ var ErrNotInstalled = errors.New("PostgreSQL is not installed (no initdb and pos
 
 // errPortTaken means another process held the port when the server tried
 // to listen, or answers on it.
-var errPortTaken = errors.New("the port is taken by another process")
+var errPortTaken = childproc.ErrPortTaken
 
 const (
 	// startAttempts bounds the ports Launch tries.
@@ -50,8 +49,7 @@ type Server struct {
 	dir     string // the caller's directory: data/ and postgres.log inside
 	data    string
 	port    int
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once cmd has exited and was waited for
+	proc    *childproc.Proc // nil when not running
 	logPath string
 }
 
@@ -104,20 +102,14 @@ func Launch(dir string) (*Server, error) {
 	if err := s.initdb(bin, cred); err != nil {
 		return nil, err
 	}
-	var last error
-	for range startAttempts {
-		if s.port, err = freePort(); err != nil {
-			return nil, err
-		}
-		last = s.start(bin, cred)
-		if last == nil {
-			return s, nil
-		}
-		if !errors.Is(last, errPortTaken) {
-			return nil, last
-		}
+	err = childproc.OnFreePort(startAttempts, nil, func(port int) error {
+		s.port = port
+		return s.start(bin, cred)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
 	}
-	return nil, fmt.Errorf("pgtest: %d free ports were each taken before PostgreSQL could listen: %w", startAttempts, last)
+	return s, nil
 }
 
 // runAs is the credential to run PostgreSQL with: the postgres user when
@@ -155,7 +147,7 @@ func (s *Server) initdb(bin string, cred *syscall.Credential) error {
 		"--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync")
 	cmd.Dir = s.data
 	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
-	cmd.SysProcAttr = sysProcAttr(cred)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgtest: initdb: %w; output:\n%s", err, out)
 	}
@@ -194,69 +186,35 @@ func traversable(dir string) error {
 // start runs the server on s.port and waits until it answers as the
 // process started.
 func (s *Server) start(bin string, cred *syscall.Credential) error {
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := childproc.Start(childproc.Spec{
+		Name: fmt.Sprintf("pgtest: postgres on port %d", s.port),
+		Path: filepath.Join(bin, "postgres"),
+		Args: []string{"-D", s.data,
+			"-p", strconv.Itoa(s.port),
+			"-c", "listen_addresses=127.0.0.1",
+			"-c", "unix_socket_directories=",
+			// A test server: durability is not wanted, speed is.
+			"-c", "fsync=off",
+			"-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off",
+			"-c", "max_connections=200",
+			"-c", "shared_buffers=32MB",
+		},
+		Dir: s.data, Env: []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}, Log: s.logPath,
+		// As the postgres user when this process is root; in a group of
+		// its own, so that Kill ends its backends too.
+		Cred: cred, Group: true,
+		PortTaken: []string{"could not bind", "already in use"},
+	})
 	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return err
 	}
-	defer logf.Close()
-	logStart, _ := logf.Seek(0, io.SeekEnd)
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", s.data,
-		"-p", strconv.Itoa(s.port),
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories=",
-		// A test server: durability is not wanted, speed is.
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
-		"-c", "max_connections=200",
-		"-c", "shared_buffers=32MB",
-	)
-	cmd.Dir = s.data
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr(cred)
-	exited := make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// The death signal is tied to the thread that started the child,
-		// not to the process: this goroutine keeps that thread for as long
-		// as the child lives.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("pgtest: start postgres: %w", err)
+	s.proc = p
+	if err := p.Wait(startTimeout, s.verify); err != nil {
+		s.proc = nil
+		return err
 	}
-	s.cmd, s.exited = cmd, exited
-	deadline := time.Now().Add(startTimeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			s.cmd = nil
-			log := logSince(s.logPath, logStart)
-			if strings.Contains(log, "could not bind") || strings.Contains(log, "already in use") {
-				return fmt.Errorf("pgtest: port %d: %w", s.port, errPortTaken)
-			}
-			return fmt.Errorf("pgtest: postgres exited at start; log:\n%s", log)
-		default:
-		}
-		switch err := s.verify(); {
-		case err == nil:
-			return nil
-		case errors.Is(err, errPortTaken):
-			s.Stop()
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.Stop()
-	return fmt.Errorf("pgtest: postgres on port %d did not accept connections within %s; log:\n%s", s.port, startTimeout, logSince(s.logPath, logStart))
+	return nil
 }
 
 // verify connects and checks that the server answering on the port is the
@@ -298,10 +256,10 @@ func (s *Server) Port() int { return s.port }
 
 // PID is the server's (postmaster's) process id, 0 when it is not running.
 func (s *Server) PID() int {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return 0
 	}
-	return s.cmd.Process.Pid
+	return s.proc.PID()
 }
 
 // CreateDatabase creates an empty database named name ([a-z0-9_] only).
@@ -348,47 +306,19 @@ func validName(name string) bool {
 // waits for its processes) and waits for it; one that does not stop in
 // time is killed. Safe to call more than once.
 func (s *Server) Stop() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.exited:
-	case <-time.After(stopTimeout):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-	s.cmd = nil
+	s.proc.Stop(syscall.SIGINT, stopTimeout)
+	s.proc = nil
 }
 
 // Kill stops the server and every process of it with SIGKILL, as a
 // crash, and waits for the postmaster to end.
 func (s *Server) Kill() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) // its process group
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-	s.cmd = nil
-}
-
-// logSince is the server log from offset on.
-func logSince(path string, offset int64) string {
-	b, err := os.ReadFile(path)
-	if err != nil || offset > int64(len(b)) {
-		return ""
-	}
-	return string(b[offset:])
-}
-
-// freePort is a port nothing listened on a moment ago: a candidate only,
-// which start verifies.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	s.proc.Kill()
+	s.proc = nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/platform"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 const platformMoid = "plat-a"
@@ -215,17 +216,10 @@ func room(rooms []protocol.RoomInfo, moid string) protocol.RoomInfo {
 
 func (h *harness) room(moid string) protocol.RoomInfo { return room(h.svc.Rooms(), moid) }
 
-// waitFor polls cond until it holds or 15 seconds pass: a bound for a
-// loaded machine, not a measure.
+// waitFor polls cond until it holds, within a bound for a loaded machine.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.AwaitWithin(h.t, 15*time.Second, what, cond)
 }
 
 // waitRoom waits until PMS has room moid in state with live MCU nodes.

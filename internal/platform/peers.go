@@ -17,8 +17,10 @@ import (
 // request that gets no usable answer (no responder, a timeout, a bus that
 // is down, a refusal, an answer that is not about that platform) is a
 // missed poll; MissedPolls of them in a row make it unreachable, and the
-// next answer ends that. A platform without a bus connection is not
-// polled: it is unreachable from the start.
+// next answer ends that. A platform that has never answered is given
+// StartGrace from the start of the polls before its misses count. A
+// platform without a bus connection is not polled: it is unreachable from
+// the start.
 
 // pollLoop polls one peer until Shutdown; the first poll goes out at once.
 func (s *Service) pollLoop(p *peer) {
@@ -103,12 +105,12 @@ func (s *Service) observe(p *peer, ntf protocol.PlatformStateNtf, err error, now
 	defer s.mu.Unlock()
 	o := observation{was: p.observed}
 	if err == nil {
-		p.misses = 0
+		p.misses, p.answered = 0, true
 		p.observed, p.obsReason = ntf.State, ""
 		if ntf.State == protocol.PlatformAbnormal {
 			p.obsReason = ownReason(ntf)
 		}
-	} else {
+	} else if p.answered || now.Sub(s.pollsFrom) >= s.opts.StartGrace {
 		p.misses++
 		if p.misses >= s.opts.MissedPolls && p.observed != protocol.PlatformUnreachable {
 			p.observed = protocol.PlatformUnreachable
@@ -140,6 +142,9 @@ func ownReason(ntf protocol.PlatformStateNtf) string {
 
 // startPolls starts a poller for each peer that has a bus connection.
 func (s *Service) startPolls() {
+	s.mu.Lock()
+	s.pollsFrom = time.Now()
+	s.mu.Unlock()
 	for _, p := range s.pl.peers {
 		if p.bus == nil {
 			s.log.Warn("pms has no connection to a platform's bus: it is unreachable", "target", p.spec.Moid,

@@ -74,6 +74,7 @@ type peer struct {
 	observed  string // what polls say: "" until the first result, then normal, abnormal or unreachable
 	obsReason string // why it is observed abnormal or unreachable
 	misses    int    // polls in a row without an answer
+	answered  bool   // it has answered a poll since PMS started
 
 	// view is the observed state as normal or abnormal (unreachable is
 	// abnormal): what a backup's entry shows.

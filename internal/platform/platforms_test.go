@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/platform"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func normalA(p protocol.PlatformInfo) bool {
@@ -74,7 +76,7 @@ func TestMasterSwitchedOverAndBack(t *testing.T) {
 		t.Fatalf("A back to normal in B's broadcast = %+v", m)
 	}
 	// A sees B, its backup, normal: shown, not acted on.
-	waitUntil(t, "A's view of B", func() bool {
+	testkit.AwaitWithin(t, 15*time.Second, "A's view of B", func() bool {
 		bk := info(n.a.Platforms().Backups, moidB)
 		return bk.State == protocol.PlatformNormal && bk.Observed == protocol.PlatformNormal && bk.DRMode == "" && bk.Name == "Shanghai"
 	})
@@ -212,7 +214,7 @@ func TestPlatformConfig(t *testing.T) {
 	if err != nil || !normalA(got) || got.DRMode != protocol.DRAutomatic || got.Bus != specA.Bus || got.NumberSegment != "66" {
 		t.Fatalf("A's config as B knows it = %+v, %v", got, err)
 	}
-	waitUntil(t, "A polled B", func() bool { return info(n.a.Platforms().Backups, moidB).Observed == protocol.PlatformNormal })
+	testkit.AwaitWithin(t, 15*time.Second, "A polled B", func() bool { return info(n.a.Platforms().Backups, moidB).Observed == protocol.PlatformNormal })
 	got, err = config(moidA, moidB)
 	if err != nil || got.DRMode != "" || got.State != protocol.PlatformNormal || got.Store != specB.Store {
 		t.Fatalf("B's config as A knows it = %+v, %v", got, err)
@@ -277,10 +279,10 @@ func TestPlatformHook(t *testing.T) {
 		}
 	}
 	// Registered after Start: told the view at once.
-	waitUntil(t, "the hook told of A", seen(func(p protocol.PlatformInfo) bool { return p.Platform == moidA }))
+	testkit.AwaitWithin(t, 15*time.Second, "the hook told of A", seen(func(p protocol.PlatformInfo) bool { return p.Platform == moidA }))
 	n.waitMaster("normal", normalA)
 	n.setOwn(moidA, protocol.PlatformAbnormal, "")
-	waitUntil(t, "the hook told of A's failure", seen(func(p protocol.PlatformInfo) bool {
+	testkit.AwaitWithin(t, 15*time.Second, "the hook told of A's failure", seen(func(p protocol.PlatformInfo) bool {
 		return p.State == protocol.PlatformAbnormal && p.Reason == platform.ReasonSwitchedOver
 	}))
 }
@@ -301,8 +303,9 @@ func TestMasterOutOfReach(t *testing.T) {
 	})
 	t.Run("nobody answers", func(t *testing.T) {
 		n := newPlatNet(t, nil)
-		empty := startBus(t, bus.EmbeddedOptions{NoListen: true})
+		empty := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
 		n.optsB.Peers = map[string]*bus.Bus{moidA: n.connect(empty, "pms-b-to-nowhere")}
+		n.optsB.StartGrace = testPoll
 		heard := len(n.heardOn(moidB))
 		n.restart(moidB)
 		// Its first broadcast, before any poll: A not heard of yet, normal.
@@ -317,6 +320,48 @@ func TestMasterOutOfReach(t *testing.T) {
 	})
 }
 
+// TestMasterStartingAfterItsBackup: platforms started together come up in
+// any order. A backup whose master has not answered yet gives it
+// StartGrace before its missed polls count, so a master that starts a
+// little later is never declared failed and taken over while it starts.
+func TestMasterStartingAfterItsBackup(t *testing.T) {
+	n := newPlatNet(t, nil)
+	n.waitMaster("normal", normalA)
+	if err := n.a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// B starts again while A is down: A has never answered this B.
+	var polls atomic.Int64
+	sub, err := n.busA.Subscribe(protocol.SubjectPMS(moidA), bus.HandlerFunc(func(_ context.Context, m *bus.Msg) {
+		polls.Add(1) // heard, never answered: each poll is missed
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.busA.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	heard := len(n.heardOn(moidB))
+	n.restart(moidB)
+	// Twice the misses that make a platform unreachable once it answered.
+	testkit.AwaitWithin(t, 15*time.Second, "B's polls of the absent A", func() bool { return polls.Load() >= 2*testMisses })
+	_ = sub.Unsubscribe()
+	n.a = n.start(n.embA, n.optsA)
+	n.waitMaster("normal once A answers", func(p protocol.PlatformInfo) bool {
+		return p.Observed == protocol.PlatformNormal
+	})
+	for _, ntf := range n.heardOn(moidB)[heard:] {
+		if ntf.Type == protocol.PlatformStateNotify && ntf.Platform == moidB {
+			if m := info(ntf.Masters, moidA); m.State == protocol.PlatformAbnormal {
+				t.Fatalf("B declared A failed while it was starting: %+v", m)
+			}
+		}
+	}
+	if m := info(n.b.Platforms().Masters, moidA); m.State != protocol.PlatformNormal {
+		t.Fatalf("A as B holds it = %+v", m)
+	}
+}
+
 // TestMutualBackup: two platforms that back each other up each see the
 // other as master and backup, polled once.
 func TestMutualBackup(t *testing.T) {
@@ -326,7 +371,7 @@ func TestMutualBackup(t *testing.T) {
 	})
 	n.waitMaster("normal", normalA)
 	n.setOwn(moidB, protocol.PlatformAbnormal, "")
-	waitUntil(t, "A's view of B", func() bool {
+	testkit.AwaitWithin(t, 15*time.Second, "A's view of B", func() bool {
 		v := n.a.Platforms()
 		return info(v.Masters, moidB).State == protocol.PlatformAbnormal && info(v.Backups, moidB).State == protocol.PlatformAbnormal
 	})

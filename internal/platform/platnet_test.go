@@ -13,6 +13,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/platform"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // Two platforms, each with its own embedded NATS server and PMS: plat-b
@@ -64,7 +65,7 @@ func newPlatNet(t testing.TB, tune func(a, b *platform.Options)) *platNet {
 func buildPlatNet(t testing.TB, listenA bool, tune func(a, b *platform.Options)) *platNet {
 	t.Helper()
 	n := &platNet{t: t, heard: make(map[string][]protocol.PlatformStateNtf)}
-	n.embA, n.embB = startBus(t, bus.EmbeddedOptions{NoListen: !listenA}), startBus(t, bus.EmbeddedOptions{NoListen: true})
+	n.embA, n.embB = testkit.BusServer(t, bus.EmbeddedOptions{NoListen: !listenA}), testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
 	n.busA, n.busB = n.connect(n.embA, "test-a"), n.connect(n.embB, "test-b")
 	n.listen(n.busA, moidA)
 	n.listen(n.busB, moidB)
@@ -85,16 +86,6 @@ func buildPlatNet(t testing.TB, listenA bool, tune func(a, b *platform.Options))
 	n.a = n.start(n.embA, n.optsA)
 	n.b = n.start(n.embB, n.optsB)
 	return n
-}
-
-func startBus(t testing.TB, opts bus.EmbeddedOptions) *bus.Embedded {
-	t.Helper()
-	e, err := bus.StartEmbedded(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	return e
 }
 
 func (n *platNet) connect(e *bus.Embedded, name string) *bus.Bus {
@@ -182,7 +173,7 @@ func (n *platNet) startBusA(u string) {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	n.embA = startBus(n.t, bus.EmbeddedOptions{Host: parsed.Hostname(), Port: port})
+	n.embA = testkit.BusServer(n.t, bus.EmbeddedOptions{Host: parsed.Hostname(), Port: port})
 }
 
 // heardOn returns a copy of the broadcasts heard on a platform's bus.
@@ -197,7 +188,7 @@ func (n *platNet) heardOn(moid string) []protocol.PlatformStateNtf {
 func (n *platNet) waitHeard(moid string, after int, what string, cond func(protocol.PlatformStateNtf) bool) int {
 	n.t.Helper()
 	found := -1
-	waitUntil(n.t, what, func() bool {
+	testkit.AwaitWithin(n.t, 15*time.Second, what, func() bool {
 		for i, ntf := range n.heardOn(moid) {
 			if i >= after && ntf.Type == protocol.PlatformStateNotify && ntf.Platform == moid && cond(ntf) {
 				found = i
@@ -213,7 +204,7 @@ func (n *platNet) waitHeard(moid string, after int, what string, cond func(proto
 func (n *platNet) waitMaster(what string, cond func(protocol.PlatformInfo) bool) protocol.PlatformInfo {
 	n.t.Helper()
 	var got protocol.PlatformInfo
-	waitUntil(n.t, "B's view of A: "+what, func() bool {
+	testkit.AwaitWithin(n.t, 15*time.Second, "B's view of A: "+what, func() bool {
 		got = info(n.b.Platforms().Masters, moidA)
 		return cond(got)
 	})
@@ -276,18 +267,5 @@ func wantNackOf(t testing.TB, err error, typ, code, want string) {
 	var nack *bus.NackError
 	if !errors.As(err, &nack) || nack.Type != typ || nack.Code != code || !strings.Contains(nack.Message, want) {
 		t.Fatalf("got %v; want %s %s with %q", err, typ, code, want)
-	}
-}
-
-// waitUntil polls cond until it holds or 15 seconds pass: a bound for a
-// loaded machine, not a measure.
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/platform"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // TestOperatorPlatformDecisionsSurviveARestart: the switchover of a
@@ -108,7 +109,7 @@ func TestSavedModeOfAFormerMaster(t *testing.T) {
 }
 
 func TestPlatformOptions(t *testing.T) {
-	e := startBus(t, bus.EmbeddedOptions{NoListen: true})
+	e := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
 	b, err := bus.Connect(bus.Options{Embedded: e}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -63,6 +63,13 @@ type Options struct {
 	// MissedPolls is how many polls in a row a platform leaves unanswered
 	// before it is unreachable. Default 4.
 	MissedPolls int
+	// StartGrace is how long after PMS starts a platform that has never
+	// answered may stay unanswered before it is unreachable: platforms
+	// started together come up in any order, and a backup must not take
+	// over a master that is still starting (its conferences would run
+	// twice). Default 5 s; negative: none. A platform PMS has no
+	// connection to is unreachable at once.
+	StartGrace time.Duration
 	// DRModes are the masters' DR modes at the start, by moid; default
 	// automatic. A mode an operator set since, when State is given, wins.
 	DRModes map[string]string
@@ -92,6 +99,9 @@ func (o *Options) defaults() {
 	}
 	if o.MissedPolls == 0 {
 		o.MissedPolls = 4
+	}
+	if o.StartGrace == 0 {
+		o.StartGrace = 5 * time.Second
 	}
 }
 
@@ -137,6 +147,8 @@ type Service struct {
 	nodes  map[string]*node // by node id
 	gen    uint64           // node notices applied so far
 	synced bool             // RMS's node list was read at least once
+	// pollsFrom is when the polls of masters and backups started.
+	pollsFrom time.Time
 
 	pl platforms // own state, masters and backups (platforms.go)
 }

@@ -32,12 +32,14 @@ type Conference struct {
 	CreateTime   int64    `json:"createtime"`
 	// PlacedAt is when the node it runs on now acknowledged it (its create
 	// or its latest restore), in Unix milliseconds.
-	PlacedAt         int64  `json:"placedat,omitempty"`
-	RealStartTime    int64  `json:"realstarttime,omitempty"`
-	EndTime          int64  `json:"endtime"`
-	DurationMinutes  int    `json:"duration"`
-	Legacy           bool   `json:"legacy,omitempty"`
-	WillEndNotified  bool   `json:"willendntf,omitempty"`
+	PlacedAt        int64 `json:"placedat,omitempty"`
+	RealStartTime   int64 `json:"realstarttime,omitempty"`
+	EndTime         int64 `json:"endtime"`
+	DurationMinutes int   `json:"duration"`
+	Legacy          bool  `json:"legacy,omitempty"`
+	WillEndNotified bool  `json:"willendntf,omitempty"`
+	// RestoreAttempts counts the restores that failed since the conference
+	// last ran.
 	RestoreAttempts  int    `json:"restoreattempts,omitempty"`
 	LastRestoreError string `json:"lastrestoreerr,omitempty"`
 }

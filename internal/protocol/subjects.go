@@ -47,6 +47,15 @@ const (
 // SubjectPMS carries requests to a platform's monitor (monitor.req.q:moid).
 func SubjectPMS(platform string) string { return "monitor.req." + platform }
 
+// SubjectCallNotify carries the changes of a platform's live calls (a call
+// started, was answered, ended), published by the call records server for
+// the event stream and the console.
+func SubjectCallNotify(platform string) string { return "cdr.ntf." + platform }
+
+// SubjectAlarmNotify carries a platform's alarms as they are raised,
+// acknowledged and cleared, published by the alarm service.
+func SubjectAlarmNotify(platform string) string { return "alarm.ntf." + platform }
+
 // ValidToken reports whether s can stand as one subject token: letters,
 // digits, '-' and '_' only, 1 to 64 of them.
 func ValidToken(s string) bool {

@@ -98,7 +98,10 @@ func redact(raw string) string {
 // directory) as two pools: one writer connection, so this process's writes
 // queue in Go instead of failing with SQLITE_BUSY, and a few read-only
 // connections beside it (WAL lets them read while it writes). Writes of
-// other processes are waited for up to sqliteBusyTimeout.
+// other processes are waited for up to sqliteBusyTimeout. The writer
+// keeps up to 64 MiB of pages and its statement journals in memory: a
+// batch's roll-ups touch pages all over their tables, which the default
+// 2 MiB cache spilled to the WAL and temporary files mid-transaction.
 func openSQLite(ctx context.Context, path string) (w, r *sql.DB, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -111,7 +114,7 @@ func openSQLite(ctx context.Context, path string) (w, r *sql.DB, err error) {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1", sqliteBusyTimeout.Milliseconds())
-	w, err = sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_txlock=immediate")
+	w, err = sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_txlock=immediate&_pragma=cache_size(-65536)&_pragma=temp_store(memory)")
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

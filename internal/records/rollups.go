@@ -2,7 +2,6 @@ package records
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,23 +36,43 @@ type rollupSum struct{ calls, seconds int64 }
 
 // rollups adds up a batch's records before they are written: one upsert
 // per key, whatever the number of calls.
-type rollups map[rollupKey]rollupSum
+type rollups struct {
+	totals  map[rollupKey]rollupSum
+	numbers map[numberKey]rollupSum
+}
 
-func (r rollups) add(c Call, buckets Buckets) {
+// add counts c in the hour and day buckets gives for its start, in all
+// and under its numbers.
+func (r *rollups) add(c Call, buckets Buckets) {
 	hour, day := buckets(c.Start)
+	r.addTotals(c, hour, day)
+	r.addNumbers(c, hour, day)
+}
+
+func (r *rollups) addTotals(c Call, hour, day time.Time) {
+	if r.totals == nil {
+		r.totals = map[rollupKey]rollupSum{}
+	}
 	for _, k := range []rollupKey{{GrainHour, ms(hour), c.Type, c.Connected}, {GrainDay, ms(day), c.Type, c.Connected}} {
-		s := r[k]
+		s := r.totals[k]
 		s.calls++
 		s.seconds += c.DurationSeconds
-		r[k] = s
+		r.totals[k] = s
 	}
 }
 
-// write adds the sums to the stored roll-ups, keys in order (the order
-// every writer takes the rows in).
-func (r rollups) write(ctx context.Context, tx *batchTx) error {
-	keys := make([]rollupKey, 0, len(r))
-	for k := range r {
+// write adds the sums to the stored roll-ups, the totals first, each
+// table's keys in order (the order every writer takes the rows in).
+func (r *rollups) write(ctx context.Context, tx *batchTx) error {
+	if err := r.writeTotals(ctx, tx); err != nil {
+		return err
+	}
+	return r.writeNumbers(ctx, tx)
+}
+
+func (r *rollups) writeTotals(ctx context.Context, tx *batchTx) error {
+	keys := make([]rollupKey, 0, len(r.totals))
+	for k := range r.totals {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b rollupKey) int {
@@ -71,17 +90,12 @@ func (r rollups) write(ctx context.Context, tx *batchTx) error {
 	const n = 6
 	for chunk := range slices.Chunk(keys, maxRows) {
 		args := make([]any, 0, n*len(chunk))
-		var values strings.Builder
-		for i, k := range chunk {
-			if i > 0 {
-				values.WriteString(", ")
-			}
-			values.WriteString("(" + params(i*n+1, n) + ")")
-			s := r[k]
+		for _, k := range chunk {
+			s := r.totals[k]
 			args = append(args, k.grain, k.bucket, k.typ, k.connected, s.calls, s.seconds)
 		}
 		_, err := tx.exec(ctx, `INSERT INTO call_rollups (grain, bucket, type, connected, calls, duration_seconds)
-			VALUES `+values.String()+`
+			VALUES `+rowParams(len(chunk), n)+`
 			ON CONFLICT (grain, bucket, type, connected) DO UPDATE SET
 				calls = call_rollups.calls + excluded.calls,
 				duration_seconds = call_rollups.duration_seconds + excluded.duration_seconds`, args...)
@@ -158,11 +172,12 @@ func (db *DB) ClaimRollupZone(ctx context.Context, zone string) (string, error) 
 // rebuildPage is the records one step of RebuildRollups reads.
 const rebuildPage = 5000
 
-// RebuildRollups counts the roll-ups again from the call records, in
-// buckets (of the time zone zone, which it records), in one transaction:
-// for a change of time zone, or a repair. It reads every record; writers
-// of other processes wait for it on PostgreSQL's roll-up rows, and
-// should use the same zone.
+// RebuildRollups counts the roll-ups (in all and by number) again from
+// the call records, in buckets (of the time zone zone, which it
+// records), in one transaction: for a change of time zone, or a repair.
+// It reads every record; on PostgreSQL, writers of other processes wait
+// for it at their roll-ups (so none of their calls is counted twice or
+// missed), and should use the same zone.
 func (db *DB) RebuildRollups(ctx context.Context, zone string, buckets Buckets) error {
 	sqlTx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -170,41 +185,17 @@ func (db *DB) RebuildRollups(ctx context.Context, zone string, buckets Buckets) 
 	}
 	defer func() { _ = sqlTx.Rollback() }()
 	tx := &batchTx{tx: sqlTx, dialect: db.dialect}
-	if _, err := tx.exec(ctx, `DELETE FROM call_rollups`); err != nil {
+	if db.dialect == Postgres {
+		// In the order writers take them: the totals, then the numbers.
+		if _, err := tx.exec(ctx, `LOCK TABLE call_rollups, call_number_rollups IN EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("records: rebuild roll-ups: %w", err)
+		}
+	}
+	if _, err := recount(ctx, tx, buckets, true); err != nil {
 		return fmt.Errorf("records: rebuild roll-ups: %w", err)
 	}
-	var after string
-	for {
-		roll := rollups{}
-		rows, err := tx.query(ctx, `SELECT id, start_at, type, connected, duration_seconds FROM call_records
-			WHERE id > $1 ORDER BY id LIMIT $2`, after, rebuildPage)
-		if err != nil {
-			return fmt.Errorf("records: rebuild roll-ups: %w", err)
-		}
-		n := 0
-		for rows.Next() {
-			var (
-				c     Call
-				start int64
-			)
-			if err := rows.Scan(&c.ID, &start, &c.Type, &c.Connected, &c.DurationSeconds); err != nil {
-				rows.Close()
-				return fmt.Errorf("records: rebuild roll-ups: %w", err)
-			}
-			c.Start = fromMs(start)
-			roll.add(c, buckets)
-			after = c.ID
-			n++
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return fmt.Errorf("records: rebuild roll-ups: %w", err)
-		}
-		if err := roll.write(ctx, tx); err != nil {
-			return fmt.Errorf("records: rebuild roll-ups: %w", err)
-		}
-		if n < rebuildPage {
-			break
-		}
+	if _, err := tx.exec(ctx, `DELETE FROM call_settings WHERE name = $1`, numberBackfillSetting); err != nil {
+		return fmt.Errorf("records: rebuild roll-ups: %w", err)
 	}
 	if _, err := tx.exec(ctx, `INSERT INTO call_settings (name, value) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, rollupZoneSetting, zone); err != nil {

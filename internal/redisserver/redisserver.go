@@ -7,7 +7,8 @@
 // checks that the server answering there is the process it started (its
 // process_id in INFO server); when another process took the port first, it
 // tries another. On Linux the server dies with the process that started it,
-// however that process ends (a test binary killed by its timeout too).
+// however that process ends (a test binary killed by its timeout too):
+// internal/childproc starts it.
 package redisserver
 
 import (
@@ -19,17 +20,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/convene/convene/internal/childproc"
 )
 
 // ErrNotInstalled means no redis-server binary was found.
 var ErrNotInstalled = errors.New("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
 
 // errPortTaken means another process holds the port or answers on it.
-var errPortTaken = errors.New("the port is taken by another process")
+var errPortTaken = childproc.ErrPortTaken
 
 // startAttempts bounds the ports Start tries when it picks them itself.
 const startAttempts = 5
@@ -50,9 +52,8 @@ type Options struct {
 
 // Server is a running redis-server.
 type Server struct {
-	opts   Options
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd has exited and was waited for
+	opts Options
+	proc *childproc.Proc // nil when not running
 }
 
 // Binary finds redis-server.
@@ -82,22 +83,14 @@ func Start(opts Options) (*Server, error) {
 		}
 		return s, nil
 	}
-	var last error
-	for range startAttempts {
-		p, err := pickPort()
-		if err != nil {
-			return nil, err
-		}
-		s.opts.Port = p
-		last = s.start()
-		if last == nil {
-			return s, nil
-		}
-		if !errors.Is(last, errPortTaken) {
-			return nil, last
-		}
+	err := childproc.OnFreePort(startAttempts, pickPort, func(port int) error {
+		s.opts.Port = port
+		return s.start()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisserver: %w", err)
 	}
-	return nil, fmt.Errorf("redisserver: %d free ports were each taken before redis-server could listen: %w", startAttempts, last)
+	return s, nil
 }
 
 // Addr is 127.0.0.1:port.
@@ -108,20 +101,19 @@ func (s *Server) URL() string { return "redis://" + s.Addr() }
 
 // PID is the server's process id, 0 when it is not running.
 func (s *Server) PID() int {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return 0
 	}
-	return s.cmd.Process.Pid
+	return s.proc.PID()
 }
 
 // Kill stops the server with SIGKILL, as a crash, and waits for it.
 func (s *Server) Kill() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-	s.cmd = nil
+	s.proc.Kill()
+	s.proc = nil
 }
 
 // Restart kills the server and starts it again on the same port and
@@ -146,68 +138,28 @@ func (s *Server) start() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	logPath := filepath.Join(s.opts.Dir, "redis.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := childproc.Start(childproc.Spec{
+		Name: "redis-server on " + s.Addr(), Path: bin, Args: args,
+		Log: filepath.Join(s.opts.Dir, "redis.log"), PortTaken: []string{"Address already in use"},
+	})
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	logStart, _ := logf.Seek(0, io.SeekEnd)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
-	exited := make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// The death signal (sysProcAttr) is tied to the thread that
-		// started the child, not to the process: this goroutine keeps
-		// that thread for as long as the child lives.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
+	err = p.Wait(startTimeout, func() error {
+		answering, ok := serverPID(s.Addr())
+		switch {
+		case !ok:
+			return errors.New("nothing answers INFO server yet")
+		case answering != p.PID():
+			return fmt.Errorf("process %d answers there, not the one started (%d): %w", answering, p.PID(), errPortTaken)
 		}
-		started <- nil
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	s.cmd, s.exited = cmd, exited
-	pid := cmd.Process.Pid
-	deadline := time.Now().Add(startTimeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			s.cmd = nil
-			log := logSince(logPath, logStart)
-			if strings.Contains(log, "Address already in use") {
-				return fmt.Errorf("redis-server on %s: %w", s.Addr(), errPortTaken)
-			}
-			return fmt.Errorf("redis-server on %s exited at start; log:\n%s", s.Addr(), log)
-		default:
-		}
-		if answering, ok := serverPID(s.Addr()); ok {
-			if answering == pid {
-				return nil
-			}
-			s.Kill()
-			return fmt.Errorf("redis-server on %s: process %d answers there, not the one started (%d): %w", s.Addr(), answering, pid, errPortTaken)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.Kill()
-	return fmt.Errorf("redis-server on %s did not answer within %s; log:\n%s", s.Addr(), startTimeout, logSince(logPath, logStart))
-}
-
-// logSince is the server log from offset on.
-func logSince(path string, offset int64) string {
-	b, err := os.ReadFile(path)
-	if err != nil || offset > int64(len(b)) {
-		return ""
-	}
-	return string(b[offset:])
+	s.proc = p
+	return nil
 }
 
 // serverPID asks the Redis server at addr for its process id (INFO
@@ -245,15 +197,4 @@ func serverPID(addr string) (pid int, ok bool) {
 }
 
 // pickPort proposes a port to try; tests replace it.
-var pickPort = freePort
-
-// freePort is a port nothing listened on a moment ago: a candidate only,
-// which start verifies.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+var pickPort = childproc.FreePort

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"testing"
+
+	"github.com/convene/convene/internal/childproc"
 )
 
 func startT(t *testing.T, opts Options) *Server {
@@ -49,9 +51,9 @@ func TestStartSkipsAPortAnotherServerTook(t *testing.T) {
 		if tries == 1 {
 			return other.opts.Port, nil
 		}
-		return freePort()
+		return childproc.FreePort()
 	}
-	t.Cleanup(func() { pickPort = freePort })
+	t.Cleanup(func() { pickPort = childproc.FreePort })
 	s := startT(t, Options{})
 	if s.opts.Port == other.opts.Port {
 		t.Fatalf("started on the other server's port %d", s.opts.Port)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/service"
 )
 
 // Options configure a registry.
@@ -29,8 +30,12 @@ type Service struct {
 	// booked number (a scheduled conference, a template, a virtual room)
 	// keeps its booking while a conference of that number runs.
 	entries map[string]kinds
-	sub     *bus.Subscription
+
+	life service.Life // the subscription, ready
 }
+
+// ErrStarted means Start was called twice.
+var ErrStarted = errors.New("registry: already started")
 
 // kinds are the entries of one number, by kind.
 type kinds map[int]entry
@@ -66,36 +71,42 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{opts: opts, bus: b, log: log.With("service", "registry", "platform", opts.Platform), entries: make(map[string]kinds)}, nil
+	s := &Service{opts: opts, bus: b, log: log.With("service", "registry", "platform", opts.Platform), entries: make(map[string]kinds)}
+	s.life.Init("registry "+opts.Platform, b, s.log)
+	return s, nil
 }
 
-// Start subscribes and asks the schedulers to report everything.
+// Start subscribes, confirms the subscription and asks the schedulers to
+// report everything. It does not block; a second Start returns
+// ErrStarted.
 func (s *Service) Start(ctx context.Context) error {
-	x := bus.NewMux(func(msg string, args ...any) { s.log.Warn(msg, args...) })
-	x.HandleFunc(protocol.UPUConfAddNtf, s.handleAdd)
-	x.HandleFunc(protocol.UPUConfDelNtf, s.handleDel)
-	x.HandleFunc(protocol.UPUClearNtf, s.handleClear)
-	x.HandleFunc(protocol.UPUClearBookingsNtf, s.handleClearBookings)
-	x.HandleFunc(protocol.UPUQueryReq, s.handleQuery)
-	x.HandleFunc(protocol.UPUListReq, s.handleList)
-	sub, err := s.bus.Subscribe(protocol.SubjectRegistry(s.opts.Platform), x)
-	if err != nil {
-		return fmt.Errorf("registry: %w", err)
-	}
-	s.sub = sub
-	if err := s.bus.Flush(ctx); err != nil {
-		return fmt.Errorf("registry: %w", err)
-	}
-	return s.bus.Publish(protocol.SubjectRegistryResync(s.opts.Platform), protocol.Header{Type: protocol.UPUResyncReq})
+	return s.life.Start(ErrStarted, func() error {
+		x := bus.NewMux(func(msg string, args ...any) { s.log.Warn(msg, args...) })
+		x.HandleFunc(protocol.UPUConfAddNtf, s.handleAdd)
+		x.HandleFunc(protocol.UPUConfDelNtf, s.handleDel)
+		x.HandleFunc(protocol.UPUClearNtf, s.handleClear)
+		x.HandleFunc(protocol.UPUClearBookingsNtf, s.handleClearBookings)
+		x.HandleFunc(protocol.UPUQueryReq, s.handleQuery)
+		x.HandleFunc(protocol.UPUListReq, s.handleList)
+		if _, err := s.life.Subscribe(s.bus, protocol.SubjectRegistry(s.opts.Platform), x); err != nil {
+			return err
+		}
+		if err := s.life.Confirm(ctx, s.bus); err != nil {
+			return err
+		}
+		if err := s.bus.Publish(protocol.SubjectRegistryResync(s.opts.Platform), protocol.Header{Type: protocol.UPUResyncReq}); err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		return nil
+	})
 }
 
-// Shutdown unsubscribes.
-func (s *Service) Shutdown(context.Context) error {
-	if s.sub != nil {
-		return s.sub.Unsubscribe()
-	}
-	return nil
-}
+// Ready reports whether the registry is serving.
+func (s *Service) Ready() bool { return s.life.Ready() }
+
+// Shutdown unsubscribes and waits until the bus server knows nobody
+// answers here any more. Safe to repeat.
+func (s *Service) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx) }
 
 // Lookup says where a number lives: the conference running with it, else
 // what booked it (a scheduled conference, a template, a virtual room).

@@ -10,36 +10,11 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
-func startBus(t *testing.T) *bus.Bus {
-	t.Helper()
-	e, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	b, err := bus.Connect(bus.Options{Embedded: e}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestRegistry(t *testing.T) {
-	b := startBus(t)
+	_, b := testkit.Bus(t)
 	ctx := context.Background()
 	resync := make(chan struct{}, 1)
 	if _, err := b.Subscribe(protocol.SubjectRegistryResync("p1"), bus.HandlerFunc(func(context.Context, *bus.Msg) { resync <- struct{}{} })); err != nil {
@@ -68,11 +43,11 @@ func TestRegistry(t *testing.T) {
 	add("6600001", "n1", "p1", "p1", protocol.EntryInstant, 10)
 	add("6600002", "n2", "p1", "p2", protocol.EntryInstant, 10)
 	add("6600009", "", "p1", "p1", protocol.EntryTemplate, 10)
-	waitFor(t, "three entries", func() bool { return len(r.List(0)) == 3 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("three entries", func() bool { return len(r.List(0)) == 3 }))
 
 	add("6600001", "n3", "p1", "p1", protocol.EntryInstant, 20)
 	add("6600001", "n9", "p1", "p1", protocol.EntryInstant, 15) // late, older
-	waitFor(t, "the move to n3", func() bool { e, _ := r.Lookup("6600001"); return e.Node == "n3" })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the move to n3", func() bool { e, _ := r.Lookup("6600001"); return e.Node == "n3" }))
 
 	var ack protocol.RegistryQueryAck
 	if err := b.Call(ctx, protocol.SubjectRegistry("p1"), protocol.RegistryQuery{Type: protocol.UPUQueryReq, E164: "6600001"}, &ack); err != nil {
@@ -95,7 +70,7 @@ func TestRegistry(t *testing.T) {
 
 	_ = b.Publish(protocol.SubjectRegistry("p1"), protocol.RegistryNtf{Type: protocol.UPUConfDelNtf, Entry: protocol.RegistryEntry{E164: "6600009", Kind: protocol.EntryInstant}})
 	_ = b.Publish(protocol.SubjectRegistry("p1"), protocol.RegistryClearNtf{Type: protocol.UPUClearNtf, Reporter: "p1", Platform: "p2"})
-	waitFor(t, "the clear of p2's entries", func() bool { _, ok := r.Lookup("6600002"); return !ok })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the clear of p2's entries", func() bool { _, ok := r.Lookup("6600002"); return !ok }))
 	if _, ok := r.Lookup("6600009"); !ok {
 		t.Fatal("a delete of another kind removed the template")
 	}
@@ -110,7 +85,7 @@ func TestRegistry(t *testing.T) {
 // bookings, keeping the conferences it still runs and what others
 // reported.
 func TestBookingsBesideRunningConferences(t *testing.T) {
-	b := startBus(t)
+	_, b := testkit.Bus(t)
 	ctx := context.Background()
 	r, err := New(Options{Platform: "pb"}, b, nil)
 	if err != nil {
@@ -134,17 +109,17 @@ func TestBookingsBesideRunningConferences(t *testing.T) {
 	add("5100002", protocol.EntryVirtual, "pb", "pa", "")
 	add("5100003", protocol.EntryTemplate, "pb", "pa", "")
 	add("5200001", protocol.EntryVirtual, "pb", "pb", "")
-	waitFor(t, "four bookings", func() bool { return len(r.List(0)) == 4 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("four bookings", func() bool { return len(r.List(0)) == 4 }))
 
 	// The scheduled conference starts: on pb's node.
 	add("5100001", protocol.EntryInstant, "pb", "pa", "b-1")
-	waitFor(t, "the conference of the booked number", func() bool { e, _ := r.Lookup("5100001"); return e.Kind == protocol.EntryInstant })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the conference of the booked number", func() bool { e, _ := r.Lookup("5100001"); return e.Kind == protocol.EntryInstant }))
 	var ack protocol.RegistryQueryAck
 	if err := b.Call(ctx, protocol.SubjectRegistry("pb"), protocol.RegistryQuery{Type: protocol.UPUQueryReq, E164: "5100001", Kind: protocol.EntryReserved}, &ack); err != nil || ack.Entry.Kind != protocol.EntryReserved {
 		t.Fatalf("the booking of a running conference's number: %+v, %v", ack.Entry, err)
 	}
 	send(protocol.RegistryNtf{Type: protocol.UPUConfDelNtf, Reporter: "pb", Entry: protocol.RegistryEntry{E164: "5100001", Kind: protocol.EntryInstant}})
-	waitFor(t, "the conference's end", func() bool { e, ok := r.Lookup("5100001"); return ok && e.Kind == protocol.EntryReserved })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the conference's end", func() bool { e, ok := r.Lookup("5100001"); return ok && e.Kind == protocol.EntryReserved }))
 
 	// A call to the virtual room goes to the real platform.
 	if err := b.Call(ctx, protocol.SubjectRegistry("pb"), protocol.RegistryQuery{Type: protocol.UPUQueryReq, E164: "5100002"}, &ack); err != nil || ack.Entry.RealPlatform != "pb" || ack.Entry.Platform != "pa" {
@@ -155,7 +130,7 @@ func TestBookingsBesideRunningConferences(t *testing.T) {
 	// it still runs, nor its own booking.
 	add("5100009", protocol.EntryInstant, "pb", "pa", "b-2")
 	send(protocol.RegistryClearNtf{Type: protocol.UPUClearBookingsNtf, Reporter: "pb", Platform: "pa"})
-	waitFor(t, "pa's bookings forgotten", func() bool { _, ok := r.Lookup("5100002"); return !ok })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("pa's bookings forgotten", func() bool { _, ok := r.Lookup("5100002"); return !ok }))
 	var left []string
 	for _, e := range r.List(0) {
 		left = append(left, fmt.Sprintf("%s/%d", e.E164, e.Kind))

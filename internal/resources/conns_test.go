@@ -11,6 +11,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // watching liveness: heartbeats are too slow to take anyone down during a
@@ -230,7 +231,7 @@ func TestNotDownBeforeTheDeadline(t *testing.T) {
 	h := newHarness(t, fast)
 	bt := h.keepBeating(mcu("mcu-1", "room-1", 0, 10))
 	h.waitNotices("mcu-1", 1)
-	h.waitFor("5 beats", func() bool { return bt.sent.Load() >= 5 })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("5 beats", func() bool { return bt.sent.Load() >= 5 }))
 	bt.halt()
 	last := time.Unix(0, bt.last.Load())
 

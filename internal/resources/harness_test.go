@@ -14,6 +14,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
+	"github.com/convene/convene/internal/testkit"
 )
 
 const platform = "plat-a"
@@ -74,18 +75,10 @@ func startLoggedHarness(t testing.TB, opts resources.Options, events bool, log *
 	if opts.Rooms == nil {
 		opts.Rooms = twoRooms
 	}
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
+	emb := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
 	h := &harness{t: t, emb: emb, opts: opts, log: log}
 	if events {
-		sys, err := bus.Connect(bus.Options{Embedded: emb, System: true, Name: "rms-events"}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(sys.Close)
+		sys := testkit.Dial(t, bus.Options{Embedded: emb, System: true, Name: "rms-events"})
 		h.opts.Events = sys
 	}
 	h.bus = h.connect("test")
@@ -142,19 +135,6 @@ func (h *harness) startRMS(hook func(protocol.NodeStateNtf)) *resources.Service 
 	return svc
 }
 
-// waitFor polls cond until it holds or 15 seconds pass: a bound for a
-// loaded machine, not a measure.
-func (h *harness) waitFor(what string, cond func() bool) {
-	h.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // noticesFor is the notices seen so far about one node, in order.
 func (h *harness) noticesFor(node string) []protocol.NodeStateNtf {
 	h.mu.Lock()
@@ -189,7 +169,7 @@ func (h *harness) arrivedAt(node string, i int) time.Time {
 // of them.
 func (h *harness) waitNotices(node string, n int) []protocol.NodeStateNtf {
 	h.t.Helper()
-	h.waitFor(fmt.Sprintf("%d notices about %s", n, node), func() bool { return len(h.noticesFor(node)) >= n })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond(fmt.Sprintf("%d notices about %s", n, node), func() bool { return len(h.noticesFor(node)) >= n }))
 	return h.noticesFor(node)
 }
 
@@ -314,14 +294,14 @@ func (h *harness) setRooms(states map[string]string) {
 	if err := h.bus.Publish(protocol.SubjectServerRoomNotify, ntf); err != nil {
 		h.t.Fatal(err)
 	}
-	h.waitFor("room states", func() bool {
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("room states", func() bool {
 		for _, r := range h.svc.Rooms() {
 			if want, ok := states[r.Room]; ok && r.State != want {
 				return false
 			}
 		}
 		return true
-	})
+	}))
 }
 
 // mcu is a heartbeat of an MCU node; pid 100, ip derived from the id.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestRegister(t *testing.T) {
@@ -111,7 +112,7 @@ func TestHeartbeatKeepsNodeUp(t *testing.T) {
 	bt := h.keepBeating(hb)
 	// 60 beats at a third of the interval span 20 intervals: two and a
 	// half times the 8-interval deadline.
-	h.waitFor("60 beats", func() bool { return bt.sent.Load() >= 60 })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("60 beats", func() bool { return bt.sent.Load() >= 60 }))
 	if !h.nodeUp("mcu-1") {
 		t.Fatalf("node went down while beating: %+v", h.svc.Nodes())
 	}
@@ -172,7 +173,7 @@ func TestMissedHeartbeats(t *testing.T) {
 	}
 	// The hook is called just after the notice is published.
 	var mine []protocol.NodeStateNtf
-	h.waitFor("the hook to see 4 notices", func() bool {
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("the hook to see 4 notices", func() bool {
 		hookMu.Lock()
 		defer hookMu.Unlock()
 		mine = mine[:0]
@@ -182,7 +183,7 @@ func TestMissedHeartbeats(t *testing.T) {
 			}
 		}
 		return len(mine) >= len(want)
-	})
+	}))
 	if !slices.Equal(transitions(mine), want) {
 		t.Fatalf("hook saw %+v, want %+v", transitions(mine), want)
 	}
@@ -246,7 +247,7 @@ func TestRestartedNode(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.beat(old)
-			h.waitFor("confs reported", func() bool { n, _ := h.node("mcu-1"); return n.Confs == 4 })
+			testkit.Eventually(h.t, 15*time.Second, testkit.Cond("confs reported", func() bool { n, _ := h.node("mcu-1"); return n.Confs == 4 }))
 			if tc.expire {
 				h.waitNotices("mcu-1", 2)
 			}
@@ -285,10 +286,10 @@ func TestRestartedRMSRelearnsNodes(t *testing.T) {
 		t.Fatal("ready after Shutdown")
 	}
 	h.svc = h.startRMS(nil)
-	h.waitFor("the new RMS to learn mcu-1", func() bool {
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("the new RMS to learn mcu-1", func() bool {
 		n, ok := h.node("mcu-1")
 		return ok && n.State == protocol.NodeUp && n.Confs == 3 && n.Room == "room-2"
-	})
+	}))
 	got := transitions(h.waitNotices("mcu-1", 2))
 	want := []transition{{"100", "up", "registered"}, {"100", "up", "registered"}}
 	if !slices.Equal(got, want) {
@@ -308,7 +309,7 @@ func TestNodeList(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitNotices("m-0", 2) // m-0 never beats: down
-	h.waitFor("m-1 and m-2 up", func() bool { return h.nodeUp("m-1") && h.nodeUp("m-2") })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("m-1 and m-2 up", func() bool { return h.nodeUp("m-1") && h.nodeUp("m-2") }))
 
 	var ack protocol.NodeListAck
 	if err := h.bus.Call(context.Background(), protocol.SubjectRMS(platform),

@@ -5,9 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestGetRes(t *testing.T) {
@@ -125,7 +127,7 @@ func TestGetRes(t *testing.T) {
 			for _, hb := range tc.nodes {
 				h.beat(hb)
 			}
-			h.waitFor("every node learned", func() bool { return len(h.svc.Nodes()) == len(tc.nodes) })
+			testkit.Eventually(h.t, 15*time.Second, testkit.Cond("every node learned", func() bool { return len(h.svc.Nodes()) == len(tc.nodes) }))
 			if len(tc.abnormal) > 0 {
 				states := map[string]string{}
 				for _, r := range tc.abnormal {
@@ -180,7 +182,7 @@ func TestGetResServerFields(t *testing.T) {
 	h := newHarness(t, slow)
 	hb := withPID(mcu("m1", "room-2", 3, 8), "4242")
 	h.beat(hb)
-	h.waitFor("m1 learned", func() bool { return h.nodeUp("m1") })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("m1 learned", func() bool { return h.nodeUp("m1") }))
 	ack, err := h.getRes(protocol.GetResReq{Domain: "tenant"})
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +218,7 @@ func BenchmarkOffer(b *testing.B) {
 	for i := range 200 {
 		h.beat(mcu(fmt.Sprintf("m%03d", i), rooms[i%4].Moid, i%7, 10))
 	}
-	h.waitFor("200 nodes", func() bool { return len(h.svc.Nodes()) == 200 })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("200 nodes", func() bool { return len(h.svc.Nodes()) == 200 }))
 	req := protocol.GetResReq{Domain: "tenant", Exclude: []string{"r3"}}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // While RMS's process is starved (here: a lag source in its guard says
@@ -17,17 +18,9 @@ import (
 // heartbeat windows; once the lag ends, the node that froze is taken down
 // and the node that beats again stays up.
 func TestStarvedRMSTakesNobodyDown(t *testing.T) {
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
+	emb := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
 	conn := func(name string) *bus.Bus {
-		b, err := bus.Connect(bus.Options{Embedded: emb, Name: name}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
+		b := testkit.Dial(t, bus.Options{Embedded: emb, Name: name})
 		return b
 	}
 	interval := 50 * time.Millisecond
@@ -106,17 +99,17 @@ func TestStarvedRMSTakesNobodyDown(t *testing.T) {
 		close(stop)
 		wg.Wait()
 	})
-	eventually(t, "both nodes up", func() bool { return seen("healthy up") && seen("frozen up") })
+	testkit.Eventually(t, 15*time.Second, testkit.Cond("both nodes up", func() bool { return seen("healthy up") && seen("frozen up") }))
 
 	// Starved: the next turn forgives, then the beats stop reaching RMS.
 	starved.Store(true)
 	mark := turns.Load()
-	eventually(t, "a starved turn", func() bool { return turns.Load() > mark+1 })
+	testkit.Eventually(t, 15*time.Second, testkit.Cond("a starved turn", func() bool { return turns.Load() > mark+1 }))
 	paused[0].Store(true)
 	paused[1].Store(true)
 	// Three windows (16 intervals each) of turns, a quarter interval apart.
 	mark = turns.Load()
-	eventually(t, "three windows of turns", func() bool { return turns.Load() >= mark+3*16*4 })
+	testkit.Eventually(t, 15*time.Second, testkit.Cond("three windows of turns", func() bool { return turns.Load() >= mark+3*16*4 }))
 	if seen("healthy down") || seen("frozen down") {
 		t.Fatalf("a node went down while RMS was starved: %v", all())
 	}
@@ -124,30 +117,17 @@ func TestStarvedRMSTakesNobodyDown(t *testing.T) {
 	// The healthy node's beats reach RMS again, then the lag ends.
 	resumed := time.Now()
 	paused[0].Store(false)
-	eventually(t, "a beat after the starved spell", func() bool {
+	testkit.Eventually(t, 15*time.Second, testkit.Cond("a beat after the starved spell", func() bool {
 		for _, n := range s.Nodes() {
 			if n.Node == "healthy" && n.LastBeatMs >= resumed.UnixMilli() {
 				return true
 			}
 		}
 		return false
-	})
+	}))
 	starved.Store(false)
-	eventually(t, "the frozen node down", func() bool { return seen("frozen down") })
+	testkit.Eventually(t, 15*time.Second, testkit.Cond("the frozen node down", func() bool { return seen("frozen down") }))
 	if seen("healthy down") {
 		t.Fatalf("the healthy node went down: %v", all())
-	}
-}
-
-// eventually polls cond until it holds or 15 seconds pass: a bound for a
-// loaded machine, not a measure.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // gate is a log sink that holds whoever logs one message until it opens:
@@ -107,7 +108,7 @@ func TestBackloggedRMSTakesNobodyDown(t *testing.T) {
 	// Three windows' worth of beats wait behind the held one.
 	window := int64(opts.MissedHeartbeats) * 3
 	sent := healthy.sent.Load()
-	h.waitFor("three windows of beats", func() bool { return healthy.sent.Load() >= sent+3*window })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("three windows of beats", func() bool { return healthy.sent.Load() >= sent+3*window }))
 	for _, id := range []string{"healthy", "frozen"} {
 		if got := h.noticesFor(id); len(got) != 1 {
 			t.Fatalf("%s while its beats wait to be handled: %+v", id, transitions(got))

@@ -5,16 +5,18 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestServerRoomStateNotify(t *testing.T) {
 	h := newHarness(t, fast)
 	h.keepBeating(mcu("m1", "room-1", 0, 10))
 	h.keepBeating(mcu("m2", "room-2", 0, 10))
-	h.waitFor("both nodes up", func() bool { return h.nodeUp("m1") && h.nodeUp("m2") })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("both nodes up", func() bool { return h.nodeUp("m1") && h.nodeUp("m2") }))
 
 	// Another platform's notice is not ours, even for a room moid we know;
 	// an unknown room in ours is skipped, the rest applied. The monitor
@@ -31,7 +33,7 @@ func TestServerRoomStateNotify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.waitFor("room-2 abnormal", func() bool { return h.svc.Rooms()[1].State == protocol.RoomAbnormal })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("room-2 abnormal", func() bool { return h.svc.Rooms()[1].State == protocol.RoomAbnormal }))
 	if got := h.svc.Rooms()[0].State; got != protocol.RoomNormal {
 		t.Fatalf("room-1 is %s after another platform's notice", got)
 	}
@@ -95,7 +97,7 @@ func TestRoomList(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitNotices("m3", 2) // never beats: down
-	h.waitFor("m1, m2, v1 up", func() bool { return h.nodeUp("m1") && h.nodeUp("m2") && h.nodeUp("v1") })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("m1, m2, v1 up", func() bool { return h.nodeUp("m1") && h.nodeUp("m2") && h.nodeUp("v1") }))
 	h.setRooms(map[string]string{"room-2": protocol.RoomAbnormal})
 
 	var ack protocol.RoomListAck

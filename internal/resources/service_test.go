@@ -9,19 +9,12 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestNewChecksOptions(t *testing.T) {
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	b, err := bus.Connect(bus.Options{Embedded: emb}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	emb := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
+	b := testkit.Dial(t, bus.Options{Embedded: emb})
 
 	good := resources.Options{Platform: platform, Rooms: twoRooms}
 	cases := []struct {

@@ -3,8 +3,10 @@ package resources_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func nodeSIP(t *testing.T, h *harness, id string) string {
@@ -39,5 +41,5 @@ func TestNodeListCarriesSIPContact(t *testing.T) {
 	// The node restarted on another port: its next beat says so.
 	hb.PID, hb.SIP = "101", "sip:127.0.0.1:5072"
 	h.beat(hb)
-	h.waitFor("the new contact", func() bool { return nodeSIP(t, h, "m-1") == hb.SIP })
+	testkit.Eventually(h.t, 15*time.Second, testkit.Cond("the new contact", func() bool { return nodeSIP(t, h, "m-1") == hb.SIP }))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/service"
 )
 
 // term is one stretch of being the active scheduler: everything it started
@@ -15,9 +16,9 @@ import (
 type term struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	// subs are the term's subscriptions, but for CM control (controls).
-	subs []*bus.Subscription
+	// life holds the term's subscriptions (but for CM control: controls)
+	// and its goroutines, which deactivate stops and waits for.
+	life service.Life
 	// started is when the term began; graceDone closes when the start-up
 	// grace is over (every live node reported, or StartGrace passed).
 	started   time.Time
@@ -28,6 +29,9 @@ type term struct {
 	// adopted is what the stores held when the term began.
 	adopted []located
 }
+
+// termStopTimeout bounds deactivate's wait for the term's goroutines.
+const termStopTimeout = 5 * time.Second
 
 // activate makes this instance the active scheduler: adopt what the store
 // says runs here, subscribe, learn the room states, start the timers and
@@ -40,25 +44,43 @@ func (s *Scheduler) activate(ctx context.Context) error {
 	}
 	tctx, cancel := context.WithCancel(context.Background())
 	t := &term{ctx: tctx, cancel: cancel, started: time.Now(), graceDone: make(chan struct{}), expect: map[string]bool{}}
-	s.loads = newLoads()
+	t.life.Init("scheduler "+s.opts.Platform, s.bus, s.log)
+	s.loads.reset()
 	s.mu.Lock()
 	s.lists = make(map[string]nodeList)
 	s.restore = newRestorer(s.opts)
 	s.mu.Unlock()
 	s.ctl.open()
-	fail := func(err error) error {
+	if err := t.life.Start(nil, func() error { return s.subscribe(ctx, t) }); err != nil {
 		cancel()
 		s.ctl.shut()
-		unsubscribe(t.subs)
 		s.ctl.closeGroup()
 		return err
 	}
+	s.cur.Store(t)
+	s.askRoomStates(ctx)
+	s.askNodeLists(ctx, t)
+	s.every(t, s.opts.EndCheckInterval, s.checkEndTimes)
+	s.every(t, monitorCheckInterval(s.opts.MonitorTTL), s.expireMonitors)
+	s.every(t, s.opts.SweepInterval, s.sweep)
+	s.startRecords(t)
+	t.life.Go(func() { s.graceTimer(t) })
+	t.life.Go(func() { s.restoreLoop(t) })
+	s.ready.Store(true)
+	s.log.Info("scheduler active", "conferences", s.loads.total(), "grace", s.opts.StartGrace)
+	return nil
+}
+
+// subscribe adopts what the stores say runs here and makes the term's
+// subscriptions (through t.life, which drops them when one fails), and
+// confirms them with the bus server.
+func (s *Scheduler) subscribe(ctx context.Context, t *term) error {
 	s.dr.ask(ctx)
 	if err := s.adopt(ctx, t); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := s.ctl.listen(); err != nil {
-		return fail(err)
+		return err
 	}
 	cm := bus.NewMux(s.logUnknown)
 	cm.HandleFunc(protocol.CMCreateConfReq, s.handleCreate)
@@ -81,28 +103,11 @@ func (s *Scheduler) activate(ctx context.Context) error {
 		{protocol.SubjectServerRoomNotify, bus.HandlerFunc(s.handleRoomStates), nil},
 		{protocol.SubjectPlatformNotify, bus.HandlerFunc(s.dr.handle), nil},
 	} {
-		sb, err := s.bus.Subscribe(sub.subject, sub.h, sub.opts...)
-		if err != nil {
-			return fail(fmt.Errorf("scheduler: %w", err))
+		if _, err := t.life.Subscribe(s.bus, sub.subject, sub.h, sub.opts...); err != nil {
+			return err
 		}
-		t.subs = append(t.subs, sb)
 	}
-	if err := s.bus.Flush(ctx); err != nil {
-		return fail(fmt.Errorf("scheduler: %w", err))
-	}
-	s.cur.Store(t)
-	s.askRoomStates(ctx)
-	s.askNodeLists(ctx, t)
-	s.every(t, s.opts.EndCheckInterval, s.checkEndTimes)
-	s.every(t, monitorCheckInterval(s.opts.MonitorTTL), s.expireMonitors)
-	s.every(t, s.opts.SweepInterval, s.sweep)
-	s.startRecords(t)
-	t.wg.Add(2)
-	go s.graceTimer(t)
-	go s.restoreLoop(t)
-	s.ready.Store(true)
-	s.log.Info("scheduler active", "conferences", s.loads.total(), "grace", s.opts.StartGrace)
-	return nil
+	return t.life.Confirm(ctx, s.bus)
 }
 
 // deactivate stands down: stop the timers and loops, drop every
@@ -118,22 +123,13 @@ func (s *Scheduler) deactivate() {
 	s.ready.Store(false)
 	t.cancel()
 	s.ctl.shut()
-	unsubscribe(t.subs)
-	done := make(chan struct{})
-	go func() { t.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		s.log.Warn("timers did not stop within 5s")
+	ctx, cancel := context.WithTimeout(context.Background(), termStopTimeout)
+	defer cancel()
+	if err := t.life.Shutdown(ctx); err != nil {
+		s.log.Warn("the term did not stop in time", "within", termStopTimeout, "err", err)
 	}
 	s.ctl.closeGroup()
 	s.log.Info("scheduler standing by")
-}
-
-func unsubscribe(subs []*bus.Subscription) {
-	for _, sb := range subs {
-		_ = sb.Unsubscribe()
-	}
 }
 
 // currentTerm is the term under way, or nil when standing by.

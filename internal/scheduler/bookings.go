@@ -83,14 +83,12 @@ func (s *Scheduler) startRecords(t *term) {
 	if s.records == nil {
 		return
 	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
+	t.life.Go(func() {
 		if !s.dr.ownDown() && s.lease.held() {
 			n := s.reportDirectoryOf(t.ctx, s.opts.Platform)
 			s.log.Info("bookings and templates reported to the registry", "entries", n)
 		}
-	}()
+	})
 	s.every(t, templateSettleInterval, s.settleTemplates)
 }
 

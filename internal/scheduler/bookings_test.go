@@ -11,6 +11,7 @@ import (
 	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/records"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // registryTap keeps what schedulers tell a platform's registry.
@@ -102,12 +103,12 @@ func TestBookingsOverTheBus(t *testing.T) {
 	if got, _ := db.Booking(ctx, weekly.E164); got.Kind != records.KindReserve || !got.StartAt.Equal(start) || !got.EndAt.Equal(start.Add(time.Hour)) {
 		t.Fatalf("the scheduled conference in SQL: %+v", got)
 	}
-	eventually(t, "both bookings in the registry", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("both bookings in the registry", func() bool {
 		e, ok := reg.entry(weekly.E164)
 		r, ok2 := reg.entry(room.E164)
 		return ok && ok2 && e.Kind == protocol.EntryReserved && e.RealPlatform == "p1" && e.Platform == "p1" && e.Domain == "acme" &&
 			r.Kind == protocol.EntryVirtual && r.Name == "the big room"
-	})
+	}))
 
 	var list protocol.BookingListAck
 	if err := s.bus.Call(ctx, subject, protocol.BookingListReq{Type: protocol.CMListBookingsReq, Domain: "acme"}, &list); err != nil {
@@ -130,7 +131,7 @@ func TestBookingsOverTheBus(t *testing.T) {
 	if !errors.As(err, &nack) || nack.Code != codes.BookingNotFound {
 		t.Fatalf("a delete repeated: %v", err)
 	}
-	eventually(t, "the room gone from the registry", func() bool { _, ok := reg.entry(room.E164); return !ok })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the room gone from the registry", func() bool { _, ok := reg.entry(room.E164); return !ok }))
 }
 
 // What a booking must say, checked before anything is written.
@@ -196,21 +197,21 @@ func TestBookingsReportedAtStartAndAroundASwitchOver(t *testing.T) {
 	}
 	var reg *registryTap
 	s, _ := recordsScheduler(t, 0, db, func(b *bus.Bus) { reg = tapRegistry(t, b, "p1") })
-	eventually(t, "the booking and the template reported at start", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the booking and the template reported at start", func() bool {
 		b, ok := reg.entry("5100800")
 		tp, ok2 := reg.entry("5100801")
 		return ok && ok2 && b.Kind == protocol.EntryVirtual && b.RealPlatform == "p1" && tp.Kind == protocol.EntryTemplate
-	})
+	}))
 
 	s.dr.apply(ctx, protocol.PlatformStateNtf{Platform: "p1", State: protocol.PlatformAbnormal})
-	eventually(t, "the registry told to forget p1's bookings", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the registry told to forget p1's bookings", func() bool {
 		reg.mu.Lock()
 		defer reg.mu.Unlock()
 		return len(reg.clears) == 1 && reg.clears[0].Reporter == "p1" && reg.clears[0].Platform == "p1"
-	})
+	}))
 	reg.mu.Lock()
 	reg.entries = map[string]protocol.RegistryEntry{}
 	reg.mu.Unlock()
 	s.dr.apply(ctx, protocol.PlatformStateNtf{Platform: "p1", State: protocol.PlatformNormal})
-	eventually(t, "the booking reported again", func() bool { _, ok := reg.entry("5100800"); return ok })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the booking reported again", func() bool { _, ok := reg.entry("5100800"); return ok }))
 }

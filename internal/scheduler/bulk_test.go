@@ -18,6 +18,7 @@ import (
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // These tests load one media node with thousands of conferences, add
@@ -108,7 +109,7 @@ func bulkPlatform(t *testing.T, n, targets, capacity int, tune func(*config.Conf
 
 func waitUp(t *testing.T, st *stack.Stack, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d nodes up", n), func() bool {
+	testkit.Eventually(t, time.Minute, testkit.Cond(fmt.Sprintf("%d nodes up", n), func() bool {
 		up := 0
 		for _, node := range st.RMS.Nodes() {
 			if node.State == protocol.NodeUp {
@@ -116,19 +117,7 @@ func waitUp(t *testing.T, st *stack.Stack, n int) {
 			}
 		}
 		return up == n
-	})
-}
-
-// eventually polls cond until it holds or a minute passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}))
 }
 
 // settled reports whether the store holds exactly nums, each running on a
@@ -159,7 +148,7 @@ func readCtx() (context.Context, context.CancelFunc) {
 func placement(t *testing.T, st *stack.Stack) map[string]string {
 	t.Helper()
 	var confs []protocol.Conference
-	eventually(t, "the store read", func() bool {
+	testkit.Eventually(t, time.Minute, testkit.Cond("the store read", func() bool {
 		ctx, cancel := readCtx()
 		defer cancel()
 		var err error
@@ -168,7 +157,7 @@ func placement(t *testing.T, st *stack.Stack) map[string]string {
 			return false
 		}
 		return true
-	})
+	}))
 	out := make(map[string]string, len(confs))
 	for _, c := range confs {
 		if c.State == protocol.StateRunning {
@@ -213,7 +202,7 @@ func TestLostNodeIsRestoredInBatches(t *testing.T) {
 	const n, capacity = 2000, 1000
 	st, nums := bulkPlatform(t, n, 3, capacity, nil)
 	st.KillNode(0)
-	eventually(t, "every conference running again", func() bool { return settled(t, st, nums) })
+	testkit.Eventually(t, time.Minute, testkit.Cond("every conference running again", func() bool { return settled(t, st, nums) }))
 	where := sameSet(t, st, nums)
 
 	// Spread over the targets as creates are, none past its capacity.
@@ -313,7 +302,7 @@ func returningNode(t *testing.T, lists bool) {
 		f.NoConfList = true
 		frozen.SetFault(f)
 	}
-	eventually(t, "the frozen node's conferences restored elsewhere", func() bool {
+	testkit.Eventually(t, time.Minute, testkit.Cond("the frozen node's conferences restored elsewhere", func() bool {
 		where := placement(t, st)
 		moved := 0
 		for _, node := range where {
@@ -322,23 +311,23 @@ func returningNode(t *testing.T, lists bool) {
 			}
 		}
 		return moved == n-len(legacy)
-	})
-	eventually(t, "the CM told each restored conference runs", func() bool {
+	}))
+	testkit.Eventually(t, time.Minute, testkit.Cond("the CM told each restored conference runs", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(running) == n-len(legacy)
-	})
-	eventually(t, "the frozen node told to let each old copy go", func() bool {
+	}))
+	testkit.Eventually(t, time.Minute, testkit.Cond("the frozen node told to let each old copy go", func() bool {
 		_, told := received(frozen, protocol.MAUMCUReleaseConfCmd, time.Time{})
 		return told >= n-len(legacy)
-	})
+	}))
 	if got := len(frozen.Numbers()); got != n {
 		t.Fatalf("the frozen node hosts %d, want its %d copies", got, n)
 	}
 	thawed := time.Now()
 	frozen.SetFault(medianode.Fault{})
-	eventually(t, "the returning node's stale copies ended", func() bool { return len(frozen.Numbers()) == len(legacy) })
-	eventually(t, "the platform settled", func() bool { return settled(t, st, nums) })
+	testkit.Eventually(t, time.Minute, testkit.Cond("the returning node's stale copies ended", func() bool { return len(frozen.Numbers()) == len(legacy) }))
+	testkit.Eventually(t, time.Minute, testkit.Cond("the platform settled", func() bool { return settled(t, st, nums) }))
 	where := sameSet(t, st, nums)
 	for _, e := range legacy {
 		if where[e] != frozen.ID() || !frozen.Hosts(e) {
@@ -368,13 +357,13 @@ func returningNode(t *testing.T, lists bool) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	var r audit.Report
-	eventually(t, "an audit after the later lists", func() bool {
+	testkit.Eventually(t, time.Minute, testkit.Cond("an audit after the later lists", func() bool {
 		ctx, cancel := readCtx()
 		defer cancel()
 		var err error
 		r, err = st.Audit(ctx)
 		return err == nil
-	})
+	}))
 	if !r.OK() || r.Running != len(nums) || r.Conferences != len(nums) || r.Pending != 0 || r.Creating != 0 || len(frozen.Numbers()) != len(legacy) {
 		t.Fatalf("the returning node's later lists changed the platform: %+v, the node hosts %d", r, len(frozen.Numbers()))
 	}
@@ -388,16 +377,16 @@ func TestRestoreAnsweredLateDoublesNothing(t *testing.T) {
 	// asked, the scheduler believes the restores failed.
 	late.SetFault(medianode.Fault{AckDelay: 1500 * time.Millisecond, Only: []string{protocol.MAUMCURestoreConfReq}})
 	st.KillNode(0)
-	eventually(t, "a restore request to the late node", func() bool {
+	testkit.Eventually(t, time.Minute, testkit.Cond("a restore request to the late node", func() bool {
 		b, _ := received(late, protocol.MAUMCURestoreConfsReq, time.Time{})
 		return b > 0
-	})
-	eventually(t, "the late node told to let its copies go", func() bool {
+	}))
+	testkit.Eventually(t, time.Minute, testkit.Cond("the late node told to let its copies go", func() bool {
 		b, _ := received(late, protocol.MAUMCUReleaseConfsCmd, time.Time{})
 		return b > 0
-	})
+	}))
 	late.SetFault(medianode.Fault{})
-	eventually(t, "every conference running once", func() bool { return settled(t, st, nums) })
+	testkit.Eventually(t, time.Minute, testkit.Cond("every conference running once", func() bool { return settled(t, st, nums) }))
 	where := sameSet(t, st, nums)
 	for _, node := range st.Nodes[1:] {
 		for _, e := range node.Numbers() {
@@ -447,7 +436,7 @@ func TestOldNodeIsAskedOneConferenceAtATime(t *testing.T) {
 		}
 		return true
 	}
-	eventually(t, "every conference running on the old node", onOld)
+	testkit.Eventually(t, time.Minute, testkit.Cond("every conference running on the old node", onOld))
 	if _, single := received(old, protocol.MAUMCURestoreConfReq, time.Time{}); single < n {
 		t.Fatalf("the old node was asked %d restores, want one per conference (%d)", single, n)
 	}
@@ -456,7 +445,7 @@ func TestOldNodeIsAskedOneConferenceAtATime(t *testing.T) {
 	if err := old.ReportConfList(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the unknown copy ended on the old node", func() bool { return !old.Hosts("519999") })
+	testkit.Eventually(t, time.Minute, testkit.Cond("the unknown copy ended on the old node", func() bool { return !old.Hosts("519999") }))
 	if !onOld() {
 		t.Fatal("the old node's conferences changed")
 	}

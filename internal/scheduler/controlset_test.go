@@ -14,8 +14,8 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestControlSet(t *testing.T) {
@@ -93,25 +93,11 @@ func startControl(t *testing.T) *controlEnv {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
+	emb := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
 	connect := func(name string) *bus.Bus {
-		b, err := bus.Connect(bus.Options{Embedded: emb, Name: name, RequestTimeout: 5 * time.Second}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		return b
+		return testkit.Dial(t, bus.Options{Embedded: emb, Name: name, RequestTimeout: 5 * time.Second})
 	}
-	r := redistest.Start(t, redistest.Options{})
-	st, err := store.Open(context.Background(), store.Options{URL: r.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := testkit.Store(t, testkit.RedisServer)
 	e := &controlEnv{st: st, emb: emb, cm: connect("cm")}
 	node := connect("n1")
 	if _, err := node.Subscribe(protocol.SubjectToNode("n1"), bus.HandlerFunc(func(_ context.Context, m *bus.Msg) {
@@ -293,13 +279,12 @@ func TestControlNoticeOnlyReachesTheRunningConference(t *testing.T) {
 	if _, err := e.delay("5100005", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for e.toldNode(protocol.CMMCUModifyConfNameAck+" 5100006") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the node running 5100006 was not given the CM's answer")
+	testkit.Eventually(t, 5*time.Second, func() error {
+		if e.toldNode(protocol.CMMCUModifyConfNameAck+" 5100006") == 0 {
+			return errors.New("the node running 5100006 was not given the CM's answer")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	if n := e.toldNode(protocol.CMMCUModifyConfNameAck + " 5100005"); n != 0 {
 		t.Fatalf("the CM's answer for a conference this scheduler does not run reached the node %d times", n)
 	}

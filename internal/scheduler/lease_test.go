@@ -11,8 +11,8 @@ import (
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func leaseTestDeps(t *testing.T) Deps {
@@ -29,22 +29,9 @@ func leaseTestDeps(t *testing.T) Deps {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	b, err := bus.Connect(bus.Options{Embedded: emb, Name: "lease-test"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	r := redistest.Start(t, redistest.Options{})
-	st, err := store.Open(context.Background(), store.Options{URL: r.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	emb := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
+	b := testkit.Dial(t, bus.Options{Embedded: emb, Name: "lease-test"})
+	st := testkit.Store(t, testkit.RedisServer)
 	return Deps{Bus: b, Store: st, Config: cfg}
 }
 
@@ -102,13 +89,12 @@ func TestSchedulerPausedPastItsLeaseActsOnNothing(t *testing.T) {
 	}
 
 	paused.lease.stop() // the pause: it renews nothing more
-	deadline := time.Now().Add(10 * time.Second)
-	for !standby.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("the standby did not take the lease of the paused scheduler")
+	testkit.Eventually(t, 10*time.Second, func() error {
+		if !standby.Ready() {
+			return errors.New("the standby did not take the lease of the paused scheduler")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	// The paused one runs again, before it could renew.
 	if paused.Ready() {
 		t.Fatal("the paused scheduler reports itself active next to the one holding the lease")

@@ -26,6 +26,16 @@ func newLoads() *loads {
 	return &loads{n: make(map[string]int), silent: make(map[string]chan struct{})}
 }
 
+// reset forgets every count and silence, for a new term. The loads stay
+// the same object: a goroutine of the last term still finishing counts on
+// it under its lock, never on a pointer being replaced.
+func (l *loads) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n = make(map[string]int)
+	l.silent = make(map[string]chan struct{})
+}
+
 // pick takes the candidate with the fewest conferences (the earliest of
 // equals, so RMS's room preference breaks ties) that has room left and has
 // not gone silent, and counts one more on it.

@@ -6,10 +6,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // Creates that ask RMS the same question while a request for it is on its
@@ -49,12 +49,12 @@ func TestOffersShareARequestOnItsWay(t *testing.T) {
 	}
 	// The others join it: they wait in the flight, not in a call of
 	// their own.
-	waitFor(t, func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the condition", func() bool {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		f := o.pending[offerKey{domain: "acme", resolution: "720p", scale: 8}]
 		return len(o.pending) == 1 && f != nil && f.askers == askers
-	})
+	}))
 	other := q
 	other.Recording = true
 	otherDone := make(chan error, 1)
@@ -128,18 +128,5 @@ func TestOfferAskerGivesUpAlone(t *testing.T) {
 	var ne *bus.NackError
 	if err := <-second; !errors.As(err, &ne) || ne.Code != protocol.ErrNoResources {
 		t.Fatalf("the asker that waited got %v, want RMS's refusal", err)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/config"
 	"github.com/convene/convene/internal/protocol"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // fakeEvents records what the service list set off, in order.
@@ -232,16 +233,8 @@ func TestPeersLogNoPasswords(t *testing.T) {
 // Without a PMS, the masters count as normal, at the addresses the
 // topology gives: connected, nothing taken over.
 func TestPeersWithoutPMS(t *testing.T) {
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	b, err := bus.Connect(bus.Options{Embedded: emb, Name: "peers-test"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	emb := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
+	b := testkit.Dial(t, bus.Options{Embedded: emb, Name: "peers-test"})
 	cfg := &config.Config{Platforms: []config.Platform{
 		{Moid: "p1"}, {Moid: "pa", Backups: []string{"p1"}, Bus: "nats://10.0.0.2:4222", Store: "10.0.0.2:6379"},
 	}}

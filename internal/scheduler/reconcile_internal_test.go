@@ -13,6 +13,7 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func digestOf(confs map[string]int64) uint64 {
@@ -107,16 +108,8 @@ func listPlatform(t testing.TB, n int) (*Scheduler, *store.Store, *bus.Bus, map[
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	b, err := bus.Connect(bus.Options{Embedded: emb, Name: "list-test"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	emb := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
+	b := testkit.Dial(t, bus.Options{Embedded: emb, Name: "list-test"})
 	es, err := store.StartEmbedded("")
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +212,7 @@ func TestNodeListComparedIncrementally(t *testing.T) {
 	}
 
 	s.handleConfList(ctx, listMsg(t, wholeList("n1", "p", 5, confs)))
-	eventually(t, "the list acknowledged", func() bool { return len(sent(protocol.MAUMCUConfListAck)) == 1 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the list acknowledged", func() bool { return len(sent(protocol.MAUMCUConfListAck)) == 1 }))
 	const reports = 20
 	before := st.Stats().RoundTrips
 	for range reports {
@@ -249,7 +242,7 @@ func TestNodeListComparedIncrementally(t *testing.T) {
 	d := deltaList("n1", "p", 5, 7, after, map[string]int64{"519999999": 1}, gone)
 	d.SentAtMs += time.Minute.Milliseconds() // taken long after the conferences began
 	s.handleConfList(ctx, listMsg(t, d))
-	eventually(t, "the unknown conference released", func() bool { return len(sent(protocol.MAUMCUReleaseConfsCmd)) == 1 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the unknown conference released", func() bool { return len(sent(protocol.MAUMCUReleaseConfsCmd)) == 1 }))
 	var cmd protocol.ConfsCmd
 	if err := sent(protocol.MAUMCUReleaseConfsCmd)[0].Decode(&cmd); err != nil {
 		t.Fatal(err)
@@ -268,7 +261,7 @@ func TestNodeListComparedIncrementally(t *testing.T) {
 	}
 	// A delta the scheduler cannot apply: it asks for the whole list.
 	s.handleConfList(ctx, listMsg(t, deltaList("n1", "p", 9, 10, after, nil)))
-	eventually(t, "the whole list asked for", func() bool { return len(sent(protocol.MAUMCUGetConfListCmd)) == 1 })
+	testkit.Eventually(t, testkit.Wait, testkit.Cond("the whole list asked for", func() bool { return len(sent(protocol.MAUMCUGetConfListCmd)) == 1 }))
 }
 
 // BenchmarkNodeListUnchanged handles the list of a node hosting 40,000
@@ -290,17 +283,6 @@ func BenchmarkNodeListUnchanged(b *testing.B) {
 			s.handleConfList(ctx, m)
 		}
 	})
-}
-
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // BenchmarkReturningNodeCompare compares the whole list of a node back
@@ -379,10 +361,10 @@ func TestListTakenBeforeARestoreEndsNothing(t *testing.T) {
 	// conference ended there.
 	ntf.Version, ntf.SentAtMs = 2, placed+time.Minute.Milliseconds()
 	s.handleConfList(ctx, listMsg(t, ntf))
-	eventually(t, moved+" cleared once its node's later list lacks it", func() bool {
+	testkit.Eventually(t, testkit.Wait, testkit.Cond(moved+" cleared once its node's later list lacks it", func() bool {
 		ok, _ := st.Exists(ctx, moved)
 		return !ok
-	})
+	}))
 }
 
 // A conference waiting for its restore (its node or room was lost, and

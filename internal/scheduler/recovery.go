@@ -125,11 +125,7 @@ func (s *Scheduler) restoreLost(ctx context.Context, t *term, r *restorer, todo 
 		for _, node := range pl.order {
 			s.inflight.setMany(pl.placed[node], true)
 		}
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			s.dispatch(t, r, in.w, pl, in.lost)
-		}()
+		t.life.Go(func() { s.dispatch(t, r, in.w, pl, in.lost) })
 	}
 	return n
 }

@@ -145,7 +145,6 @@ func (s *Scheduler) kickRestore() {
 // restoreLoop restores pending conferences when told to and every
 // RestoreInterval, once the start-up grace is over.
 func (s *Scheduler) restoreLoop(t *term) {
-	defer t.wg.Done()
 	select {
 	case <-t.graceDone:
 	case <-t.ctx.Done():
@@ -301,13 +300,11 @@ func (s *Scheduler) dispatch(t *term, r *restorer, w where, pl placement, lost l
 				return false
 			}
 			node := pl.nodes[n]
-			t.wg.Add(1)
-			go func() {
-				defer t.wg.Done()
+			t.life.Go(func() {
 				defer func() { <-r.batches }()
 				defer s.inflight.setMany(batch, false)
 				s.restoreBatch(t, r, w, node, batch, lost)
-			}()
+			})
 		}
 	}
 	return true

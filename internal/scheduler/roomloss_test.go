@@ -14,6 +14,7 @@ import (
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // roomPlatform starts a platform on the embedded bus and store with lost
@@ -139,7 +140,7 @@ func TestFailedRoomIsRestoredInBatches(t *testing.T) {
 	for _, node := range rooms["r2"] {
 		inR2[node.ID()] = true
 	}
-	eventually(t, "every conference running in r2", func() bool {
+	testkit.Eventually(t, time.Minute, testkit.Cond("every conference running in r2", func() bool {
 		where := placement(t, st)
 		for _, node := range where {
 			if !inR2[node] {
@@ -147,16 +148,16 @@ func TestFailedRoomIsRestoredInBatches(t *testing.T) {
 			}
 		}
 		return len(where) == n
-	})
-	eventually(t, "the failed room's nodes let their copies go", func() bool {
+	}))
+	testkit.Eventually(t, time.Minute, testkit.Cond("the failed room's nodes let their copies go", func() bool {
 		for _, node := range rooms["r1"] {
 			if len(node.Numbers()) != 0 {
 				return false
 			}
 		}
 		return true
-	})
-	eventually(t, "the platform settled", func() bool { return settled(t, st, nums) })
+	}))
+	testkit.Eventually(t, time.Minute, testkit.Cond("the platform settled", func() bool { return settled(t, st, nums) }))
 
 	// The same conferences, each hosted by the r2 node the store names.
 	where := sameSet(t, st, nums)

@@ -309,9 +309,7 @@ func (s *Scheduler) Kill() {
 // every runs f every d until the term ends, while the lease is held.
 func (s *Scheduler) every(t *term, d time.Duration, f func(context.Context)) {
 	ctx := t.ctx
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
+	t.life.Go(func() {
 		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
@@ -324,7 +322,7 @@ func (s *Scheduler) every(t *term, d time.Duration, f func(context.Context)) {
 				}
 			}
 		}
-	}()
+	})
 }
 
 func (s *Scheduler) logUnknown(msg string, args ...any) { s.log.Warn(msg, args...) }

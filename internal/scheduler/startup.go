@@ -11,7 +11,6 @@ import (
 // graceTimer ends the start-up grace when every live node reported or
 // StartGrace passed, then settles what no node reported.
 func (s *Scheduler) graceTimer(t *term) {
-	defer t.wg.Done()
 	select {
 	case <-t.graceDone:
 	case <-time.After(s.opts.StartGrace):

@@ -16,8 +16,8 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/records"
-	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // numbersScheduler starts an active scheduler of platform p1 (segment 51,
@@ -44,22 +44,9 @@ func recordsScheduler(t *testing.T, maxMinutes int, recs Records, beforeStart ..
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	b, err := bus.Connect(bus.Options{Embedded: emb, Name: "numbers-test"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	r := redistest.Start(t, redistest.Options{})
-	st, err := store.Open(context.Background(), store.Options{URL: r.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	emb := testkit.BusServer(t, bus.EmbeddedOptions{NoListen: true})
+	b := testkit.Dial(t, bus.Options{Embedded: emb, Name: "numbers-test"})
+	st := testkit.Store(t, testkit.RedisServer)
 	for _, f := range beforeStart {
 		f(b)
 	}

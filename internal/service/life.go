@@ -1,5 +1,6 @@
 // Package service is the life every bus service of Convene shares (RMS,
-// PMS): one Start that subscribes and confirms the subscriptions before the
+// PMS, the registry, breakout; the scheduler gives each of its terms as
+// the active instance a Life of its own): one Start that subscribes and confirms the subscriptions before the
 // service is ready, goroutines that run until Shutdown, and one Shutdown
 // that drops the subscriptions, stops the goroutines and waits for them, and
 // tells the bus server nobody answers here any more. A service keeps a Life

@@ -3,6 +3,8 @@ package sip
 import (
 	"context"
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -17,7 +19,7 @@ func (n *Node) secrets(ctx context.Context, user string, a digest.Algorithm) (st
 	if !records.ValidSIPUser(user) {
 		return "", false, nil
 	}
-	s, err := n.deps.Subscribers.SIPSubscriber(ctx, user)
+	s, err := n.subscriber(ctx, user)
 	if errors.Is(err, records.ErrNotFound) {
 		return "", false, nil
 	}
@@ -74,4 +76,52 @@ func (n *Node) dropCredentials(req *sip.Request) {
 		c, err := digest.ParseCredentials(h.Value())
 		return err != nil || c.Realm == n.opts.Domain
 	})
+}
+
+// subscriberCacheMax bounds the subscribers a node keeps: past it, the
+// cache starts again empty.
+const subscriberCacheMax = 1 << 16
+
+// subscribers keeps the subscribers a node read from the records for
+// Options.SubscriberCacheTTL, so that a subscriber's calls and
+// registrations do not each read the records database: a subscriber
+// added is found at once (absence is never kept), one disabled or given
+// a new password is seen by every node within the TTL.
+type subscribers struct {
+	mu sync.Mutex
+	m  map[string]cachedSubscriber
+}
+
+type cachedSubscriber struct {
+	s  records.SIPSubscriber
+	at time.Time
+}
+
+// subscriber reads a subscriber, from the cache when it was read less
+// than SubscriberCacheTTL ago. Errors: records.ErrNotFound.
+func (n *Node) subscriber(ctx context.Context, user string) (records.SIPSubscriber, error) {
+	ttl := n.opts.SubscriberCacheTTL
+	if ttl < 0 {
+		return n.deps.Subscribers.SIPSubscriber(ctx, user)
+	}
+	now := n.now()
+	c := &n.subs
+	c.mu.Lock()
+	e, ok := c.m[user]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < ttl && !now.Before(e.at) {
+		return e.s, nil
+	}
+	s, err := n.deps.Subscribers.SIPSubscriber(ctx, user)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		delete(c.m, user)
+		return s, err
+	}
+	if c.m == nil || len(c.m) >= subscriberCacheMax {
+		c.m = make(map[string]cachedSubscriber)
+	}
+	c.m[user] = cachedSubscriber{s: s, at: now}
+	return s, nil
 }

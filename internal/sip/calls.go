@@ -207,20 +207,22 @@ func sessionExpires(m message) time.Duration {
 // reports it and forgets the call once the recorder wrote it; a node that
 // dies in between leaves it to the sweep of another, which reports it
 // again after ReportGrace (the recorder is idempotent). with carries the
-// end's time, reason and, when known, status.
-func (n *Node) endCall(ctx context.Context, callID string, with store.SIPCall) {
-	c, first, err := n.deps.Store.SIPCallEnd(ctx, callID, with, n.now().Add(n.opts.ReportGrace))
+// end's time, reason and, when known, status. It returns the call as the
+// store had it, with first set, when this was its first end.
+func (n *Node) endCall(ctx context.Context, callID string, with store.SIPCall) (c store.SIPCall, first bool, err error) {
+	c, first, err = n.deps.Store.SIPCallEnd(ctx, callID, with, n.now().Add(n.opts.ReportGrace))
 	if err != nil {
 		n.log.Warn("sip: a call's end was not recorded in the store; reported anyway", "call_id", callID, "err", err)
 		ev := CallEvent{CallID: callID, Node: n.opts.Name, Platform: n.opts.Platform, End: with.End, Reason: with.Reason, Status: with.Status}
 		n.record().CallEnded(ctx, ev, func() {})
-		return
+		return c, false, err
 	}
 	if !first {
-		return
+		return c, false, nil
 	}
 	n.logRoute(ctx, callID, "call ended: "+c.Reason)
 	n.record().CallEnded(ctx, eventFrom(c), func() { n.forget(callID) })
+	return c, true, nil
 }
 
 // forgetBatch bounds the calls one forget drops.

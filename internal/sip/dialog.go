@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -43,6 +44,10 @@ func (n *Node) ack(ctx context.Context, req *sip.Request) {
 // inDialog routes a request of an established dialog.
 func (n *Node) inDialog(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) {
 	if !n.popOurRoutes(req) {
+		if req.Method == sip.BYE && n.addressedHere(req.Recipient) {
+			n.byeOffRoute(ctx, req, tx)
+			return
+		}
 		// Not along a route this platform recorded: not ours to relay.
 		n.respond(ctx, tx, req, sip.StatusForbidden, "Not On A Route Of This Platform")
 		return
@@ -176,4 +181,59 @@ func (n *Node) relay(ctx context.Context, req *sip.Request, tx sip.ServerTransac
 func (n *Node) relayFailed(ctx context.Context, tx sip.ServerTransaction, req *sip.Request, code int, reason string) *sip.Response {
 	n.respond(ctx, tx, req, code, reason)
 	return nil
+}
+
+// addressedHere reports whether a Request-URI names this node (its
+// address) or the platform's SIP domain.
+func (n *Node) addressedHere(u sip.Uri) bool {
+	return n.isSelf(u.Host, u.Port) || strings.EqualFold(strings.Trim(u.Host, "[]"), n.opts.Domain)
+}
+
+// byeOffRoute takes a BYE sent to this node without the route its
+// dialog recorded: a user agent that lost the route set, as sipp does
+// when it abandons a call (its BYE goes to the address it called, with no
+// Route). A call the platform has in progress is ended there, as any BYE
+// ends it, and the BYE goes on to the other party, found in the call's
+// record; anything else is no call of this platform's (481).
+func (n *Node) byeOffRoute(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) {
+	callID := req.CallID().Value()
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+		n.respond(ctx, tx, req, sip.StatusTooManyHops, "Too Many Hops")
+		return
+	}
+	c, first, err := n.endCall(ctx, callID, store.SIPCall{End: n.now(), Reason: EndBye})
+	switch {
+	case err != nil:
+		n.respond(ctx, tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	case !first:
+		n.respond(ctx, tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	// The other party: the callee for the caller's BYE, else the caller.
+	contact, addr, transport := c.CalleeContact, c.CalleeAddr, c.CalleeTransport
+	if tagOf(req.From().Params) != c.FromTag {
+		contact, addr, transport = c.CallerContact, c.CallerAddr, c.CallerTransport
+	}
+	var u sip.Uri
+	if contact == "" || sip.ParseUri(contact, &u) != nil || u.Host == "" {
+		// Nobody to tell: the call is over all the same.
+		n.logRoute(ctx, callID, "a BYE off the recorded route: the other party's contact is unknown; answered here")
+		n.respond(ctx, tx, req, sip.StatusOK, "OK")
+		return
+	}
+	t := targetOf(u)
+	if addr != "" {
+		t.addr = addr
+	}
+	if transport != "" {
+		t.transport = transport
+	}
+	if n.port(t.transport) == 0 {
+		n.respond(ctx, tx, req, sip.StatusOK, "OK")
+		return
+	}
+	n.logRoute(ctx, callID, "a BYE off the recorded route: to "+contact)
+	markReceived(req)
+	n.relay(ctx, req, tx, t, loopHash(req))
 }

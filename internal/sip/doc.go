@@ -9,8 +9,9 @@
 // calls in progress (so whichever node sees a call end, a BYE through the
 // other datacenter included, ends it once, and a call nobody ends is
 // closed by its session timer on any node). A node holds in memory only
-// the transactions in flight: killing one loses no registration and no
-// call record.
+// the transactions in flight and, for Options.SubscriberCacheTTL, the
+// subscribers' credentials it read: killing one loses no registration and
+// no call record.
 //
 // A node authenticates subscribers (internal/records) with digest (401
 // for REGISTER, 407 for INVITE and other requests outside a dialog),

@@ -22,24 +22,13 @@ import (
 	"github.com/convene/convene/internal/sip/digest"
 	"github.com/convene/convene/internal/stack"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 const (
 	testDomain   = "sip.convene.test"
 	testPlatform = "p1"
 )
-
-// eventually polls cond until it holds or 15 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // memRecorder keeps what the nodes report, as the call-record service
 // would, and lets a test check that every call has one record.
@@ -108,7 +97,7 @@ func (r *memRecorder) end(t testing.TB, id string) (CallEvent, bool) {
 func (r *memRecorder) waitEnd(t testing.TB, id string) CallEvent {
 	t.Helper()
 	var ev CallEvent
-	eventually(t, "the end of call "+id, func() bool {
+	testkit.AwaitWithin(t, 15*time.Second, "the end of call "+id, func() bool {
 		var ok bool
 		ev, ok = r.end(t, id)
 		return ok
@@ -245,7 +234,7 @@ func start(t *testing.T, s setup) *env {
 	e.a = e.node("sip-a", s.tune, recA)
 	e.b = e.node("sip-b", s.tune, e.rec)
 	if s.sims > 0 {
-		eventually(t, "the media nodes up with their SIP contacts", func() bool {
+		testkit.AwaitWithin(t, 15*time.Second, "the media nodes up with their SIP contacts", func() bool {
 			up := 0
 			for _, n := range st.RMS.Nodes() {
 				if n.State == protocol.NodeUp && n.SIP != "" {
@@ -340,7 +329,7 @@ func (e *env) conference(name string) (e164, node string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	eventually(e.t, "conference "+ack.Conf.E164+" in the registry", func() bool {
+	testkit.AwaitWithin(e.t, 15*time.Second, "conference "+ack.Conf.E164+" in the registry", func() bool {
 		en, ok := e.st.Registry.Lookup(ack.Conf.E164)
 		return ok && en.Node != ""
 	})

@@ -28,6 +28,12 @@ func (n *Node) invite(ctx context.Context, req *sip.Request, tx sip.ServerTransa
 	if !ok {
 		return
 	}
+	// The called user's registrations are read while the credentials
+	// are checked: with credentials, the INVITE is most likely a call.
+	var pre <-chan bindingsRead
+	if req.GetHeader("Proxy-Authorization") != nil && records.ValidSIPUser(req.Recipient.User) {
+		pre = n.readBindings(ctx, req.Recipient.User)
+	}
 	user, ok := n.authenticate(ctx, req, tx)
 	if !ok {
 		return
@@ -46,7 +52,7 @@ func (n *Node) invite(ctx context.Context, req *sip.Request, tx sip.ServerTransa
 	if c := req.Contact(); c != nil {
 		call.CallerContact = c.Address.String()
 	}
-	targets, code, reason := n.resolve(ctx, req, &call)
+	targets, code, reason := n.resolve(ctx, req, &call, pre)
 	created, err := n.deps.Store.SIPCallStart(ctx, call)
 	if err != nil {
 		n.log.Warn("sip: a call could not be recorded in the store", "call_id", call.CallID, "err", err)
@@ -94,7 +100,9 @@ func (n *Node) checkForward(ctx context.Context, req *sip.Request, tx sip.Server
 // resolve finds where a call goes: the contacts of a registered user, or
 // the media node running the conference called. With no target it says
 // what to answer. It sets call.E164 for a conference.
-func (n *Node) resolve(ctx context.Context, req *sip.Request, call *store.SIPCall) ([]target, int, string) {
+// pre, when not nil, brings the called user's registrations, read
+// beforehand.
+func (n *Node) resolve(ctx context.Context, req *sip.Request, call *store.SIPCall, pre <-chan bindingsRead) ([]target, int, string) {
 	num := req.Recipient.User
 	id := call.CallID
 	if num == "" {
@@ -102,7 +110,13 @@ func (n *Node) resolve(ctx context.Context, req *sip.Request, call *store.SIPCal
 		return nil, sip.StatusAddressIncomplete, "Address Incomplete"
 	}
 	if records.ValidSIPUser(num) {
-		bindings, err := n.deps.Store.SIPBindings(ctx, num, n.now())
+		var r bindingsRead
+		if pre != nil {
+			r = <-pre
+		} else {
+			r.bindings, r.err = n.deps.Store.SIPBindings(ctx, num, n.now())
+		}
+		bindings, err := r.bindings, r.err
 		if err != nil {
 			n.log.Warn("sip: registrations could not be read", "aor", num, "err", err)
 			return nil, sip.StatusServiceUnavailable, "Service Unavailable"
@@ -125,7 +139,7 @@ func (n *Node) resolve(ctx context.Context, req *sip.Request, call *store.SIPCal
 			n.logRoute(ctx, id, fmt.Sprintf("user %s: forking to %d contact(s): %s", num, len(ts), strings.Join(where, ", ")))
 			return ts, 0, ""
 		}
-		if _, err := n.deps.Subscribers.SIPSubscriber(ctx, num); err == nil {
+		if _, err := n.subscriber(ctx, num); err == nil {
 			n.logRoute(ctx, id, "user "+num+" is registered nowhere")
 			return nil, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable"
 		} else if !errors.Is(err, records.ErrNotFound) {
@@ -215,4 +229,23 @@ func (n *Node) deadline(t time.Time, se time.Duration) time.Time {
 		return t.Add(se)
 	}
 	return t.Add(n.opts.MaxCallDuration)
+}
+
+// bindingsRead is the outcome of reading an address of record's
+// registrations.
+type bindingsRead struct {
+	bindings []store.SIPBinding
+	err      error
+}
+
+// readBindings reads aor's registrations in the background: the answer
+// comes on the channel (buffered: nobody need take it).
+func (n *Node) readBindings(ctx context.Context, aor string) <-chan bindingsRead {
+	out := make(chan bindingsRead, 1)
+	now := n.now()
+	go func() {
+		b, err := n.deps.Store.SIPBindings(ctx, aor, now)
+		out <- bindingsRead{b, err}
+	}()
+	return out
 }

@@ -43,6 +43,7 @@ type Node struct {
 	tcpPort int
 
 	auth  *digest.Verifier
+	subs  subscribers
 	dir   *directory
 	peers atomic.Pointer[map[string]bool] // host:port of every node of the platform (sip/nodes)
 

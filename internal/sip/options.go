@@ -44,6 +44,11 @@ type Options struct {
 	NonceTTL time.Duration
 	// Algorithms offered in challenges, preferred first (SHA-256, MD5).
 	Algorithms []digest.Algorithm
+	// SubscriberCacheTTL is how long a subscriber's credentials read
+	// from the records are used before being read again (5 s): a
+	// subscriber disabled, or given a new password, is refused (or
+	// accepted) by every node within it. Negative: read every time.
+	SubscriberCacheTTL time.Duration
 
 	// RingTimeout is how long an INVITE waits for an answer before the
 	// node gives up with 408 (60 s).
@@ -72,6 +77,7 @@ const (
 	DefaultExpires   = time.Hour
 	DefaultMinExpire = time.Minute
 	DefaultNonceTTL  = 5 * time.Minute
+	DefaultSubsCache = 5 * time.Second
 	DefaultRing      = time.Minute
 	DefaultMaxCall   = 4 * time.Hour
 	DefaultSweep     = time.Second
@@ -160,6 +166,9 @@ func (o *Options) fill() error {
 	def(&o.MinExpires, DefaultMinExpire)
 	def(&o.MaxExpires, DefaultExpires)
 	def(&o.NonceTTL, DefaultNonceTTL)
+	if o.SubscriberCacheTTL == 0 {
+		o.SubscriberCacheTTL = DefaultSubsCache
+	}
 	def(&o.RingTimeout, DefaultRing)
 	def(&o.MaxCallDuration, DefaultMaxCall)
 	def(&o.SweepInterval, DefaultSweep)

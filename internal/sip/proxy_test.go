@@ -10,6 +10,7 @@ import (
 
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/sip/digest"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // A call to a registered user rings all its contacts at once; the first
@@ -96,7 +97,7 @@ func TestCallRefusals(t *testing.T) {
 		if err := e.st.Bus.Publish(protocol.SubjectRegistry(testPlatform), ntf); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the booked number in the registry", func() bool { _, ok := e.st.Registry.Lookup("5100777"); return ok })
+		testkit.AwaitWithin(t, 15*time.Second, "the booked number in the registry", func() bool { _, ok := e.st.Registry.Lookup("5100777"); return ok })
 		inv, res := caller.call(e.a.UDPAddr(), "5100777", sdpVoice)
 		if res.StatusCode != 480 {
 			t.Fatalf("a call to a conference not running: %d, want 480", res.StatusCode)

@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/convene/convene/internal/sip/digest"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func TestRegisterWithEitherAlgorithm(t *testing.T) {
@@ -131,8 +132,8 @@ func TestRegistrationsExpireAndAreRemoved(t *testing.T) {
 	if len(e.bindings("1001")) != 1 {
 		t.Fatal("no binding")
 	}
-	eventually(t, "the binding to expire", func() bool { return len(e.bindings("1001")) == 0 })
-	eventually(t, "the sweep to drop the record", func() bool {
+	testkit.AwaitWithin(t, 15*time.Second, "the binding to expire", func() bool { return len(e.bindings("1001")) == 0 })
+	testkit.AwaitWithin(t, 15*time.Second, "the sweep to drop the record", func() bool {
 		n, _ := e.st.Store.Client().Exists(context.Background(), "sip/reg/1001").Result()
 		return n == 0
 	})

@@ -7,6 +7,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/convene/convene/internal/sip/digest"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // A node that dies after a call ended through it and before the call's
@@ -40,7 +41,7 @@ func TestCallEndReportedAgainWhenItsNodeDiesBeforeTheRecord(t *testing.T) {
 		t.Fatalf("reported again as %+v, first as %+v", again, first)
 	}
 	// Written now: the call leaves the store, and is not reported again.
-	eventually(t, "the call gone from the store", func() bool {
+	testkit.AwaitWithin(t, 15*time.Second, "the call gone from the store", func() bool {
 		_, ok, err := e.st.Store.SIPCall(t.Context(), id)
 		return err == nil && !ok
 	})

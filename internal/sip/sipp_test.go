@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/convene/convene/internal/sip/digest"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // These tests drive the two nodes with sipp (Debian's sip-tester), as the
@@ -39,7 +40,7 @@ func registerSipp(t *testing.T, node *Node, user, pw string) int {
 func (e *env) callID(t *testing.T, caller, called string) string {
 	t.Helper()
 	var id string
-	eventually(t, fmt.Sprintf("a call from %s to %s", caller, called), func() bool {
+	testkit.AwaitWithin(t, 15*time.Second, fmt.Sprintf("a call from %s to %s", caller, called), func() bool {
 		e.rec.mu.Lock()
 		defer e.rec.mu.Unlock()
 		n := 0
@@ -191,7 +192,7 @@ func TestSippCallFollowsItsConference(t *testing.T) {
 
 	e.killSim(e.simIndex(node))
 	var moved string
-	eventually(t, "the conference restored on the other node", func() bool {
+	testkit.AwaitWithin(t, 15*time.Second, "the conference restored on the other node", func() bool {
 		en, ok := e.st.Registry.Lookup(e164)
 		moved = en.Node
 		return ok && en.Node != node && e.sims[e.simIndex(en.Node)].Hosts(e164)

@@ -17,6 +17,7 @@ import (
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/resources"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // refusals records the bus's reports of subjects a connection's role may
@@ -51,17 +52,6 @@ func (r *refusals) seen() []string {
 	return append([]string(nil), r.msgs...)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestServicesKeepToTheirRoles runs a platform whose services each connect
 // with their own role, plus a media node joining from outside with the
 // mcu.creds the stack wrote, drives every kind of request through them,
@@ -91,11 +81,7 @@ func TestServicesKeepToTheirRoles(t *testing.T) {
 		t.Fatalf("a node without credentials: %v", err)
 	}
 	// With mcu.creds, a node in another process does.
-	nb, err := bus.Connect(bus.Options{URL: st.BusURL(), CredsFile: mcuCreds, Role: bus.RoleMCU, Name: resources.NodeConnName("ext-1")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nb.Close)
+	nb := testkit.Dial(t, bus.Options{URL: st.BusURL(), CredsFile: mcuCreds, Role: bus.RoleMCU, Name: resources.NodeConnName("ext-1")})
 	ext, err := medianode.New(medianode.Options{ID: "ext-1", IP: "127.0.2.1", Room: "room-a2", Platform: st.Config.Platform,
 		HeartbeatInterval: st.Config.RMS.HeartbeatInterval}, nb, nil)
 	if err != nil {
@@ -105,7 +91,7 @@ func TestServicesKeepToTheirRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
-	eventually(t, "both nodes up", func() bool {
+	testkit.Eventually(t, 30*time.Second, testkit.Cond("both nodes up", func() bool {
 		up := 0
 		for _, n := range st.RMS.Nodes() {
 			if n.State == protocol.NodeUp {
@@ -113,7 +99,7 @@ func TestServicesKeepToTheirRoles(t *testing.T) {
 			}
 		}
 		return up == 2
-	})
+	}))
 
 	c := apiclient.New("http://"+st.API.Addr(), st.Token)
 	var e164s []string
@@ -159,10 +145,10 @@ func TestServicesKeepToTheirRoles(t *testing.T) {
 		if _, err := ext.RequestRename(e, "by the node"); err != nil {
 			t.Fatalf("node's rename: %v", err)
 		}
-		eventually(t, "the node's rename approved", func() bool {
+		testkit.Eventually(t, 30*time.Second, testkit.Cond("the node's rename approved", func() bool {
 			got, err := c.Conference(ctx, e)
 			return err == nil && got.Name == "by the node"
-		})
+		}))
 		break
 	}
 	if _, err := c.Nodes(ctx); err != nil {
@@ -186,9 +172,9 @@ func TestServicesKeepToTheirRoles(t *testing.T) {
 			t.Fatalf("end %s: %v", e, err)
 		}
 	}
-	eventually(t, "every node empty", func() bool {
+	testkit.Eventually(t, 30*time.Second, testkit.Cond("every node empty", func() bool {
 		return len(ext.Conferences()) == 0 && len(st.Nodes[0].Conferences()) == 0
-	})
+	}))
 	// Everyone's last words have reached the server.
 	for _, b := range []*bus.Bus{st.Bus, nb} {
 		if err := b.Flush(ctx); err != nil {

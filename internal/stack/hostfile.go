@@ -9,9 +9,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/convene/convene/internal/alarms"
 	"github.com/convene/convene/internal/api"
 	"github.com/convene/convene/internal/breakout"
 	"github.com/convene/convene/internal/bus/busplugin"
+	"github.com/convene/convene/internal/console"
 	"github.com/convene/convene/internal/host"
 	"github.com/convene/convene/internal/medianode"
 	"github.com/convene/convene/internal/platform"
@@ -35,6 +37,7 @@ const (
 	nodesServer    = "nodes"
 	breakoutServer = "breakout"
 	apiServer      = "api"
+	consoleServer  = "console"
 )
 
 // Server is one more server for the stack's host, after its own: a
@@ -123,11 +126,25 @@ func hostFile(o Options, token, nodePrefix string) (*host.File, error) {
 		}
 		servers = append(servers, nodesServer, uses(medianode.SimPluginID, sim...))
 	}
+	apiSec := []any{"store", StoreResource, "listen", o.Listen, "operator_token", token,
+		"hosts_bus", map[bool]string{true: "", false: BusResource}[o.NATS != ""]}
+	if o.Records != "" {
+		apiSec = append(apiSec, "records", RecordsResource)
+	}
 	servers = append(servers,
 		breakoutServer, uses(breakout.PluginID, "store", StoreResource),
-		apiServer, uses(api.PluginID, "store", StoreResource, "listen", o.Listen, "operator_token", token,
-			"hosts_bus", map[bool]string{true: "", false: BusResource}[o.NATS != ""]),
+		apiServer, uses(api.PluginID, apiSec...),
 	)
+	if o.Console {
+		servers = append(servers, consoleServer, mapping("plugin", console.PluginID))
+	}
+	if o.Alarms {
+		sec := []any{"store", StoreResource, "hosts_bus", map[bool]string{true: "", false: BusResource}[o.NATS != ""]}
+		if o.Records != "" {
+			sec = append(sec, "records", RecordsResource)
+		}
+		servers = append(servers, "alarms", uses(alarms.PluginID, sec...))
+	}
 	for _, s := range o.Servers {
 		servers = append(servers, s.Name, s.Section)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/stack"
+	"github.com/convene/convene/internal/testkit"
+	"github.com/convene/convene/internal/testkit/stackkit"
 )
 
 const token = "stack-test-token-0123456789"
@@ -50,44 +52,15 @@ func restartConfig() *config.Config {
 	return c
 }
 
-// eventually polls cond until it holds, or fails the test after 30 s
-// with what last told it no.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, why)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // startOn starts a platform on the embedded store kept in dir, with three
-// simulated nodes, and waits for its scheduler.
+// simulated nodes, and waits for its nodes and its scheduler.
 func startOn(t *testing.T, cfg *config.Config, dir string) (*stack.Stack, *apiclient.Client) {
 	t.Helper()
-	st, err := stack.Start(context.Background(), stack.Options{
+	st := stackkit.Start(t, stack.Options{
 		Config: cfg, Listen: "127.0.0.1:0", NATSListen: "none", SimNodes: 3, SimCapacity: 100, DataDir: dir,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(st) })
-	eventually(t, "an active scheduler", func() (bool, string) {
-		return st.ActiveScheduler() != nil, "none holds the lease"
-	})
+	stackkit.Active(t, st)
 	return st, apiclient.New("http://"+st.API.Addr(), token)
-}
-
-func stop(st *stack.Stack) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st.Stop(ctx)
 }
 
 // identity is what makes a conference the same one.
@@ -166,16 +139,20 @@ func TestEmbeddedStoreKeepsPlatformAcrossRestart(t *testing.T) {
 	if err := cl.EndConference(ctx, gone.E164); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every conference running before the restart", func() (bool, string) {
-		got, other := running(st)
-		return equal(got, want) && other == "", fmt.Sprintf("%d of %d running; %s", len(got), len(want), other)
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if got, other := running(st); !equal(got, want) || other != "" {
+			return fmt.Errorf("every conference running before the restart: %d of %d running; %s", len(got), len(want), other)
+		}
+		return nil
 	})
-	stop(st)
+	stackkit.Stop(st)
 
 	st2, cl2 := startOn(t, cfg, dir)
-	eventually(t, "the same conferences running again on the new nodes", func() (bool, string) {
-		got, other := running(st2)
-		return equal(got, want) && other == "", fmt.Sprintf("%d of %d running; %s", len(got), len(want), other)
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if got, other := running(st2); !equal(got, want) || other != "" {
+			return fmt.Errorf("the same conferences running again on the new nodes: %d of %d running; %s", len(got), len(want), other)
+		}
+		return nil
 	})
 	for _, n := range st2.Nodes {
 		for _, h := range n.Conferences() {

@@ -83,6 +83,12 @@ type Options struct {
 	// SimSIP makes the simulated nodes answer SIP calls to their
 	// conferences (on 127.0.0.1, a UDP port each).
 	SimSIP bool
+	// Console serves the operator console (convene.console) on the API's
+	// listener.
+	Console bool
+	// Alarms runs the alarm service (convene.alarms), its alarms kept in
+	// Records when given.
+	Alarms bool
 	// Servers are more servers for the host, started after the
 	// platform's own (the wings: SIP, ...).
 	Servers []Server
@@ -340,7 +346,7 @@ func (s *Stack) AddSimNode(ctx context.Context, n, capacity int) error {
 		return err
 	}
 	node, err := medianode.New(medianode.Options{
-		ID: id, IP: fmt.Sprintf("127.0.1.%d", n), Room: room.Moid, Platform: local.Moid,
+		ID: id, IP: medianode.SimIP(n), Room: room.Moid, Platform: local.Moid,
 		Capacity: capacity, HeartbeatInterval: s.Config.RMS.HeartbeatInterval, ConfListInterval: s.Config.RMS.ConfListInterval,
 	}, b, s.log)
 	if err != nil {

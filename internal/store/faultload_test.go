@@ -13,6 +13,7 @@ import (
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // booking is what one create's caller was told, and what followed.
@@ -50,7 +51,7 @@ func TestConcurrentWritesThroughFaults(t *testing.T) {
 	if err := s.LoadScripts(ctx); err != nil {
 		t.Fatal(err)
 	}
-	direct := open(t, srv.URL())
+	direct := testkit.OpenStore(t, srv.URL())
 	classes := map[string]license.Class{"acme": {Scale: 8, Resolution: "720p"}, "beta": {Scale: 32, Resolution: "1080p"}}
 	for moid, c := range classes {
 		publish(t, direct, moid, license.Limits{c.String(): 12})

@@ -11,6 +11,7 @@ import (
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // behindProxy runs f against each server kind with a store that reaches it
@@ -30,7 +31,7 @@ func behindProxy(t *testing.T, f func(t *testing.T, s, direct *store.Store, p *f
 		if err := s.LoadScripts(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		f(t, s, open(t, url), p)
+		f(t, s, testkit.OpenStore(t, url), p)
 	}
 	t.Run("embedded", func(t *testing.T) {
 		e, err := store.StartEmbedded("")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // A script run again under the same operation id answers what its first
@@ -160,7 +161,7 @@ func TestOperationRecordsOfAnEarlierVersionAreTakenOver(t *testing.T) {
 // A server that lost the scripts (restarted, or SCRIPT FLUSH) is given
 // them again by the next write, which then runs as if nothing happened.
 func TestWritesAfterTheServerLostItsScripts(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 4})
 		if _, err := s.Reserve(ctx, reservation("acme", "")); err != nil {
@@ -183,4 +184,5 @@ func TestWritesAfterTheServerLostItsScripts(t *testing.T) {
 			t.Fatalf("delay after the scripts were flushed: %v", err)
 		}
 	})
+
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // runningOn makes n conferences running on node, numbered from first.
@@ -43,7 +44,7 @@ func placements(nums []string, node string) []store.Placement {
 // A lost node's thousands of conferences move in bulk, each checked on its
 // own: pend, begin on a new node, then commit most and fail the rest.
 func TestBulkRestoreTransitions(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 3000})
 		nums := runningOn(t, s, "n1", 0, 2500)
@@ -66,7 +67,7 @@ func TestBulkRestoreTransitions(t *testing.T) {
 		if p, _ := s.Pending(ctx); len(p) != 2499 {
 			t.Fatalf("%d pending", len(p))
 		}
-		// Membership asked of a few numbers: only the pending ones answer.
+
 		among, err := s.PendingAmong(ctx, []string{nums[7], moved[0], "6699999", moved[1]})
 		if err != nil || len(among) != 2 || !among[moved[0]] || !among[moved[1]] {
 			t.Fatalf("pending among a legacy, two pending and an unknown number: %v, %v", among, err)
@@ -97,7 +98,7 @@ func TestBulkRestoreTransitions(t *testing.T) {
 		if stuck, _ := s.CreatingSince(ctx, time.Now().Add(time.Minute).UnixMilli()); len(stuck) != 2499 {
 			t.Fatalf("creating index holds %d", len(stuck))
 		}
-		// A second begin of the same numbers finds them taken.
+
 		again, err := s.BeginRestores(ctx, "n3", "r2", moved[:3])
 		if err != nil || !errors.Is(again[0].Err, store.ErrStateConflict) {
 			t.Fatalf("second begin: %v, %v", again[0].Err, err)
@@ -140,7 +141,7 @@ func TestBulkRestoreTransitions(t *testing.T) {
 		if states[ok[0]] != protocol.StateRunning || states[failed[0]] != protocol.StatePendingRestore {
 			t.Fatalf("domain list says %s and %s", states[ok[0]], states[failed[0]])
 		}
-		// The node that reports the failed ones after all adopts them back.
+
 		errs, err = s.AdoptMany(ctx, "n2", failed)
 		if err != nil {
 			t.Fatal(err)
@@ -159,6 +160,7 @@ func TestBulkRestoreTransitions(t *testing.T) {
 			t.Fatalf("the moves changed the licence count: %v", u.InUse)
 		}
 	})
+
 }
 
 // A bulk write whose reply was lost is sent again and answered as its

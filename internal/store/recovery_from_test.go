@@ -8,12 +8,13 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // The conferences of several lost nodes (a failed room's) move to one new
 // node together, each checked against its own lost node.
 func TestMoveRestoresFromSeveralNodes(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 1000})
 		a := runningOn(t, s, "n1", 0, 300)
@@ -25,7 +26,7 @@ func TestMoveRestoresFromSeveralNodes(t *testing.T) {
 		for i := range a {
 			e164s, from = append(e164s, a[i], b[i]), append(from, "n1", "n3")
 		}
-		// One named with the wrong lost node stays where it runs.
+
 		e164s, from = append(e164s, a[0]), append(from, "n3")
 		if _, err := s.MoveRestoresFrom(ctx, "room r1 failed", "n2", "r2", e164s, from[1:]); err == nil {
 			t.Fatal("numbers and lost nodes of different lengths accepted")
@@ -63,4 +64,5 @@ func TestMoveRestoresFromSeveralNodes(t *testing.T) {
 			}
 		}
 	})
+
 }

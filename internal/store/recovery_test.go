@@ -9,6 +9,7 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func running(t *testing.T, s *store.Store, e164, node string) {
@@ -32,7 +33,7 @@ func state(t *testing.T, s *store.Store, e164 string) protocol.Conference {
 }
 
 func TestRestoreTransitions(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 10})
 		running(t, s, "701", "n1")
@@ -57,7 +58,7 @@ func TestRestoreTransitions(t *testing.T) {
 		if p, _ := s.Pending(ctx); len(p) != 1 || p[0] != "701" {
 			t.Fatalf("pending = %v", p)
 		}
-		// Restore onto n3: creating there, out of n1's set, answered whole.
+
 		c, prev, err := s.BeginRestore(ctx, "701", "n3", "r2")
 		if err != nil || c.E164 != "701" || c.Name != "weekly" || c.State != protocol.StateCreating || c.Node != "n3" || prev != "n1" {
 			t.Fatalf("BeginRestore = %+v, %q, %v", c, prev, err)
@@ -75,11 +76,11 @@ func TestRestoreTransitions(t *testing.T) {
 		if stuck, _ := s.CreatingSince(ctx, time.Now().Add(time.Minute).UnixMilli()); len(stuck) != 1 || stuck[0] != "701" {
 			t.Fatalf("creating index during a restore = %v", stuck)
 		}
-		// A stale acknowledgement from another node is refused.
+
 		if _, err := s.Commit(ctx, store.Placement{E164: "701", Node: "n9"}); !errors.Is(err, store.ErrNodeMismatch) {
 			t.Fatalf("stale commit: %v", err)
 		}
-		// The restore fails: pending again, counted.
+
 		if err := s.FailRestore(ctx, "701", "n3", "NODE_TIMEOUT"); err != nil {
 			t.Fatal(err)
 		}
@@ -89,19 +90,28 @@ func TestRestoreTransitions(t *testing.T) {
 		if stuck, _ := s.CreatingSince(ctx, time.Now().Add(time.Minute).UnixMilli()); len(stuck) != 0 {
 			t.Fatalf("creating index after a failed restore = %v", stuck)
 		}
-		// Its node reports it after all: adopted back, running.
+
 		if err := s.Adopt(ctx, "701", "n3"); err != nil {
 			t.Fatal(err)
 		}
-		if c := state(t, s, "701"); c.State != protocol.StateRunning || c.Node != "n3" {
-			t.Fatalf("after adopt %+v", c)
+		if c := state(t, s, "701"); c.State != protocol.StateRunning || c.Node != "n3" || c.RestoreAttempts != 0 {
+			t.Fatalf("after adopt %+v (a running conference has no failed restores to count)", c)
 		}
 		if err := s.Adopt(ctx, "701", "n3"); !errors.Is(err, store.ErrStateConflict) {
 			t.Fatalf("adopt of a running conference: %v", err)
 		}
-		// A restore that succeeds.
+
 		if err := s.PendOne(ctx, "701", "n3", "room failed"); err != nil {
 			t.Fatal(err)
+		}
+		if _, _, err := s.BeginRestore(ctx, "701", "n4", "r3"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FailRestore(ctx, "701", "n4", "NODE_TIMEOUT"); err != nil {
+			t.Fatal(err)
+		}
+		if c := state(t, s, "701"); c.RestoreAttempts != 1 {
+			t.Fatalf("failed restores counted from the last time it ran: %+v", c)
 		}
 		if _, _, err := s.BeginRestore(ctx, "701", "n4", "r3"); err != nil {
 			t.Fatal(err)
@@ -109,7 +119,7 @@ func TestRestoreTransitions(t *testing.T) {
 		if _, err := s.Commit(ctx, store.Placement{E164: "701", Node: "n4", Room: "r3"}); err != nil {
 			t.Fatal(err)
 		}
-		if c := state(t, s, "701"); c.State != protocol.StateRunning || c.Node != "n4" || c.Room != "r3" {
+		if c := state(t, s, "701"); c.State != protocol.StateRunning || c.Node != "n4" || c.Room != "r3" || c.RestoreAttempts != 0 {
 			t.Fatalf("restored %+v", c)
 		}
 		u, _ := s.License(ctx, "acme")
@@ -121,10 +131,11 @@ func TestRestoreTransitions(t *testing.T) {
 		}
 		assertEmpty(t, s, "acme", "701", "n4")
 	})
+
 }
 
 func TestLease(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		if err := s.AcquireLease(ctx, "p1", "a", time.Second); err != nil {
 			t.Fatal(err)
@@ -135,13 +146,12 @@ func TestLease(t *testing.T) {
 		if err := s.AcquireLease(ctx, "p1", "a", 50*time.Millisecond); err != nil {
 			t.Fatalf("renew: %v", err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for s.AcquireLease(ctx, "p1", "b", time.Second) != nil {
-			if time.Now().After(deadline) {
-				t.Fatal("the lease never expired")
+		testkit.Eventually(t, 5*time.Second, func() error {
+			if s.AcquireLease(ctx, "p1", "b", time.Second) != nil {
+				return errors.New("the lease never expired")
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 		if err := s.ReleaseLease(ctx, "p1", "a"); err != nil {
 			t.Fatal(err)
 		}
@@ -149,4 +159,5 @@ func TestLease(t *testing.T) {
 			t.Fatalf("a's stale release freed b's lease: %v", err)
 		}
 	})
+
 }

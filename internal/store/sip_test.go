@@ -10,6 +10,7 @@ import (
 
 	"github.com/convene/convene/internal/faultproxy"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func reg(aor, callID string, cseq uint32, now time.Time, contacts ...store.SIPContactChange) store.SIPRegistration {
@@ -27,7 +28,7 @@ func contacts(b []store.SIPBinding) []string {
 
 func TestSIPRegistrations(t *testing.T) {
 	ctx := context.Background()
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		now := time.Now()
 		a := store.SIPContactChange{URI: "sip:1001@127.0.0.1:5070", Expires: time.Minute}
 		b := store.SIPContactChange{URI: "sip:1001@127.0.0.1:5071;transport=tcp", Expires: 10 * time.Second, Q: "0.9"}
@@ -43,13 +44,12 @@ func TestSIPRegistrations(t *testing.T) {
 			t.Fatalf("read back %+v, %v", read, err)
 		}
 
-		// Another Call-ID (another node's REGISTER, say) refreshes a.
 		a2 := a
 		a2.Expires = 2 * time.Minute
 		if _, err := s.SIPRegister(ctx, reg("1001", "c2", 1, now, a2)); err != nil {
 			t.Fatal(err)
 		}
-		// The same Call-ID with a CSeq not higher is out of order: nothing changes.
+
 		_, err = s.SIPRegister(ctx, reg("1001", "c2", 1, now, store.SIPContactChange{URI: a.URI}))
 		if !errors.Is(err, store.ErrSIPOutOfOrder) {
 			t.Fatalf("a removal with the same CSeq: %v, want ErrSIPOutOfOrder", err)
@@ -58,12 +58,11 @@ func TestSIPRegistrations(t *testing.T) {
 			t.Fatalf("an out-of-order REGISTER changed the bindings: %v", contacts(read))
 		}
 
-		// b expires by itself: later it is not read.
 		later := now.Add(30 * time.Second)
 		if read, _ := s.SIPBindings(ctx, "1001", later); fmt.Sprint(contacts(read)) != fmt.Sprint([]string{a.URI}) {
 			t.Fatalf("after b's expiry %v", contacts(read))
 		}
-		// Expires 0 removes a binding; then nothing is left and the record goes.
+
 		if got, err := s.SIPRegister(ctx, reg("1001", "c2", 2, later, store.SIPContactChange{URI: a.URI})); err != nil || len(got) != 0 {
 			t.Fatalf("removal left %v, %v", contacts(got), err)
 		}
@@ -71,11 +70,12 @@ func TestSIPRegistrations(t *testing.T) {
 			t.Fatal("an address of record with no binding left kept its record")
 		}
 	})
+
 }
 
 func TestSIPRegistrationWildcardAndSweep(t *testing.T) {
 	ctx := context.Background()
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		now := time.Now()
 		for i, aor := range []string{"2001", "2002"} {
 			c := store.SIPContactChange{URI: fmt.Sprintf("sip:%s@10.0.0.%d", aor, i+1), Expires: time.Second}
@@ -83,13 +83,13 @@ func TestSIPRegistrationWildcardAndSweep(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// Contact: * removes every binding of 2001.
+
 		r := reg("2001", "w2001", 2, now)
 		r.RemoveAll = true
 		if got, err := s.SIPRegister(ctx, r); err != nil || len(got) != 0 {
 			t.Fatalf("wildcard removal left %v, %v", got, err)
 		}
-		// 2002 expires; the sweep drops its record.
+
 		n, err := s.SIPSweepBindings(ctx, now.Add(2*time.Second), 10)
 		if err != nil || n != 1 {
 			t.Fatalf("sweep looked at %d records (%v), want 1", n, err)
@@ -98,11 +98,12 @@ func TestSIPRegistrationWildcardAndSweep(t *testing.T) {
 			t.Fatalf("left after the sweep: %v", k)
 		}
 	})
+
 }
 
 func TestSIPNonceCounts(t *testing.T) {
 	ctx := context.Background()
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		now := time.Now()
 		until := now.Add(time.Minute)
 		if err := s.SIPUseNonce(ctx, "n1", 1, until, now); err != nil {
@@ -116,7 +117,7 @@ func TestSIPNonceCounts(t *testing.T) {
 		if err := s.SIPUseNonce(ctx, "n1", 2, until, now); err != nil {
 			t.Fatalf("the next count: %v", err)
 		}
-		// Records past their time go as other nonces are used.
+
 		if err := s.SIPUseNonce(ctx, "n2", 1, until, until.Add(time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
@@ -124,11 +125,12 @@ func TestSIPNonceCounts(t *testing.T) {
 			t.Fatal("an expired nonce's record was kept")
 		}
 	})
+
 }
 
 func TestSIPDigestSecretIsShared(t *testing.T) {
 	ctx := context.Background()
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		a, err := s.SIPDigestSecret(ctx, "first")
 		if err != nil {
 			t.Fatal(err)
@@ -138,11 +140,12 @@ func TestSIPDigestSecretIsShared(t *testing.T) {
 			t.Fatalf("secrets %q and %q (%v), want the first for both", a, b, err)
 		}
 	})
+
 }
 
 func TestSIPCalls(t *testing.T) {
 	ctx := context.Background()
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		now := time.Now().Truncate(time.Millisecond)
 		c := store.SIPCall{CallID: "call-1", FromTag: "ft", Caller: "1001", Called: "1002", Media: "voice",
 			Node: "sip-a", Platform: "p1", Start: now, Deadline: now.Add(time.Minute), CallerCSeq: 7,
@@ -176,7 +179,7 @@ func TestSIPCalls(t *testing.T) {
 		if got, _ := s.SIPCallUpdate(ctx, answer, ""); got != store.SIPCallAbsent {
 			t.Fatalf("update of an ended call: %q", got)
 		}
-		// Reported, it is forgotten; not reported, it comes back.
+
 		if err := s.SIPCallsForget(ctx, "call-1"); err != nil {
 			t.Fatal(err)
 		}
@@ -184,12 +187,13 @@ func TestSIPCalls(t *testing.T) {
 			t.Fatalf("%d calls left after the forget", n)
 		}
 	})
+
 }
 
 // Expired calls are handed to one sweeper each, however many sweep at once.
 func TestSIPCallsExpireOnce(t *testing.T) {
 	ctx := context.Background()
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		now := time.Now()
 		const calls = 40
 		for i := range calls {
@@ -238,8 +242,7 @@ func TestSIPCallsExpireOnce(t *testing.T) {
 				t.Fatalf("call %s expired %d times", id, n)
 			}
 		}
-		// Not forgotten, the expired calls come back, once, when their
-		// report is due again; forgotten, they are gone.
+
 		again, err := s.SIPCallsExpired(ctx, now.Add(2*time.Hour), 100, now.Add(3*time.Hour))
 		if err != nil || len(again) != calls+1 {
 			t.Fatalf("%d calls due again (%v), want %d", len(again), err, calls+1)
@@ -258,6 +261,7 @@ func TestSIPCallsExpireOnce(t *testing.T) {
 			t.Fatalf("%d calls left, want none", n)
 		}
 	})
+
 }
 
 // A SIP write whose reply was lost is sent again and answered as its first

@@ -12,35 +12,9 @@ import (
 
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
-	"github.com/convene/convene/internal/redistest"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
-
-// backends runs f against the embedded server and a real redis-server.
-func backends(t *testing.T, f func(t *testing.T, s *store.Store)) {
-	t.Run("embedded", func(t *testing.T) {
-		e, err := store.StartEmbedded("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Close)
-		f(t, open(t, e.URL()))
-	})
-	t.Run("redis-server", func(t *testing.T) {
-		r := redistest.Start(t, redistest.Options{})
-		f(t, open(t, r.URL()))
-	})
-}
-
-func open(t *testing.T, url string) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), store.Options{URL: url}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 var numbering = store.Numbering{Platform: "p1", Segment: "66", Digits: 5}
 
@@ -64,7 +38,7 @@ func reservation(moid, e164 string) store.Reservation {
 }
 
 func TestReserveCommitRelease(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 2})
 
@@ -119,6 +93,7 @@ func TestReserveCommitRelease(t *testing.T) {
 			t.Fatalf("second release err = %v", err)
 		}
 	})
+
 }
 
 // assertEmpty checks that nothing of a conference is left in the store.
@@ -149,7 +124,7 @@ func assertEmpty(t *testing.T, s *store.Store, moid, e164, node string) {
 }
 
 func TestReserveRefusals(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 1})
 		if _, err := s.Reserve(ctx, reservation("nobody", "")); !errors.Is(err, store.ErrDomainNotFound) {
@@ -177,10 +152,11 @@ func TestReserveRefusals(t *testing.T) {
 			t.Fatalf("refused reservation counted: %v", u.InUse)
 		}
 	})
+
 }
 
 func TestConcurrentReservesNeverExceedLicence(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		const limit, tries = 37, 300
 		publish(t, s, "acme", license.Limits{"8_720p": limit})
@@ -220,21 +196,22 @@ func TestConcurrentReservesNeverExceedLicence(t *testing.T) {
 			t.Fatalf("count = %d, want %d", u.InUse["8_720p"], limit)
 		}
 	})
+
 }
 
 func TestPublishDomainKeepsRuntimeLimits(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 3})
 		if err := s.SetLicenseLimits(ctx, "acme", license.Limits{"8_720p": 9}); err != nil {
 			t.Fatal(err)
 		}
-		publish(t, s, "acme", license.Limits{"8_720p": 3}) // a restart, same configuration
+		publish(t, s, "acme", license.Limits{"8_720p": 3})
 		u, _ := s.License(ctx, "acme")
 		if u.Limits["8_720p"] != 9 {
 			t.Fatalf("limit after restart = %d, want the run-time 9", u.Limits["8_720p"])
 		}
-		publish(t, s, "acme", license.Limits{"8_720p": 4}) // configuration changed
+		publish(t, s, "acme", license.Limits{"8_720p": 4})
 		u, _ = s.License(ctx, "acme")
 		if u.Limits["8_720p"] != 4 {
 			t.Fatalf("limit after new configuration = %d, want 4", u.Limits["8_720p"])
@@ -243,10 +220,11 @@ func TestPublishDomainKeepsRuntimeLimits(t *testing.T) {
 			t.Fatalf("unknown domain err = %v", err)
 		}
 	})
+
 }
 
 func TestDelayUpdateMonitorsTemplates(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 5})
 		r := reservation("acme", "777")
@@ -329,6 +307,7 @@ func TestDelayUpdateMonitorsTemplates(t *testing.T) {
 			t.Fatalf("deleted template err = %v", err)
 		}
 	})
+
 }
 
 func TestListFilter(t *testing.T) {
@@ -394,7 +373,7 @@ func TestCloseWhileReserving(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	s := open(t, e.URL()) // closed below; the cleanup's second close is harmless
+	s := testkit.OpenStore(t, e.URL()) // closed below; the cleanup's second close is harmless
 	publish(t, s, "acme", license.Limits{"8_720p": 1 << 20})
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -422,11 +401,11 @@ func TestCloseWhileReserving(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, "50 creates to run before the close", func() bool {
+	testkit.Eventually(t, time.Minute, testkit.Cond("50 creates to run before the close", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return ran >= 50
-	})
+	}))
 	s.Close()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -437,18 +416,5 @@ func TestCloseWhileReserving(t *testing.T) {
 	}
 	if refused != 16 {
 		t.Fatalf("%d of 16 creators were told the store closed", refused)
-	}
-}
-
-// eventually polls cond until it holds, and fails the test if it does not
-// within a generous bound.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

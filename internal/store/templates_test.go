@@ -10,6 +10,7 @@ import (
 	"github.com/convene/convene/internal/license"
 	"github.com/convene/convene/internal/protocol"
 	"github.com/convene/convene/internal/store"
+	"github.com/convene/convene/internal/testkit"
 )
 
 // A number belongs to one conference or one template: creates racing for
@@ -17,7 +18,7 @@ import (
 // number nor a conference a template's, and a given number must be of
 // the platform's segment.
 func TestTemplateNumbersAreUnique(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 5})
 		tpl := func(e164, name string) protocol.Template {
@@ -56,7 +57,6 @@ func TestTemplateNumbersAreUnique(t *testing.T) {
 			t.Fatalf("the template is %q's, and %q was told it won", got.Name, won[0])
 		}
 
-		// A conference cannot take a template's number, nor the reverse.
 		if _, err := s.Reserve(ctx, reservation("acme", "6600500")); !errors.Is(err, store.ErrE164InUse) {
 			t.Fatalf("a conference on a template's number: %v", err)
 		}
@@ -73,8 +73,6 @@ func TestTemplateNumbersAreUnique(t *testing.T) {
 			t.Fatalf("a template put on a conference's number: %v", err)
 		}
 
-		// Numbers outside the segment are refused; without a segment any is
-		// taken.
 		for _, e164 := range []string{"7700502", "66005", "660050200"} {
 			var se *store.SegmentError
 			_, err := s.CreateTemplate(ctx, tpl(e164, "x"), numbering)
@@ -86,8 +84,6 @@ func TestTemplateNumbersAreUnique(t *testing.T) {
 			t.Fatalf("a number with no segment configured: %v", err)
 		}
 
-		// An update needs the template, keeps its number and creation time;
-		// an allocated number skips those taken.
 		upd := tpl("6600500", "renamed")
 		upd.CreateTime = 999
 		got, err := s.UpdateTemplate(ctx, upd)
@@ -105,15 +101,16 @@ func TestTemplateNumbersAreUnique(t *testing.T) {
 			t.Fatalf("allocated template %+v, %v", auto, err)
 		}
 	})
+
 }
 
 // The longest a conference may be booked for holds for its total length:
 // delays that together pass it are refused, with what remains.
 func TestDelayWithinLimit(t *testing.T) {
-	backends(t, func(t *testing.T, s *store.Store) {
+	testkit.EachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		publish(t, s, "acme", license.Limits{"8_720p": 5})
-		running(t, s, "6600700", "n1") // booked for 60 minutes
+		running(t, s, "6600700", "n1")
 		const limit = 120
 		if _, dur, err := s.DelayWithin(ctx, "6600700", 45, limit); err != nil || dur != 105 {
 			t.Fatalf("first delay = %d, %v", dur, err)
@@ -132,9 +129,10 @@ func TestDelayWithinLimit(t *testing.T) {
 		if _, _, err := s.DelayWithin(ctx, "6600700", 1, limit); !errors.As(err, &de) || de.Remaining() != 0 {
 			t.Fatalf("a delay at the limit: %v", err)
 		}
-		// Without a limit, Delay keeps its old contract.
+
 		if _, dur, err := s.Delay(ctx, "6600700", 10); err != nil || dur != limit+10 {
 			t.Fatalf("Delay = %d, %v", dur, err)
 		}
 	})
+
 }

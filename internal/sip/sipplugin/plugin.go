@@ -70,6 +70,10 @@ type ProxyConfig struct {
 	MaxExpires     time.Duration `yaml:"max_expires"`
 	// NonceTTL is how long a challenge may be answered.
 	NonceTTL time.Duration `yaml:"nonce_ttl"`
+	// SubscriberCache is how long a subscriber's credentials, once read,
+	// are used before being read again (5 s): a subscriber disabled is
+	// refused by every node within it. Negative: read every time.
+	SubscriberCache time.Duration `yaml:"subscriber_cache"`
 	// RingTimeout ends an unanswered INVITE with 408.
 	RingTimeout time.Duration `yaml:"ring_timeout"`
 	// MaxCallDuration ends an answered call without a session timer.
@@ -117,6 +121,10 @@ func NewAccountConfig() *AccountConfig {
 type RecordsConfig struct {
 	// Records is the records database of subscribers and call records.
 	Records host.ResourceRef `yaml:"records"`
+	// Bus announces the changes of live calls this server records (the
+	// stale calls it ends) on the platform's call notification subject;
+	// "" (the default) announces none. Sections names the bus.
+	Bus host.ResourceRef `yaml:"bus"`
 	// Domain is the realm subscribers' credentials are made for; default
 	// the topology's sip.domain (the proxies' must be the same).
 	Domain string `yaml:"domain"`

@@ -25,19 +25,8 @@ import (
 	"github.com/convene/convene/internal/sip/account"
 	"github.com/convene/convene/internal/sip/sipp"
 	"github.com/convene/convene/internal/sip/sipplugin"
+	"github.com/convene/convene/internal/testkit"
 )
-
-// eventually polls cond until it holds or 20 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // edge is a host running the SIP edge's three plugins on real
 // infrastructure: the embedded bus and store, a SQLite records file.
@@ -253,7 +242,7 @@ func TestCallRecordedThroughThePlugins(t *testing.T) {
 		t.Fatal(err)
 	}
 	var page cdr.Page
-	eventually(t, "the call's record", func() bool {
+	testkit.AwaitWithin(t, 20*time.Second, "the call's record", func() bool {
 		e.do("GET", "/v1/cdrs", nil, &page)
 		return len(page.CDRs) == 1
 	})
@@ -263,7 +252,7 @@ func TestCallRecordedThroughThePlugins(t *testing.T) {
 		t.Fatalf("record %+v", c)
 	}
 	var log cdr.CallLog
-	eventually(t, "the call's log lines", func() bool {
+	testkit.AwaitWithin(t, 20*time.Second, "the call's log lines", func() bool {
 		e.do("GET", "/v1/cdrs/"+c.ID+"/log", nil, &log)
 		text := ""
 		for _, l := range log.Lines {

@@ -37,6 +37,9 @@ type Proxy struct {
 	svc  *cdr.Service
 	rec  *recorder
 	node *sip.Node
+	// notes announces the calls' changes on the bus (nil without a bus
+	// or call records).
+	notes *notifier
 }
 
 // Provision reads the configuration and takes the resources.
@@ -62,7 +65,7 @@ func (p *Proxy) Provision(ctx host.Context, cfg any) error {
 	}
 	p.opts = sip.Options{Name: c.Name, Platform: topo.Platform, Domain: c.Domain, UDP: c.Listen, TCP: c.Listen,
 		Advertise: c.Advertise, DefaultExpires: c.DefaultExpires, MinExpires: c.MinExpires, MaxExpires: c.MaxExpires,
-		NonceTTL: c.NonceTTL, Algorithms: algs, RingTimeout: c.RingTimeout, MaxCallDuration: c.MaxCallDuration,
+		NonceTTL: c.NonceTTL, SubscriberCacheTTL: c.SubscriberCache, Algorithms: algs, RingTimeout: c.RingTimeout, MaxCallDuration: c.MaxCallDuration,
 		SweepInterval: c.SweepInterval}
 	if p.st, err = host.ResourceOf[*store.Store](ctx, c.Store); err != nil {
 		return err
@@ -76,7 +79,12 @@ func (p *Proxy) Provision(ctx host.Context, cfg any) error {
 		}
 	}
 	if c.CallRecords {
-		if p.svc, err = cdr.New(cdr.Options{TimeZone: c.TimeZone}, p.db, ctx.Logger()); err != nil {
+		opts := cdr.Options{TimeZone: c.TimeZone}
+		if p.conn != nil {
+			p.notes = newNotifier(topo.Platform, ctx.Logger())
+			opts.Publish = p.notes.offer
+		}
+		if p.svc, err = cdr.New(opts, p.db, ctx.Logger()); err != nil {
 			return err
 		}
 	}
@@ -100,6 +108,10 @@ func (p *Proxy) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("sip %s: the bus: %w", p.cfg.Name, err)
 		}
 		deps.Bus = p.bus
+		if p.notes != nil {
+			p.notes.register(p.ctx.Metrics(), p.ctx.Name())
+			p.notes.start(p.bus)
+		}
 	}
 	if p.svc != nil {
 		if err = p.svc.Start(ctx); err != nil {
@@ -148,6 +160,9 @@ func (p *Proxy) release(ctx context.Context) error {
 	}
 	if p.svc != nil {
 		errs = append(errs, p.svc.Shutdown(ctx))
+	}
+	if p.notes != nil {
+		p.notes.close()
 	}
 	if p.bus != nil {
 		p.bus.Close()

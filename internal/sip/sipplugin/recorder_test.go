@@ -10,6 +10,7 @@ import (
 	"github.com/convene/convene/internal/cdr"
 	"github.com/convene/convene/internal/records"
 	"github.com/convene/convene/internal/sip"
+	"github.com/convene/convene/internal/testkit"
 )
 
 func recorderOn(t *testing.T) (*recorder, *records.DB) {
@@ -37,17 +38,6 @@ func recorderOn(t *testing.T) (*recorder, *records.DB) {
 	return r, db
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // The recorder says an end is written only once it is: the node keeps
 // the call in the store until then.
 func TestRecorderSaysWhenAnEndIsWritten(t *testing.T) {
@@ -60,7 +50,7 @@ func TestRecorderSaysWhenAnEndIsWritten(t *testing.T) {
 	r.CallStarted(ctx, c)
 	r.Log(ctx, "c1", sip.LogLine{At: now, Node: "sip-a", Dir: sip.LogRoute, Text: "forking to 1 contact(s)"})
 	r.CallEnded(ctx, c, func() { written.Add(1) })
-	waitFor(t, "the end written", func() bool { return written.Load() == 1 })
+	testkit.AwaitWithin(t, 20*time.Second, "the end written", func() bool { return written.Load() == 1 })
 	calls, err := db.CallRecords(ctx, records.CallFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +77,7 @@ func TestRecorderLosesWhatTheDatabaseRefuses(t *testing.T) {
 	_ = db.Close() // every write fails from now on
 	var written atomic.Int32
 	r.CallEnded(context.Background(), sip.CallEvent{CallID: "c2", FromTag: "f", End: time.Now(), Status: 487}, func() { written.Add(1) })
-	waitFor(t, "the end counted lost", func() bool { return r.lost.Load() == 1 })
+	testkit.AwaitWithin(t, 20*time.Second, "the end counted lost", func() bool { return r.lost.Load() == 1 })
 	if written.Load() != 0 || r.written.Load() != 0 {
 		t.Fatalf("said written: %d, counted written: %d", written.Load(), r.written.Load())
 	}

@@ -3,11 +3,14 @@ package sipplugin
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/convene/convene/internal/apiclient"
+	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/cdr"
 	"github.com/convene/convene/internal/codes"
 	"github.com/convene/convene/internal/config"
@@ -35,26 +38,42 @@ type Records struct {
 	svc    *cdr.Service
 	domain string
 	now    func() time.Time
+	// platform is the platform's moid (generated calls are its).
+	platform string
+
+	ctx   host.Context
+	log   *slog.Logger
+	conn  Connector // nil without a bus
+	bus   *bus.Bus  // after Start, with conn
+	notes *notifier // announces the calls this server ends (stale ones), with conn
 }
 
 // Provision reads the configuration and mounts the routes.
 func (rs *Records) Provision(ctx host.Context, cfg any) error {
 	c := cfg.(*RecordsConfig)
+	topo, err := config.FromTopology(ctx.Topology().File, ctx.Topology().Node)
+	if err != nil {
+		return err
+	}
 	if c.Domain == "" {
-		topo, err := config.FromTopology(ctx.Topology().File, ctx.Topology().Node)
-		if err != nil {
-			return err
-		}
 		c.Domain = topo.SIP.Domain
 	}
-	var err error
+	rs.platform = topo.Platform
 	if rs.db, err = host.ResourceOf[*records.DB](ctx, c.Records); err != nil {
 		return err
 	}
-	if rs.svc, err = cdr.New(cdr.Options{TimeZone: c.TimeZone}, rs.db, ctx.Logger()); err != nil {
+	opts := cdr.Options{TimeZone: c.TimeZone}
+	if c.Bus != "" {
+		if rs.conn, err = host.ResourceOf[Connector](ctx, c.Bus); err != nil {
+			return err
+		}
+		rs.notes = newNotifier(topo.Platform, ctx.Logger())
+		opts.Publish = rs.notes.offer
+	}
+	if rs.svc, err = cdr.New(opts, rs.db, ctx.Logger()); err != nil {
 		return err
 	}
-	rs.domain, rs.now = c.Domain, time.Now
+	rs.domain, rs.now, rs.ctx, rs.log = c.Domain, time.Now, ctx, ctx.Logger()
 	return ctx.Mount(rs.Routes()...)
 }
 
@@ -68,17 +87,49 @@ func (rs *Records) Routes() []host.Route {
 		h("GET /v1/sip/subscribers", rs.listSubscribers),
 		h("DELETE /v1/sip/subscribers/{user}", rs.disableSubscriber),
 		h("GET /v1/cdrs", rs.listCDRs),
+		h("POST /v1/cdrs/generate", rs.generateCDRs),
+		h("GET /v1/cdrs/stats", rs.cdrStats),
+		h("GET /v1/cdrs/export", rs.exportCDRs),
 		h("GET /v1/cdrs/{id}", rs.getCDR),
 		h("GET /v1/cdrs/{id}/log", rs.getCallLog),
+		h("GET /v1/calls/live", rs.liveCalls),
 	}
 }
 
-// Start starts the call records service (its sweeps: stale calls, log
-// retention).
-func (rs *Records) Start(ctx context.Context) error { return rs.svc.Start(ctx) }
+// Start connects to the bus (when configured) and starts the call
+// records service (its sweeps: stale calls, log retention).
+func (rs *Records) Start(ctx context.Context) error {
+	if rs.conn != nil {
+		b, err := rs.conn.Connect(bus.RoleSIP, "records-"+rs.ctx.HostName())
+		if err != nil {
+			return fmt.Errorf("call records: the bus: %w", err)
+		}
+		rs.bus = b
+		rs.notes.register(rs.ctx.Metrics(), rs.ctx.Name())
+		rs.notes.start(b)
+	}
+	if err := rs.svc.Start(ctx); err != nil {
+		rs.release()
+		return err
+	}
+	return nil
+}
 
 // Stop stops it.
-func (rs *Records) Stop(ctx context.Context) error { return rs.svc.Shutdown(ctx) }
+func (rs *Records) Stop(ctx context.Context) error {
+	err := rs.svc.Shutdown(ctx)
+	rs.release()
+	return err
+}
+
+func (rs *Records) release() {
+	if rs.notes != nil {
+		rs.notes.close()
+	}
+	if rs.bus != nil {
+		rs.bus.Close()
+	}
+}
 
 func (rs *Records) putSubscriber(w http.ResponseWriter, r *http.Request) *codes.Error {
 	var req apiclient.SIPSubscriberRequest

@@ -1,6 +1,14 @@
 package sipplugin
 
-import "strings"
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+)
 
 // Node says how a host runs one SIP node (Sections).
 type Node struct {
@@ -30,11 +38,11 @@ type Node struct {
 //
 //	sip:         {plugin: convene.sip.proxy, listen: 127.0.0.1:5060, name: sip-a}
 //	sip-account: {plugin: convene.sip.account, listen: 127.0.0.1:14500, account: sip-a}
-//	sip-records: {plugin: convene.sip.records}
+//	sip-records: {plugin: convene.sip.records, bus: bus}
 func Sections(o Node) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	if o.Records {
-		out["sip-records"] = map[string]any{"plugin": RecordsID}
+		out["sip-records"] = map[string]any{"plugin": RecordsID, "bus": "bus"}
 	}
 	if strings.EqualFold(o.SIPListen, "none") {
 		return out
@@ -67,4 +75,46 @@ func Sections(o Node) map[string]map[string]any {
 // convene-demo).
 func ServeSections(sipListen, accountListen, name string) map[string]map[string]any {
 	return Sections(Node{Name: name, SIPListen: sipListen, AccountListen: accountListen, Records: true})
+}
+
+// ThirdPartySection is the server of the call records interface for the
+// bank's own systems (convene.cdr.thirdparty) on listen ("" is seed
+// 003's 127.0.0.1:8068), with the bearer token in tokenFile (see
+// EnsureThirdPartyToken), over the records resource named records:
+//
+//	cdr-thirdparty: {plugin: convene.cdr.thirdparty, listen: 127.0.0.1:8068, token_file: .convene/cdr-token}
+func ThirdPartySection(listen, tokenFile string) map[string]any {
+	sec := map[string]any{"plugin": ThirdPartyID, "token_file": tokenFile}
+	if listen != "" {
+		sec["listen"] = listen
+	}
+	return sec
+}
+
+// EnsureThirdPartyToken writes a fresh random token (48 hex digits) to
+// path, readable by its owner only, unless a file is there already; it
+// reports whether it wrote one. The token is never printed: the
+// operator hands the file's content to the other systems.
+func EnsureThirdPartyToken(path string) (bool, error) {
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("the call records interface's token file: %w", err)
+	}
+	if _, err := f.WriteString(hex.EncodeToString(raw[:]) + "\n"); err != nil {
+		_ = f.Close()
+		_ = os.Remove(path)
+		return false, fmt.Errorf("the call records interface's token file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
+		return false, fmt.Errorf("the call records interface's token file: %w", err)
+	}
+	return true, nil
 }

@@ -134,6 +134,7 @@ local function commit()
   if not start or start == '' then start = now end
   redis.call('HSET', ckey, 'state', 'running', 'cmu', node, 'mcuip', ip, 'mcupid', pid,
     'roommoid', room, 'realplatformmoid', real, 'reason', '', 'realstarttime', start, 'placedat', now)
+  redis.call('HDEL', ckey, 'restoreattempts')
   push(dconfs, f[2], e164, 'running')
   push(nodes, node, e164)
   uncreating[#uncreating + 1] = e164
@@ -207,6 +208,7 @@ local function adopt()
   if f[3] ~= node then return {'ERR', 'NODE_MISMATCH', f[3] or ''} end
   if f[1] ~= 'pending-restore' then return {'ERR', 'STATE', f[1]} end
   redis.call('HSET', ckey, 'state', 'running', 'reason', '')
+  redis.call('HDEL', ckey, 'restoreattempts')
   push(dconfs, f[2], e164, 'running')
   push(nodes, node, e164)
   unpend[#unpend + 1] = e164
