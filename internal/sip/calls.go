@@ -3,9 +3,12 @@ package sip
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/convene/convene/internal/store"
 )
@@ -211,6 +214,27 @@ func sessionExpires(m message) time.Duration {
 // store had it, with first set, when this was its first end.
 func (n *Node) endCall(ctx context.Context, callID string, with store.SIPCall) (c store.SIPCall, first bool, err error) {
 	c, first, err = n.deps.Store.SIPCallEnd(ctx, callID, with, n.now().Add(n.opts.ReportGrace))
+	return n.ended(ctx, callID, with, c, first, err)
+}
+
+// endBye ends the call a BYE belongs to, as endCall does, when the BYE's
+// tags name one of the call's dialogs (the caller's or the callee's): a
+// BYE whose tags do not ends nothing and returns store.ErrNoSuchDialog,
+// so knowing a Call-ID is not enough to end a call.
+func (n *Node) endBye(ctx context.Context, req *sip.Request) (c store.SIPCall, first bool, err error) {
+	callID := req.CallID().Value()
+	with := store.SIPCall{End: n.now(), Reason: EndBye}
+	c, first, err = n.deps.Store.SIPCallEndDialog(ctx, callID, tagOf(req.From().Params), tagOf(req.To().Params), with, n.now().Add(n.opts.ReportGrace))
+	if errors.Is(err, store.ErrNoSuchDialog) {
+		n.logRoute(ctx, callID, "a BYE whose tags name no dialog of this call: the call goes on")
+		return store.SIPCall{}, false, err
+	}
+	return n.ended(ctx, callID, with, c, first, err)
+}
+
+// ended reports the end of a call the store ended (first), or reports it
+// anyway when the store could not be reached.
+func (n *Node) ended(ctx context.Context, callID string, with, c store.SIPCall, first bool, err error) (store.SIPCall, bool, error) {
 	if err != nil {
 		n.log.Warn("sip: a call's end was not recorded in the store; reported anyway", "call_id", callID, "err", err)
 		ev := CallEvent{CallID: callID, Node: n.opts.Name, Platform: n.opts.Platform, End: with.End, Reason: with.Reason, Status: with.Status}

@@ -78,8 +78,10 @@ func (n *Node) inDialog(ctx context.Context, req *sip.Request, tx sip.ServerTran
 	if req.Method == sip.BYE {
 		// Whatever the answer, the call is over: its end is recorded
 		// before the BYE goes on, so a node that dies meanwhile loses no
-		// call that was hung up.
-		n.endCall(ctx, callID, store.SIPCall{End: n.now(), Reason: EndBye})
+		// call that was hung up. A BYE whose tags name no dialog of the
+		// call ends nothing here and goes on all the same: the party it
+		// reaches answers it (481).
+		_, _, _ = n.endBye(ctx, req)
 	}
 	res := n.relay(ctx, req, tx, t, loop)
 	if req.Method == sip.UPDATE && res != nil && res.IsSuccess() {
@@ -194,15 +196,19 @@ func (n *Node) addressedHere(u sip.Uri) bool {
 // when it abandons a call (its BYE goes to the address it called, with no
 // Route). A call the platform has in progress is ended there, as any BYE
 // ends it, and the BYE goes on to the other party, found in the call's
-// record; anything else is no call of this platform's (481).
+// record; anything else, or a BYE whose tags name no dialog of the call,
+// is no call of this platform's (481).
 func (n *Node) byeOffRoute(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) {
 	callID := req.CallID().Value()
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
 		n.respond(ctx, tx, req, sip.StatusTooManyHops, "Too Many Hops")
 		return
 	}
-	c, first, err := n.endCall(ctx, callID, store.SIPCall{End: n.now(), Reason: EndBye})
+	c, first, err := n.endBye(ctx, req)
 	switch {
+	case errors.Is(err, store.ErrNoSuchDialog):
+		n.respond(ctx, tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
 	case err != nil:
 		n.respond(ctx, tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return

@@ -96,6 +96,7 @@ type Store interface {
 	SIPCallStart(ctx context.Context, c store.SIPCall) (bool, error)
 	SIPCallUpdate(ctx context.Context, c store.SIPCall, unless string) (string, error)
 	SIPCallEnd(ctx context.Context, id string, with store.SIPCall, until time.Time) (store.SIPCall, bool, error)
+	SIPCallEndDialog(ctx context.Context, id, fromTag, toTag string, with store.SIPCall, until time.Time) (store.SIPCall, bool, error)
 	SIPCallsForget(ctx context.Context, ids ...string) error
 	SIPCallsExpired(ctx context.Context, now time.Time, limit int, until time.Time) ([]store.SIPCall, error)
 	SIPAnnounceNode(ctx context.Context, name, addrs string) error

@@ -229,6 +229,21 @@ func (p *phone) call(node, number, sdp string) (*sip.Request, *sip.Response) {
 // its answer (nil for an ACK).
 func (p *phone) inDialog(m sip.RequestMethod, inv *sip.Request, ok *sip.Response, node string) *sip.Response {
 	p.t.Helper()
+	r := p.dialogRequest(m, inv, ok)
+	if m == sip.ACK {
+		r.SetDestination(node)
+		r.Laddr = p.laddr
+		if err := p.c.WriteRequest(r, func(*sipgo.Client, *sip.Request) error { return nil }); err != nil {
+			p.t.Fatal(err)
+		}
+		return nil
+	}
+	return p.send(r, node)
+}
+
+// dialogRequest makes a request of the caller's dialog of an answered
+// INVITE, along its route set.
+func (p *phone) dialogRequest(m sip.RequestMethod, inv *sip.Request, ok *sip.Response) *sip.Request {
 	target := inv.Recipient
 	if c := ok.Contact(); c != nil {
 		target = c.Address
@@ -253,15 +268,7 @@ func (p *phone) inDialog(m sip.RequestMethod, inv *sip.Request, ok *sip.Response
 	}
 	r.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: m})
 	r.SetBody(nil)
-	if m == sip.ACK {
-		r.SetDestination(node)
-		r.Laddr = p.laddr
-		if err := p.c.WriteRequest(r, func(*sipgo.Client, *sip.Request) error { return nil }); err != nil {
-			p.t.Fatal(err)
-		}
-		return nil
-	}
-	return p.send(r, node)
+	return r
 }
 
 func (p *phone) received() (invites, byes int) {

@@ -19,6 +19,9 @@ var (
 	ErrClosed           = errors.New("store: closed")
 	ErrLegacy           = errors.New("store: a legacy node's conference is never moved")
 	ErrLeaseHeld        = errors.New("store: the lease is held by another")
+	// ErrNoSuchDialog refuses to end a SIP call for a request whose tags
+	// name none of its dialogs.
+	ErrNoSuchDialog = errors.New("store: the request's tags name no dialog of this call")
 	// ErrE164OutOfSegment refuses a number that is not of the platform's
 	// number segment (details in a *SegmentError).
 	ErrE164OutOfSegment = errors.New("store: e164 outside the platform's number segment")

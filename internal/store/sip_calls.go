@@ -213,16 +213,39 @@ func (s *Store) SIPCallUpdate(ctx context.Context, c SIPCall, unless string) (st
 // node to report its end and then forget it (SIPCallsForget); a call not
 // forgotten by then is handed out again by SIPCallsExpired.
 func (s *Store) SIPCallEnd(ctx context.Context, id string, with SIPCall, until time.Time) (c SIPCall, first bool, err error) {
-	args := append([]any{"end", id, until.UnixMilli()}, with.fields()...)
+	return s.sipCallEnd(ctx, id, "", "", with, until)
+}
+
+// SIPCallEndDialog ends call id as SIPCallEnd does, for a request of one
+// of its dialogs (a BYE) whose From and To tags are fromTag and toTag:
+// the caller's dialog (the call's from-tag, then its to-tag) or the
+// callee's (the other way round); before the answer the call has no
+// to-tag and the caller's from-tag is enough. Tags that name no dialog
+// of the call end nothing: ErrNoSuchDialog, so whoever learns a Call-ID
+// cannot end a call it is not in.
+func (s *Store) SIPCallEndDialog(ctx context.Context, id, fromTag, toTag string, with SIPCall, until time.Time) (c SIPCall, first bool, err error) {
+	if fromTag == "" {
+		return SIPCall{}, false, ErrNoSuchDialog
+	}
+	return s.sipCallEnd(ctx, id, fromTag, toTag, with, until)
+}
+
+func (s *Store) sipCallEnd(ctx context.Context, id, fromTag, toTag string, with SIPCall, until time.Time) (SIPCall, bool, error) {
+	args := append([]any{"end", id, until.UnixMilli(), fromTag, toTag}, with.fields()...)
 	res, err := s.run(ctx, sipCallScript, "", args...)
 	if err != nil {
 		return SIPCall{}, false, err
 	}
-	if res.str(1) != "ended" || len(res) < 3 {
-		return SIPCall{}, false, nil
+	switch res.str(1) {
+	case "mismatch":
+		return SIPCall{}, false, ErrNoSuchDialog
+	case "ended":
+		if len(res) >= 3 {
+			kv, _ := res[2].([]any)
+			return sipCallFrom(id, kv), true, nil
+		}
 	}
-	kv, _ := res[2].([]any)
-	return sipCallFrom(id, kv), true, nil
+	return SIPCall{}, false, nil
 }
 
 // SIPCallsForget drops ended calls whose end was reported. Safe to repeat.

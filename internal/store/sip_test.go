@@ -169,7 +169,15 @@ func TestSIPCalls(t *testing.T) {
 			!read.Deadline.Equal(now.Add(time.Hour)) || read.FromHeader != c.FromHeader {
 			t.Fatalf("read %+v, %v, %v", read, ok, err)
 		}
-		ended, first, err := s.SIPCallEnd(ctx, "call-1", store.SIPCall{End: now.Add(time.Minute), Reason: "bye"}, now.Add(time.Minute))
+		// A BYE's tags must name a dialog of the call: the caller's (ft,
+		// tt) or the callee's (tt, ft).
+		bye := store.SIPCall{End: now.Add(time.Minute), Reason: "bye"}
+		for _, tags := range [][2]string{{"", ""}, {"ft", ""}, {"ft", "another-branch"}, {"tt", "tt"}, {"x", "tt"}, {"tt", "x"}} {
+			if _, first, err := s.SIPCallEndDialog(ctx, "call-1", tags[0], tags[1], bye, now.Add(time.Minute)); !errors.Is(err, store.ErrNoSuchDialog) || first {
+				t.Fatalf("a BYE tagged %q ended the call: %v, %v", tags, first, err)
+			}
+		}
+		ended, first, err := s.SIPCallEndDialog(ctx, "call-1", "tt", "ft", bye, now.Add(time.Minute))
 		if err != nil || !first || ended.Caller != "1001" || ended.ToTag != "tt" || ended.Reason != "bye" || ended.Status != 200 {
 			t.Fatalf("end: %+v, %v, %v", ended, first, err)
 		}
@@ -185,6 +193,19 @@ func TestSIPCalls(t *testing.T) {
 		}
 		if n, _ := s.SIPCallCount(ctx); n != 0 {
 			t.Fatalf("%d calls left after the forget", n)
+		}
+
+		// Before the answer the call has no to-tag: the caller's from-tag
+		// is enough (a BYE of an early dialog), the callee's is unknown.
+		early := store.SIPCall{CallID: "call-2", FromTag: "f2", Caller: "1001", Called: "1002", Start: now, Deadline: now.Add(time.Minute)}
+		if _, err := s.SIPCallStart(ctx, early); err != nil {
+			t.Fatal(err)
+		}
+		if _, first, err := s.SIPCallEndDialog(ctx, "call-2", "early-branch", "f2", bye, now.Add(time.Minute)); !errors.Is(err, store.ErrNoSuchDialog) || first {
+			t.Fatalf("an unknown callee tag ended a call not answered: %v, %v", first, err)
+		}
+		if _, first, err := s.SIPCallEndDialog(ctx, "call-2", "f2", "early-branch", bye, now.Add(time.Minute)); err != nil || !first {
+			t.Fatalf("the caller's BYE of an early dialog: %v, %v", first, err)
 		}
 	})
 

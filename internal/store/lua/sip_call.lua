@@ -12,13 +12,19 @@
 --   Sets the fields of a recorded call, unless its field `unless` is set
 --   already ('' : always), and its deadline when one is given ('').
 --   Returns {'OK', 'updated'}, {'OK', 'skipped'} or {'OK', 'absent'}.
--- ARGV: 'end', call-id, until, field, value, ...
+-- ARGV: 'end', call-id, until, from-tag, to-tag, field, value, ...
 --   Ends a call in progress: sets these fields and state=ended, and keeps
 --   it until `until` (Unix ms) for its end to be reported; the node that
 --   reports it then forgets it ('forget'). A node that dies first leaves
 --   it to the sweep ('expire'), which reports it again.
+--   from-tag and to-tag, unless '', are those of the request that ends
+--   it (a BYE): they must name one of the call's dialogs, the caller's
+--   (ftag, ttag) or the callee's (ttag, ftag); a call not answered yet
+--   has no ttag and the caller's ftag is enough.
 --   Returns {'OK', 'ended', {field, value, ...}} for the first end,
---   {'OK', 'again'} for a call ended before, {'OK', 'absent'}.
+--   {'OK', 'again'} for a call ended before, {'OK', 'absent'}, or
+--   {'OK', 'mismatch'} when the tags name no dialog of the call (nothing
+--   changed).
 -- ARGV: 'forget', call-id, ...: drops ended calls (reported).
 -- ARGV: 'expire', now, limit, until, end:
 --   Takes up to limit calls whose deadline passed: a call in progress is
@@ -60,7 +66,15 @@ elseif op == 'end' then
   local key = ckey(id)
   if redis.call('EXISTS', key) == 0 then return {'OK', 'absent'} end
   if redis.call('HGET', key, 'state') == 'ended' then return {'OK', 'again'} end
-  set_pairs(key, 4)
+  local rf, rt = ARGV[4], ARGV[5]
+  local f = redis.call('HGET', key, 'ftag') or ''
+  if rf ~= '' and f ~= '' then
+    local t = redis.call('HGET', key, 'ttag') or ''
+    local caller = rf == f and (t == '' or rt == t)
+    local callee = t ~= '' and rf == t and rt == f
+    if not caller and not callee then return {'OK', 'mismatch'} end
+  end
+  set_pairs(key, 6)
   redis.call('HSET', key, 'state', 'ended')
   redis.call('ZADD', 'sip/calls/deadline', untilms, id)
   return {'OK', 'ended', hash_pairs(key)}
