@@ -35,6 +35,9 @@ func (s *Service) TestStop(ctx context.Context, e164 string, a Actor, delay uint
 
 func (s *Service) TestExpire(ctx context.Context, e164 string) { s.expire(ctx, e164) }
 
+// TestMoved handles the news that conference e164 runs on node.
+func (s *Service) TestMoved(ctx context.Context, e164, node string) { s.moved(ctx, e164, node) }
+
 func (s *Service) TestRecord(ctx context.Context, e164 string, a Actor, room uint32) uint32 {
 	return s.exec(ctx, e164, cmdRecord(e164, a, room)).status
 }

@@ -204,3 +204,26 @@ func TestSweepFollowsAnUntoldMove(t *testing.T) {
 		return nil
 	})
 }
+
+// A conference that never used breakout rooms gains no breakout state
+// when it runs or moves (a restore onto another node): only a conference
+// with breakout state has the plan sent to its new node.
+func TestMoveOfAConferenceWithoutBreakoutWritesNothing(t *testing.T) {
+	e := start(t, setup{})
+	in := e.insts[0]
+	e164 := e.conference()
+	ctx := context.Background()
+	in.svc.TestMoved(ctx, e164, "another-node")
+	in.svc.TestMoved(ctx, e164, e.node(e164).ID())
+	all, err := e.st.Store.BreakoutConferences(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := e.st.Store.Client().Keys(ctx, "breakout*"+e164+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 0 || len(keys) != 0 {
+		t.Fatalf("a conference without breakout rooms has breakout state after a move: conferences %v, keys %v", all, keys)
+	}
+}

@@ -47,7 +47,8 @@ func encodeChange(prev, next *State, cond string, now int64) (ch store.BreakoutC
 	if err != nil {
 		return ch, false, err
 	}
-	if prev.Version == 0 || !bytes.Equal(pm, nm) {
+	metaChanged := !bytes.Equal(pm, nm)
+	if prev.Version == 0 || metaChanged {
 		ch.Meta, ch.Node = nm, next.Meta.Node
 	}
 	for k, u := range next.Users {
@@ -74,6 +75,9 @@ func encodeChange(prev, next *State, cond string, now int64) (ch store.BreakoutC
 			ch.Countdown = -1
 		}
 	}
-	changed = ch.Meta != nil || len(ch.SetUsers) > 0 || len(ch.DelUsers) > 0
+	// A state never stored is written only when the command changed it:
+	// a conference gains breakout state when breakout is used, not when
+	// it starts or moves.
+	changed = metaChanged || len(ch.SetUsers) > 0 || len(ch.DelUsers) > 0
 	return ch, changed, nil
 }
