@@ -59,10 +59,19 @@ func (s *Service) ended(e164 string, tell bool) {
 	}
 }
 
-// moved sends the whole plan to the node a conference now runs on.
+// moved sends the whole plan to the node a conference now runs on. Most
+// conferences never use breakout rooms: one this instance does not hold,
+// whose stored head says it has no breakout state, is left alone, neither
+// loaded nor cached (a restore of many conferences costs one small read
+// each).
 func (s *Service) moved(ctx context.Context, e164, node string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if !s.holds(e164) {
+		if h, err := s.store.BreakoutHead(ctx, e164); err == nil && h.Version == 0 {
+			return
+		}
+	}
 	s.exec(ctx, e164, command{cond: "exists", run: func(_ rules, st *State) outcome {
 		if st.Version == 0 || st.Meta.Node == node {
 			return outcome{}

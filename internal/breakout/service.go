@@ -311,6 +311,13 @@ func (s *Service) markSent(e164 string, version int64) {
 	}
 }
 
+// holds reports whether the cache has an entry for a conference.
+func (s *Service) holds(e164 string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.confs[e164] != nil
+}
+
 // forget drops a conference from the cache.
 func (s *Service) forget(e164 string) {
 	s.mu.Lock()
