@@ -147,3 +147,47 @@ func TestStoreFailureAfterTheNodesAck(t *testing.T) {
 	e.redis.Restart()
 	e.exactly("after the store came back", want)
 }
+
+// A node that acts on a release late (after the scheduler stopped waiting
+// for it) must not end a new conference of the same number: the number
+// freed is taken again at once, and picks pass over the node that has
+// not confirmed the release until it answers, so the late release finds
+// nothing of the new conference there.
+func TestLateReleaseEndsNoNewConferenceOfItsNumber(t *testing.T) {
+	e := hdStart(t, hdOptions{nodes: 2})
+	ctx := context.Background()
+	want := e.createAll(1)
+	// The second conference goes to the empty node: after its end that
+	// node is again the emptier one, the one a pick prefers.
+	c, err := e.create("freed and taken again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := e.st.Store.Conference(ctx, c.E164)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slow *medianode.Node
+	for _, n := range e.st.Nodes {
+		if n.ID() == stored.Node {
+			slow = n
+		}
+	}
+	if slow == nil || len(slow.Numbers()) != 1 {
+		t.Fatalf("%s on node %q, which must host it alone", c.E164, stored.Node)
+	}
+	// The node handles releases after the scheduler's wait for them.
+	slow.SetFault(medianode.Fault{ApplyDelay: 1500 * time.Millisecond, Only: []string{protocol.MAUMCUReleaseConfCmd}})
+	if err := e.client.EndConference(ctx, c.E164); err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.create("in the freed number", func(r *apiclient.CreateConferenceRequest) { r.E164 = c.E164 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.add(again)
+	// Once the late release was handled, the new conference still runs.
+	time.Sleep(2 * time.Second)
+	slow.SetFault(medianode.Fault{})
+	e.exactly("after a late release of the number's previous conference", want)
+}

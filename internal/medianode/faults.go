@@ -19,6 +19,10 @@ type Fault struct {
 	// requester's timeout is a lost ACK: the node hosts a conference the
 	// scheduler believes failed.
 	AckDelay time.Duration
+	// ApplyDelay makes the node handle the requests in scope this much
+	// later (apply and answer): a starved process that acts on a request
+	// after its requester gave up waiting.
+	ApplyDelay time.Duration
 	// Silent makes the node receive the messages in scope (Received logs
 	// them) but neither apply nor answer them: a hung node. Heartbeats go
 	// on.
@@ -29,8 +33,9 @@ type Fault struct {
 	// NoConfList stops the conference lists, periodic and asked for, as
 	// from a hung process. It ignores Only.
 	NoConfList bool
-	// Only lists the message types Nack, AckDelay and Silent apply to;
-	// empty means MAU_MCU_CREATECONF_REQ and MAU_MCU_RESTORECONF_REQ. A
+	// Only lists the message types Nack, AckDelay, ApplyDelay and Silent
+	// apply to; empty means MAU_MCU_CREATECONF_REQ and
+	// MAU_MCU_RESTORECONF_REQ. A
 	// per-conference type stands for its batch form too
 	// (MAU_MCU_RESTORECONF_REQ for MAU_MCU_RESTORECONFS_REQ,
 	// MAU_MCU_RELEASECONF_CMD for MAU_MCU_RELEASECONFS_CMD).
@@ -40,7 +45,7 @@ type Fault struct {
 // SetFault replaces the node's current fault; SetFault(Fault{}) heals it.
 // It takes effect for messages handled from now on.
 func (n *Node) SetFault(f Fault) {
-	if f.Nack == "" && f.AckDelay <= 0 && !f.Silent && !f.NoHeartbeat && !f.NoConfList {
+	if f.Nack == "" && f.AckDelay <= 0 && f.ApplyDelay <= 0 && !f.Silent && !f.NoHeartbeat && !f.NoConfList {
 		n.fault.Store(nil)
 		return
 	}
@@ -61,7 +66,7 @@ func (n *Node) Fault() Fault {
 // faultFor returns the fault that applies to a message of type typ, or nil.
 func (n *Node) faultFor(typ string) *Fault {
 	f := n.fault.Load()
-	if f == nil || (f.Nack == "" && f.AckDelay <= 0 && !f.Silent) {
+	if f == nil || (f.Nack == "" && f.AckDelay <= 0 && f.ApplyDelay <= 0 && !f.Silent) {
 		return nil
 	}
 	if one, ok := perConference[typ]; ok {

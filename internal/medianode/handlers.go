@@ -69,6 +69,9 @@ func (s *session) newMux() *bus.Mux {
 func (s *session) admit(m *bus.Msg, e164 string) (f *Fault, ok bool) {
 	s.n.recv.add(m.Type, e164)
 	f = s.n.faultFor(m.Type)
+	if f != nil && f.ApplyDelay > 0 {
+		time.Sleep(f.ApplyDelay)
+	}
 	return f, f == nil || !f.Silent
 }
 

@@ -81,6 +81,13 @@ func (s *Scheduler) ended(old protocol.Conference, reason string, tellNode bool)
 			cancel()
 			if err != nil {
 				s.log.Warn("node did not confirm the release; the conference-list check will end it there", "e164", old.E164, "node", old.Node, "err", err)
+				// The node may act on the release late: until it answers
+				// (the prober repeats the release), no pick goes to it, so
+				// a new conference of the same number never lands where
+				// the late release would end it.
+				if !isNack(err) {
+					s.silenced(old.Node, old.E164)
+				}
 			}
 		}
 	}
