@@ -129,7 +129,7 @@ func (s *Scheduler) create(ctx context.Context, req protocol.CreateConfReq) (pro
 		s.undoReserve(st, e164)
 		return protocol.Conference{}, storeError(e164, err)
 	}
-	s.released.forget(node.Node, e164)
+	s.hosts(node.Node, e164)
 	s.ctl.add(e164, dom.Platform)
 	conf.State = protocol.StateRunning
 	conf.NodeIP, conf.NodePID = ack.IP, ack.PID

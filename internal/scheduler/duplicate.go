@@ -102,7 +102,7 @@ func (s *Scheduler) moveToCopy(ctx context.Context, w where, ntf protocol.ConfLi
 		return
 	}
 	s.loads.add(ntf.Node, 1)
-	s.released.forget(ntf.Node, e164)
+	s.hosts(ntf.Node, e164)
 	s.mu.Lock()
 	r := s.restore
 	s.mu.Unlock()

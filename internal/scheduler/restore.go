@@ -444,8 +444,9 @@ func (s *Scheduler) restoreBatch(t *term, r *restorer, w where, node protocol.Se
 // restored is everything after restores were recorded: the old copies go
 // first (make before break: the copy on the old node, if it still runs, as
 // in a failed room or on a node that froze, goes now that the new one
-// runs), one release per old node; the conferences' control, monitors,
-// registry entry and CM notice follow.
+// runs), gathered with other batches' into one release per old node
+// (oldCopies); the conferences' control, monitors, registry entry and CM
+// notice follow.
 func (s *Scheduler) restored(w where, r *restorer, began map[string]store.RestoreStart, done []*protocol.Conference) {
 	bg := context.Background()
 	old := map[string][]string{}
@@ -455,11 +456,11 @@ func (s *Scheduler) restored(w where, r *restorer, began map[string]store.Restor
 		}
 	}
 	for prev, l := range old {
-		s.releaseCopies(prev, l)
+		s.oldCopies.add(prev, l)
 	}
 	for _, c := range done {
 		r.done(c.E164)
-		s.released.forget(c.Node, c.E164)
+		s.hosts(c.Node, c.E164)
 		s.ctl.add(c.E164, w.platform)
 		if began[c.E164].Monitored {
 			s.stopMonitorsOf(bg, w, c.E164, "the conference moved to another media node")

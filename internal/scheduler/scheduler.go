@@ -197,6 +197,8 @@ type Scheduler struct {
 	act activity
 	// released remembers the copies nodes were told to let go.
 	released letGoes
+	// oldCopies gathers the releases of restored conferences' old copies.
+	oldCopies *oldCopies
 	// offers shares RMS requests among creates asking at once (create.go).
 	offers offerFlights
 	// inflight are the creates and restores under way here.
@@ -263,6 +265,11 @@ func New(opts Options, deps Deps) (*Scheduler, error) {
 		lists:    make(map[string]nodeList),
 		nodeMu:   make(map[string]*sync.Mutex),
 	}
+	s.oldCopies = newOldCopies(releaseQuiet, releaseGather, func(node string, e164s []string) {
+		if !s.dead.Load() {
+			s.releaseCopies(node, e164s)
+		}
+	})
 	s.lease = newElection(deps.Store, s, opts, s.log)
 	s.dr = newPeers(opts.Platform, deps.Bus, deps.Store, deps.Config, opts.RMSTimeout, deps.Dial, s, s.log)
 	ctl := bus.NewMux(s.logUnknown)
