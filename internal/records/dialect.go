@@ -38,6 +38,11 @@ const (
 // process's write lock before failing with SQLITE_BUSY.
 const sqliteBusyTimeout = 10 * time.Second
 
+// sqliteCheckpointPages is the length of the WAL, in pages (32 MiB of
+// 4 KiB pages), past which a commit of the writer copies it into the
+// database (see openSQLite).
+const sqliteCheckpointPages = 8192
+
 // sqliteReaders bounds the SQLite read connections; reads run beside the
 // single writer (WAL).
 const sqliteReaders = 4
@@ -102,6 +107,15 @@ func redact(raw string) string {
 // keeps up to 64 MiB of pages and its statement journals in memory: a
 // batch's roll-ups touch pages all over their tables, which the default
 // 2 MiB cache spilled to the WAL and temporary files mid-transaction.
+//
+// The writer syncs every commit (synchronous=FULL): a record a SIP node
+// was told is written, and forgot, survives a crash of the machine too.
+// It checkpoints every sqliteCheckpointPages pages of WAL rather than
+// SQLite's 1,000: a batch whose calls started all over the month writes
+// thousands of pages (records, their indexes, roll-ups), so every commit
+// used to copy them into the database again; a longer WAL copies a page
+// rewritten by many batches (the roll-ups of busy prefixes, the live
+// calls, the tail of the time index) once per checkpoint.
 func openSQLite(ctx context.Context, path string) (w, r *sql.DB, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -114,7 +128,8 @@ func openSQLite(ctx context.Context, path string) (w, r *sql.DB, err error) {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1", sqliteBusyTimeout.Milliseconds())
-	w, err = sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_txlock=immediate&_pragma=cache_size(-65536)&_pragma=temp_store(memory)")
+	w, err = sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_txlock=immediate&_pragma=cache_size(-65536)&_pragma=temp_store(memory)"+
+		fmt.Sprintf("&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(%d)", sqliteCheckpointPages))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

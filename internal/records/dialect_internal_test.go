@@ -1,8 +1,10 @@
 package records
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -40,5 +42,35 @@ func TestParseURL(t *testing.T) {
 		if strings.Contains(got.shown, "pw@") || strings.Contains(got.shown, "=pw") {
 			t.Errorf("parseURL(%q) shows the password: %q", c.url, got.shown)
 		}
+	}
+}
+
+// TestSQLiteWriterSettings checks what the writer of a SQLite file runs
+// with: WAL, synced at every commit, and a WAL of sqliteCheckpointPages
+// between checkpoints.
+func TestSQLiteWriterSettings(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "records.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		pragma, want string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"wal_autocheckpoint", strconv.Itoa(sqliteCheckpointPages)},
+		{"cache_size", "-65536"},
+	} {
+		t.Run(c.pragma, func(t *testing.T) {
+			var got string
+			if err := db.w.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+				t.Fatalf("PRAGMA %s: %v", c.pragma, err)
+			}
+			if got != c.want {
+				t.Errorf("PRAGMA %s = %s, want %s", c.pragma, got, c.want)
+			}
+		})
 	}
 }
