@@ -189,27 +189,9 @@ func (db *DB) NumberRollups(ctx context.Context, side string, m Match, grain str
 	if grain == GrainDay && (!m.Prefix || utf8.RuneCountInString(m.Value) > MaxDailyPrefix) {
 		grain = GrainHour
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT bucket, type, connected, calls, duration_seconds FROM call_number_rollups
+	return db.queryRollups(ctx, "number roll-ups", grain, `SELECT bucket, type, connected, calls, duration_seconds FROM call_number_rollups
 		WHERE side = $1 AND number = $2 AND exact = $3 AND grain = $4 AND bucket >= $5 AND bucket < $6
 		ORDER BY bucket, type, connected`, side, m.Value, !m.Prefix, grain, ms(from), ms(to))
-	if err != nil {
-		return nil, fmt.Errorf("records: number roll-ups: %w", err)
-	}
-	defer rows.Close()
-	var out []Rollup
-	for rows.Next() {
-		r := Rollup{Grain: grain}
-		var bucket int64
-		if err := rows.Scan(&bucket, &r.Type, &r.Connected, &r.Calls, &r.DurationSeconds); err != nil {
-			return nil, fmt.Errorf("records: number roll-ups: %w", err)
-		}
-		r.Bucket = fromMs(bucket)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("records: number roll-ups: %w", err)
-	}
-	return out, nil
 }
 
 // numberBackfillSetting, in call_settings, says that the number roll-ups

@@ -129,10 +129,17 @@ func cmpBool(a, b bool) int {
 // Rollups returns the roll-ups of grain whose bucket is in [from, to),
 // in bucket order.
 func (db *DB) Rollups(ctx context.Context, grain string, from, to time.Time) ([]Rollup, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT bucket, type, connected, calls, duration_seconds FROM call_rollups
+	return db.queryRollups(ctx, "roll-ups", grain, `SELECT bucket, type, connected, calls, duration_seconds FROM call_rollups
 		WHERE grain = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket, type, connected`, grain, ms(from), ms(to))
+}
+
+// queryRollups runs a roll-up query whose rows are bucket, type,
+// connected, calls and duration_seconds, and reads them as roll-ups of
+// grain; what names the query in errors.
+func (db *DB) queryRollups(ctx context.Context, what, grain, query string, args ...any) ([]Rollup, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("records: roll-ups: %w", err)
+		return nil, fmt.Errorf("records: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Rollup
@@ -140,13 +147,13 @@ func (db *DB) Rollups(ctx context.Context, grain string, from, to time.Time) ([]
 		r := Rollup{Grain: grain}
 		var bucket int64
 		if err := rows.Scan(&bucket, &r.Type, &r.Connected, &r.Calls, &r.DurationSeconds); err != nil {
-			return nil, fmt.Errorf("records: roll-ups: %w", err)
+			return nil, fmt.Errorf("records: %s: %w", what, err)
 		}
 		r.Bucket = fromMs(bucket)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("records: roll-ups: %w", err)
+		return nil, fmt.Errorf("records: %s: %w", what, err)
 	}
 	return out, nil
 }
