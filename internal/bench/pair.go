@@ -169,12 +169,19 @@ func (p *Pair) Stop() {
 
 // MasterState is platform A's effective state as B's PMS holds it.
 func (p *Pair) MasterState() string {
+	state, _ := p.MasterStateSince()
+	return state
+}
+
+// MasterStateSince is platform A's effective state as B's PMS holds it,
+// and when B's PMS came to it.
+func (p *Pair) MasterStateSince() (string, time.Time) {
 	for _, m := range p.B.PMS.Platforms().Masters {
 		if m.Platform == "plat-a" {
-			return m.State
+			return m.State, time.UnixMilli(m.SinceMs)
 		}
 	}
-	return ""
+	return "", time.Time{}
 }
 
 // Audit checks both stores against both platforms' nodes (those of live

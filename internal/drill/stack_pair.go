@@ -73,7 +73,8 @@ func (d *stackDrill) runPlatforms(ctx context.Context) error {
 	p.A.Crash()
 	d.logf("platform A crashed (nodes, schedulers, bus); its store stays as B's copy")
 	d.waitFor(ctx, "B's PMS to see A failed", func() bool { return p.MasterState() == protocol.PlatformAbnormal })
-	d.logf("  B's PMS declared A failed after %s", bench.Ms(time.Since(t0)))
+	_, since := p.MasterStateSince()
+	d.logf("  B's PMS declared A failed after %s", bench.Ms(since.Sub(t0)))
 	d.waitFor(ctx, "A's conferences running on B", func() bool { return d.allOfAOnB(ctx, p) })
 	d.logf("  all of A's %d conferences run on B, %s after the crash", d.Conferences, bench.Ms(time.Since(t0)))
 	// The load covered the failure; audits need a still platform.
@@ -105,9 +106,10 @@ func (d *stackDrill) runPlatforms(ctx context.Context) error {
 	if err := p.RestartA(ctx); err != nil {
 		return err
 	}
-	d.logf("platform A restarted")
+	d.logf("platform A restarted: every service ready after %s", bench.Ms(time.Since(t0)))
 	d.waitFor(ctx, "B's PMS to see A back", func() bool { return p.MasterState() == protocol.PlatformNormal })
-	d.logf("  B's PMS saw A back after %s: B hands A's service back", bench.Ms(time.Since(t0)))
+	_, since = p.MasterStateSince()
+	d.logf("  B's PMS saw A back after %s: B hands A's service back", bench.Ms(since.Sub(t0)))
 	// Nothing must move back: wait until B's scheduler has applied A's
 	// recovery and run two restore passes since, and A's has started and
 	// done the same.

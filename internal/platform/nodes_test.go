@@ -1,9 +1,11 @@
 package platform_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/convene/convene/internal/bus"
 	"github.com/convene/convene/internal/platform"
 	"github.com/convene/convene/internal/protocol"
 )
@@ -175,4 +177,72 @@ func TestUnknownNodeAsksForTheList(t *testing.T) {
 	h.waitRoom("room-1", protocol.RoomNormal, 1)
 	h.notice(platformMoid, "m1", "room-1", protocol.NodeDown)
 	h.waitRoom("room-1", protocol.RoomAbnormal, 0)
+}
+
+func TestServesWhileRMSHoldsItsFirstList(t *testing.T) {
+	// A fresh RMS holds its node list back for up to a heartbeat deadline.
+	// Meanwhile PMS answers requests (a backup platform polling this one
+	// must not count it as down for that long), and Start returns only
+	// once it read the list.
+	h := newHarness(t, quiet, false)
+	release := make(chan struct{})
+	sub, err := h.bus.Subscribe(protocol.SubjectRMS("plat-b"), bus.HandlerFunc(func(_ context.Context, m *bus.Msg) {
+		<-release
+		_ = m.Respond(protocol.NodeListAck{Type: protocol.RMSNodeListAck, Nodes: []protocol.NodeInfo{mcu("m1", "room-1", protocol.NodeUp)}})
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	h.flush()
+
+	opts := quiet
+	opts.Platform = "plat-b"
+	opts.Rooms = twoRooms
+	svc, err := platform.New(opts, h.connect("pms-b"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- svc.Start(context.Background()) }()
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+		_ = svc.Shutdown(context.Background())
+	})
+
+	// PMS subscribes in Start: ask until it answers (no responders until
+	// then), for at most 5 s.
+	var ntf protocol.PlatformStateNtf
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := h.bus.Call(ctx, protocol.SubjectPMS("plat-b"), protocol.PlatformStateReqMsg{Type: protocol.PlatformStateRq, Platform: "plat-b"}, &ntf)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PLATFORM_STATE_REQ while RMS holds its list: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ntf.Platform != "plat-b" || ntf.State != protocol.PlatformNormal {
+		t.Fatalf("answer while RMS holds its list: %+v", ntf)
+	}
+	select {
+	case err := <-started:
+		t.Fatalf("Start returned (%v) before RMS answered with its list", err)
+	default:
+	}
+	close(release)
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if r := room(svc.Rooms(), "room-1"); r.LiveNodes != 1 {
+		t.Fatalf("after Start, room-1 = %+v, want the listed node live", r)
+	}
 }

@@ -190,8 +190,8 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 }
 
 // Start restores the operators' saved decisions, subscribes to RMS's node
-// notices, reads RMS's node list (an RMS that is not there is no error: PMS
-// keeps asking in the background), then serves requests, broadcasts the
+// notices, serves requests, reads RMS's node list (an RMS that is not there
+// is no error: PMS keeps asking in the background), then broadcasts the
 // room and platform state and keeps broadcasting them, and starts polling
 // the masters and backups. It returns once the bus confirmed the
 // subscriptions; ctx bounds that wait and the first node list. It does not
@@ -219,13 +219,6 @@ func (s *Service) start(ctx context.Context) error {
 	if _, err := s.life.Subscribe(s.bus, protocol.SubjectRMSNotify(s.opts.Platform), notices); err != nil {
 		return err
 	}
-	if err := s.life.Confirm(ctx, s.bus); err != nil {
-		return err
-	}
-	if err := s.syncNodes(ctx); err != nil {
-		s.log.Info("pms could not read RMS's node list; it learns nodes from RMS's notices and asks again", "err", err)
-	}
-
 	requests := bus.NewMux(s.log.Warn)
 	requests.HandleFunc(protocol.ServerRoomStateRq, s.handleRoomState)
 	requests.HandleFunc(protocol.ServerRoomSetRq, s.handleRoomSet)
@@ -238,6 +231,14 @@ func (s *Service) start(ctx context.Context) error {
 	}
 	if err := s.life.Confirm(ctx, s.bus); err != nil {
 		return err
+	}
+	// Requests are served while the first list is read: a fresh RMS holds
+	// it back for up to a heartbeat deadline, and the peers polling this
+	// platform must not see it down for that long. Before the list PMS
+	// fails no room by itself (see reevaluate), so what it answers is
+	// what it restored.
+	if err := s.syncNodes(ctx); err != nil {
+		s.log.Info("pms could not read RMS's node list; it learns nodes from RMS's notices and asks again", "err", err)
 	}
 	s.broadcast()
 	s.broadcastPlatform()
