@@ -95,7 +95,8 @@ func (h *harness) flush() {
 	}
 }
 
-// startPMS starts a PMS on its own connection.
+// startPMS starts a PMS on its own connection and, when the stand-in RMS
+// answers, waits until PMS read its node list.
 func (h *harness) startPMS(opts platform.Options) *platform.Service {
 	h.t.Helper()
 	if opts.Platform == "" {
@@ -115,6 +116,10 @@ func (h *harness) startPMS(opts platform.Options) *platform.Service {
 		h.t.Fatal("PMS is not ready after Start")
 	}
 	h.t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
+	if h.rmsSub != nil {
+		// PMS reads the node list after Start returned.
+		h.waitFor("PMS to read the stand-in RMS's node list", svc.Synced)
+	}
 	return svc
 }
 

@@ -181,14 +181,16 @@ func TestUnknownNodeAsksForTheList(t *testing.T) {
 
 func TestServesWhileRMSHoldsItsFirstList(t *testing.T) {
 	// A fresh RMS holds its node list back for up to a heartbeat deadline.
-	// Meanwhile PMS answers requests (a backup platform polling this one
-	// must not count it as down for that long), and Start returns only
-	// once it read the list.
+	// Start does not wait for it, and PMS answers requests meanwhile (a
+	// backup platform polling this one must not count it as down for that
+	// long); it fails no room before the list, and applies it once it
+	// comes.
 	h := newHarness(t, quiet, false)
 	release := make(chan struct{})
 	sub, err := h.bus.Subscribe(protocol.SubjectRMS("plat-b"), bus.HandlerFunc(func(_ context.Context, m *bus.Msg) {
 		<-release
-		_ = m.Respond(protocol.NodeListAck{Type: protocol.RMSNodeListAck, Nodes: []protocol.NodeInfo{mcu("m1", "room-1", protocol.NodeUp)}})
+		_ = m.Respond(protocol.NodeListAck{Type: protocol.RMSNodeListAck, Nodes: []protocol.NodeInfo{
+			mcu("m1", "room-1", protocol.NodeUp), mcu("m2", "room-2", protocol.NodeDown)}})
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -203,8 +205,6 @@ func TestServesWhileRMSHoldsItsFirstList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := make(chan error, 1)
-	go func() { started <- svc.Start(context.Background()) }()
 	t.Cleanup(func() {
 		select {
 		case <-release:
@@ -213,36 +213,30 @@ func TestServesWhileRMSHoldsItsFirstList(t *testing.T) {
 		}
 		_ = svc.Shutdown(context.Background())
 	})
-
-	// PMS subscribes in Start: ask until it answers (no responders until
-	// then), for at most 5 s.
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Synced() {
+		t.Fatal("PMS says it read a node list RMS has not sent")
+	}
 	var ntf protocol.PlatformStateNtf
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := h.bus.Call(ctx, protocol.SubjectPMS("plat-b"), protocol.PlatformStateReqMsg{Type: protocol.PlatformStateRq, Platform: "plat-b"}, &ntf)
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PLATFORM_STATE_REQ while RMS holds its list: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.bus.Call(ctx, protocol.SubjectPMS("plat-b"), protocol.PlatformStateReqMsg{Type: protocol.PlatformStateRq, Platform: "plat-b"}, &ntf); err != nil {
+		t.Fatalf("PLATFORM_STATE_REQ while RMS holds its list: %v", err)
 	}
 	if ntf.Platform != "plat-b" || ntf.State != protocol.PlatformNormal {
 		t.Fatalf("answer while RMS holds its list: %+v", ntf)
 	}
-	select {
-	case err := <-started:
-		t.Fatalf("Start returned (%v) before RMS answered with its list", err)
-	default:
+	for _, r := range svc.Rooms() {
+		if r.State != protocol.RoomNormal {
+			t.Fatalf("a room failed before PMS read the node list: %+v", r)
+		}
 	}
 	close(release)
-	if err := <-started; err != nil {
-		t.Fatal(err)
-	}
-	if r := room(svc.Rooms(), "room-1"); r.LiveNodes != 1 {
-		t.Fatalf("after Start, room-1 = %+v, want the listed node live", r)
+	h.waitFor("PMS to read the held list", svc.Synced)
+	h.waitFor("room-2, whose one node is down, to fail", func() bool { return room(svc.Rooms(), "room-2").State == protocol.RoomAbnormal })
+	if r := room(svc.Rooms(), "room-1"); r.State != protocol.RoomNormal || r.LiveNodes != 1 {
+		t.Fatalf("after the list, room-1 = %+v, want normal with its node live", r)
 	}
 }

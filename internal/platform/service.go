@@ -190,13 +190,14 @@ func New(opts Options, b *bus.Bus, log *slog.Logger) (*Service, error) {
 }
 
 // Start restores the operators' saved decisions, subscribes to RMS's node
-// notices, serves requests, reads RMS's node list (an RMS that is not there
-// is no error: PMS keeps asking in the background), then broadcasts the
-// room and platform state and keeps broadcasting them, and starts polling
+// notices, serves requests, broadcasts the room and platform state and
+// keeps broadcasting them, and starts reading RMS's node list and polling
 // the masters and backups. It returns once the bus confirmed the
-// subscriptions; ctx bounds that wait and the first node list. It does not
-// wait for any master or backup: one that is down is unreachable after
-// MissedPolls.
+// subscriptions; ctx bounds that wait. It waits neither for the node list
+// (a fresh RMS holds it back for up to a heartbeat deadline, and the
+// platforms polling this one must not count it as down for that long;
+// until PMS read one it fails no room by itself, see Synced) nor for any
+// master or backup: one that is down is unreachable after MissedPolls.
 func (s *Service) Start(ctx context.Context) error {
 	err := s.life.Start(ErrStarted, func() error { return s.start(ctx) })
 	if err != nil {
@@ -232,18 +233,10 @@ func (s *Service) start(ctx context.Context) error {
 	if err := s.life.Confirm(ctx, s.bus); err != nil {
 		return err
 	}
-	// Requests are served while the first list is read: a fresh RMS holds
-	// it back for up to a heartbeat deadline, and the peers polling this
-	// platform must not see it down for that long. Before the list PMS
-	// fails no room by itself (see reevaluate), so what it answers is
-	// what it restored.
-	if err := s.syncNodes(ctx); err != nil {
-		s.log.Info("pms could not read RMS's node list; it learns nodes from RMS's notices and asks again", "err", err)
-	}
 	s.broadcast()
 	s.broadcastPlatform()
 	s.life.Go(s.broadcastLoop)
-	s.life.Go(s.syncLoop)
+	s.life.Go(func() { s.syncLoop(true) })
 	s.life.Go(s.hookLoop)
 	s.startPolls()
 	return nil
@@ -285,9 +278,10 @@ func (s *Service) broadcastLoop() {
 	}
 }
 
-// syncLoop reads RMS's node list every ResyncInterval (every second until
-// it got one), and at once when a notice named a node PMS did not know.
-func (s *Service) syncLoop() {
+// syncLoop reads RMS's node list at once when first is set, then every
+// ResyncInterval (every second until it got one), and at once when a
+// notice named a node PMS did not know.
+func (s *Service) syncLoop(first bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -297,7 +291,9 @@ func (s *Service) syncLoop() {
 	lastErr := ""
 	for {
 		wait := s.opts.ResyncInterval
-		if !s.isSynced() {
+		if first {
+			wait, first = 0, false
+		} else if !s.isSynced() {
 			wait = min(wait, time.Second)
 		}
 		t := time.NewTimer(wait)
@@ -332,6 +328,10 @@ func (s *Service) askResync() {
 	default:
 	}
 }
+
+// Synced reports whether PMS has read RMS's node list since it started.
+// Until then it fails no room by itself.
+func (s *Service) Synced() bool { return s.isSynced() }
 
 func (s *Service) isSynced() bool {
 	s.mu.Lock()

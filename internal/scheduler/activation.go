@@ -59,7 +59,10 @@ func (s *Scheduler) activate(ctx context.Context) error {
 	}
 	s.cur.Store(t)
 	s.askRoomStates(ctx)
-	s.askNodeLists(ctx, t)
+	// In the background: a fresh RMS holds its node list for up to a
+	// heartbeat deadline, and the grace waits for it anyway (a node that
+	// reports before the list is asked again once it is listed).
+	t.life.Go(func() { s.askNodeLists(t.ctx, t) })
 	s.every(t, s.opts.EndCheckInterval, s.checkEndTimes)
 	s.every(t, monitorCheckInterval(s.opts.MonitorTTL), s.expireMonitors)
 	s.every(t, s.opts.SweepInterval, s.sweep)
@@ -177,8 +180,9 @@ func (s *Scheduler) askRoomStates(ctx context.Context) {
 	s.applyRoomStates(ctx, ntf)
 }
 
-// askNodeLists asks every live node for its conference list now, so that
-// the start-up grace ends as soon as they all answered.
+// askNodeLists learns from RMS which nodes are live and asks each for its
+// conference list now, so that the start-up grace ends as soon as they all
+// answered.
 func (s *Scheduler) askNodeLists(ctx context.Context, t *term) {
 	var ack protocol.NodeListAck
 	rctx, cancel := context.WithTimeout(ctx, s.opts.RMSTimeout)
