@@ -81,6 +81,9 @@ func (b *Failover) Run(ctx context.Context, out io.Writer, mode string, n int) (
 	if err := WaitNodes(ctx, st, 1+b.Targets); err != nil {
 		return false, err
 	}
+	if err := WaitGraceOver(ctx, st); err != nil {
+		return false, err
+	}
 	w, err := Watch(st)
 	if err != nil {
 		return false, err

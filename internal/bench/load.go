@@ -113,3 +113,22 @@ func WaitNodes(ctx context.Context, st *stack.Stack, n int) error {
 	}
 	return fmt.Errorf("the %d simulated nodes did not register within 10s", n)
 }
+
+// WaitGraceOver waits until the stack's active scheduler ended its start-up
+// grace (it made a restore pass, which it makes only after): a node lost
+// during the grace waits for its end before it is restored, and a bench
+// that timed that would time the grace.
+func WaitGraceOver(ctx context.Context, st *stack.Stack) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if sc := st.ActiveScheduler(); sc != nil && sc.Activity().RestorePasses > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the scheduler's start-up grace did not end within 30s")
+}

@@ -24,8 +24,11 @@ type term struct {
 	started   time.Time
 	graceDone chan struct{}
 	graceOnce sync.Once
-	// expect lists the nodes whose conference lists the grace waits for.
+	// expect lists the nodes whose conference lists the grace waits for;
+	// down, the nodes RMS said were down since (and not up again): the
+	// grace waits for no list of theirs. Both under the scheduler's mu.
 	expect map[string]bool
+	down   map[string]bool
 	// adopted is what the stores held when the term began.
 	adopted []located
 }
@@ -43,7 +46,7 @@ func (s *Scheduler) activate(ctx context.Context) error {
 		return nil
 	}
 	tctx, cancel := context.WithCancel(context.Background())
-	t := &term{ctx: tctx, cancel: cancel, started: time.Now(), graceDone: make(chan struct{}), expect: map[string]bool{}}
+	t := &term{ctx: tctx, cancel: cancel, started: time.Now(), graceDone: make(chan struct{}), expect: map[string]bool{}, down: map[string]bool{}}
 	t.life.Init("scheduler "+s.opts.Platform, s.bus, s.log)
 	s.loads.reset()
 	s.mu.Lock()
@@ -180,6 +183,48 @@ func (s *Scheduler) askRoomStates(ctx context.Context) {
 	s.applyRoomStates(ctx, ntf)
 }
 
+// nodeDownInGrace takes a node RMS said is down (or up again) out of (or
+// back into the reckoning of) the current term's start-up grace: the grace
+// waits for no list a down node cannot send, and ends once the others sent
+// theirs.
+func (s *Scheduler) nodeDownInGrace(node string, down bool) {
+	t := s.currentTerm()
+	if t == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !down {
+		delete(t.down, node)
+		return
+	}
+	t.down[node] = true
+	if t.expect[node] {
+		delete(t.expect, node)
+		if len(t.expect) == 0 {
+			t.graceOnce.Do(func() { close(t.graceDone) })
+		}
+	}
+}
+
+// expectListed makes the grace of term t wait for the lists of the live
+// media nodes RMS listed, but for those RMS said were down since; when it
+// waits for none, the grace is over. It returns how many it waits for.
+func (s *Scheduler) expectListed(t *term, nodes []protocol.NodeInfo) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range nodes {
+		s.rooms[n.Node] = n.Room
+		if n.State == protocol.NodeUp && n.Kind != "vrs" && n.Kind != "mps" && !t.down[n.Node] {
+			t.expect[n.Node] = true
+		}
+	}
+	if len(t.expect) == 0 {
+		t.graceOnce.Do(func() { close(t.graceDone) })
+	}
+	return len(t.expect)
+}
+
 // askNodeLists learns from RMS which nodes are live and asks each for its
 // conference list now, so that the start-up grace ends as soon as they all
 // answered.
@@ -191,17 +236,7 @@ func (s *Scheduler) askNodeLists(ctx context.Context, t *term) {
 		s.log.Warn("no node list from RMS; the start-up grace runs its full length", "err", err)
 		return
 	}
-	s.mu.Lock()
-	for _, n := range ack.Nodes {
-		s.rooms[n.Node] = n.Room
-		if n.State == protocol.NodeUp && n.Kind != "vrs" && n.Kind != "mps" {
-			t.expect[n.Node] = true
-		}
-	}
-	expect := len(t.expect)
-	s.mu.Unlock()
-	if expect == 0 {
-		t.graceOnce.Do(func() { close(t.graceDone) })
+	if s.expectListed(t, ack.Nodes) == 0 {
 		return
 	}
 	for _, n := range ack.Nodes {

@@ -29,6 +29,7 @@ func (s *Scheduler) handleNodeState(ctx context.Context, m *bus.Msg) {
 	if r := s.recovery(); r != nil {
 		r.nodeState(ntf.Node, ntf.State == protocol.NodeDown)
 	}
+	s.nodeDownInGrace(ntf.Node, ntf.State == protocol.NodeDown)
 	switch ntf.State {
 	case protocol.NodeDown:
 		s.nodeLost(ctx, ntf.Node, "media node "+ntf.Node+" lost: "+ntf.Reason)
