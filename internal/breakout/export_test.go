@@ -53,3 +53,7 @@ func (s *Service) TestMute(ctx context.Context, e164 string, a Actor, req protoc
 func (s *Service) TestAudio(ctx context.Context, e164 string, a Actor, req protocol.UserAudioState) uint32 {
 	return s.exec(ctx, e164, cmdAudio(e164, a, req)).status
 }
+
+// TestMovedMany handles the news that the conferences run on the nodes
+// given, as the queue of conferences this instance does not hold does.
+func (s *Service) TestMovedMany(ctx context.Context, moves map[string]string) { s.movedMany(ctx, moves) }

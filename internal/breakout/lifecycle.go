@@ -3,6 +3,7 @@ package breakout
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/convene/convene/internal/bus"
@@ -32,7 +33,86 @@ func (s *Service) onConfNtf(ctx context.Context, m *bus.Msg) {
 	case m.Type == protocol.MAUReleaseConfNtf:
 		s.ended(ntf.E164, false)
 	case ntf.State == protocol.StateRunning && ntf.Node != "":
-		s.moved(ctx, ntf.E164, ntf.Node)
+		if s.holds(ntf.E164) {
+			s.moved(ctx, ntf.E164, ntf.Node)
+		} else {
+			s.moves.add(ntf.E164, ntf.Node)
+		}
+	}
+}
+
+// moveQueue gathers the conferences heard running on a node that this
+// instance does not hold. Most never used breakout rooms: a restore of
+// many conferences asks the store which have breakout state in a few
+// commands (WithBreakout), not one read each, and only those are looked
+// at. The sweep finds a move that was missed.
+type moveQueue struct {
+	mu      sync.Mutex
+	pending map[string]string // e164 -> the node it runs on
+	kick    chan struct{}
+}
+
+func (q *moveQueue) init() { q.kick = make(chan struct{}, 1) }
+
+// add queues a conference and its node; a later notice of the same
+// conference replaces the node.
+func (q *moveQueue) add(e164, node string) {
+	q.mu.Lock()
+	if q.pending == nil {
+		q.pending = map[string]string{}
+	}
+	q.pending[e164] = node
+	q.mu.Unlock()
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take empties the queue.
+func (q *moveQueue) take() map[string]string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.pending
+	q.pending = nil
+	return p
+}
+
+// moveLoop looks at the queued conferences whenever some are queued.
+func (s *Service) moveLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.moves.kick:
+		}
+		s.movedMany(ctx, s.moves.take())
+	}
+}
+
+// movedMany runs moved for the queued conferences that have breakout
+// state. Should the index not answer, each is looked at by itself.
+func (s *Service) movedMany(ctx context.Context, pending map[string]string) {
+	if len(pending) == 0 {
+		return
+	}
+	e164s := make([]string, 0, len(pending))
+	for e := range pending {
+		e164s = append(e164s, e)
+	}
+	with, err := s.store.WithBreakout(ctx, e164s)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("breakout index not read; each moved conference is read by itself", "conferences", len(e164s), "err", err)
+		for e, node := range pending {
+			s.moved(ctx, e, node)
+		}
+		return
+	}
+	for e := range with {
+		s.moved(ctx, e, pending[e])
 	}
 }
 

@@ -227,3 +227,42 @@ func TestMoveOfAConferenceWithoutBreakoutWritesNothing(t *testing.T) {
 		t.Fatalf("a conference without breakout rooms has breakout state after a move: conferences %v, keys %v", all, keys)
 	}
 }
+
+// An instance that does not hold a conference hears of many moves at once
+// (a restore): it asks the store's index which have breakout state, sends
+// the plan of that one to its new node, and gives the others no state.
+func TestManyMovesFollowOnlyTheConferenceWithBreakout(t *testing.T) {
+	e := start(t, setup{nodes: 2, insts: 2})
+	in, other := e.insts[0], e.insts[1]
+	with := e.conference()
+	host := e.connect(in, with, who{id: 1, host: true, audio: protocol.AudioUnmuted})
+	u2 := e.connect(in, with, who{id: 2, audio: protocol.AudioUnmuted})
+	e.rooms10and20(in, with, host, []*user{u2}, nil)
+	st, _ := e.waitPlan(in, with)
+	target := e.st.Nodes[0]
+	if target.ID() == st.Meta.Node {
+		target = e.st.Nodes[1]
+	}
+	moves := map[string]string{with: target.ID()}
+	var without []string
+	for range 3 {
+		c := e.conference()
+		without = append(without, c)
+		moves[c] = target.ID()
+	}
+	ctx := context.Background()
+	other.svc.TestMovedMany(ctx, moves)
+	h, err := e.st.Store.BreakoutHead(ctx, with)
+	if err != nil || h.Node != target.ID() {
+		t.Fatalf("the conference with breakout rooms: head %+v, %v; want its plan going to %s", h, err, target.ID())
+	}
+	all, err := e.st.Store.BreakoutConferences(ctx)
+	if err != nil || len(all) != 1 || all[0] != with {
+		t.Fatalf("conferences with breakout state after the moves: %v, %v; want only %s", all, err, with)
+	}
+	for _, c := range without {
+		if keys, err := e.st.Store.Client().Keys(ctx, "breakout*"+c+"*").Result(); err != nil || len(keys) != 0 {
+			t.Fatalf("%s, without breakout rooms, has keys %v after the moves (%v)", c, keys, err)
+		}
+	}
+}

@@ -105,6 +105,7 @@ type Store interface {
 	MarkBreakoutSent(ctx context.Context, e164 string, version int64) error
 	DueBreakoutCountdowns(ctx context.Context, now int64) ([]string, error)
 	BreakoutConferences(ctx context.Context) ([]string, error)
+	WithBreakout(ctx context.Context, e164s []string) (map[string]bool, error)
 	BeatBreakoutInstance(ctx context.Context, instance string, now int64) error
 	BreakoutInstances(ctx context.Context) (map[string]int64, error)
 	ForgetBreakoutInstance(ctx context.Context, instance string) error
@@ -143,6 +144,8 @@ type Service struct {
 	tmu    sync.Mutex // guards timers
 	timers map[string]*time.Timer
 
+	moves moveQueue // conferences heard running on a node, not yet looked at
+
 	life   service.Life   // the subscription, the outbox, countdown and sweep loops, ready
 	connMu sync.Mutex     // orders a WebSocket handler's count against stop
 	conns  sync.WaitGroup // WebSocket handlers running
@@ -178,6 +181,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 	}
 	s.hub = newHub(s)
 	s.out = newOutbox(s.bus, s.log, s.markSent)
+	s.moves.init()
 	s.life.Init("breakout "+opts.Instance, s.bus, s.log)
 	return s, nil
 }
@@ -218,6 +222,7 @@ func (s *Service) start(ctx context.Context) error {
 	s.life.Go(func() { s.out.run(loopCtx) })
 	s.life.Go(func() { s.countdownLoop(loopCtx) })
 	s.life.Go(func() { s.sweepLoop(loopCtx) })
+	s.life.Go(func() { s.moveLoop(loopCtx) })
 	s.log.Info("breakout service started", "speakerLimit", s.opts.SpeakerLimit)
 	return nil
 }

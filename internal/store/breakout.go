@@ -191,6 +191,32 @@ func (s *Store) BreakoutConferences(ctx context.Context) ([]string, error) {
 	return v, nil
 }
 
+// WithBreakout answers which of the conferences have breakout state, by
+// the index of them: one command per 1,000 conferences, not a read each.
+func (s *Store) WithBreakout(ctx context.Context, e164s []string) (map[string]bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	out := map[string]bool{}
+	for len(e164s) > 0 {
+		chunk := e164s[:min(len(e164s), 1000)]
+		e164s = e164s[len(chunk):]
+		members := make([]any, len(chunk))
+		for i, e := range chunk {
+			members[i] = e
+		}
+		v, err := s.rdb.SMIsMember(ctx, breakoutAllKey, members...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		for i, in := range v {
+			if in {
+				out[chunk[i]] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 // BeatBreakoutInstance records that a breakout-service instance is alive
 // at now (Unix ms).
 func (s *Store) BeatBreakoutInstance(ctx context.Context, instance string, now int64) error {
