@@ -56,4 +56,6 @@ func (s *Service) TestAudio(ctx context.Context, e164 string, a Actor, req proto
 
 // TestMovedMany handles the news that the conferences run on the nodes
 // given, as the queue of conferences this instance does not hold does.
-func (s *Service) TestMovedMany(ctx context.Context, moves map[string]string) { s.movedMany(ctx, moves) }
+func (s *Service) TestMovedMany(ctx context.Context, moves map[string]string) {
+	s.movedMany(ctx, moves)
+}
