@@ -201,6 +201,7 @@ func TestServesWhileRMSHoldsItsFirstList(t *testing.T) {
 	opts := quiet
 	opts.Platform = "plat-b"
 	opts.Rooms = twoRooms
+	opts.NodeListTimeout = time.Hour // the held list does not time out here
 	svc, err := platform.New(opts, h.connect("pms-b"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -213,8 +214,15 @@ func TestServesWhileRMSHoldsItsFirstList(t *testing.T) {
 		}
 		_ = svc.Shutdown(context.Background())
 	})
-	if err := svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
+	started := make(chan error, 1)
+	go func() { started <- svc.Start(context.Background()) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Start waits for the node list RMS holds back")
 	}
 	if svc.Synced() {
 		t.Fatal("PMS says it read a node list RMS has not sent")
