@@ -59,3 +59,6 @@ func (s *Service) TestAudio(ctx context.Context, e164 string, a Actor, req proto
 func (s *Service) TestMovedMany(ctx context.Context, moves map[string]string) {
 	s.movedMany(ctx, moves)
 }
+
+// TestEnded handles the news, heard on the bus, that conference e164 ended.
+func (s *Service) TestEnded(e164 string) { s.ended(e164, false) }

@@ -41,22 +41,32 @@ func (s *Service) onConfNtf(ctx context.Context, m *bus.Msg) {
 	}
 }
 
-// moveQueue gathers the conferences heard running on a node that this
-// instance does not hold. Most never used breakout rooms: a restore of
-// many conferences asks the store which have breakout state in a few
-// commands (WithBreakout), not one read each, and only those are looked
-// at. The sweep finds a move that was missed.
-type moveQueue struct {
+// deleteState removes an ended conference's breakout state from the store.
+func (s *Service) deleteState(e164 string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.store.DeleteBreakout(ctx, e164); err != nil {
+		s.log.Warn("breakout state of an ended conference not removed", "e164", e164, "err", err)
+	}
+}
+
+// confQueue gathers conferences heard on the bus that this instance does
+// not hold: those heard running on a node (moves), or ended (ends). Most
+// never used breakout rooms: a restore or a wave of ends asks the store
+// which have breakout state in a few commands (WithBreakout), not one
+// read or script each, and only those are acted on. The sweep finds a
+// move or an end that was missed.
+type confQueue struct {
 	mu      sync.Mutex
-	pending map[string]string // e164 -> the node it runs on
+	pending map[string]string // e164 -> the node it runs on (moves)
 	kick    chan struct{}
 }
 
-func (q *moveQueue) init() { q.kick = make(chan struct{}, 1) }
+func (q *confQueue) init() { q.kick = make(chan struct{}, 1) }
 
 // add queues a conference and its node; a later notice of the same
 // conference replaces the node.
-func (q *moveQueue) add(e164, node string) {
+func (q *confQueue) add(e164, node string) {
 	q.mu.Lock()
 	if q.pending == nil {
 		q.pending = map[string]string{}
@@ -70,7 +80,7 @@ func (q *moveQueue) add(e164, node string) {
 }
 
 // take empties the queue.
-func (q *moveQueue) take() map[string]string {
+func (q *confQueue) take() map[string]string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	p := q.pending
@@ -90,9 +100,29 @@ func (s *Service) moveLoop(ctx context.Context) {
 	}
 }
 
+// endLoop removes the breakout state of the queued ended conferences
+// whenever some are queued.
+func (s *Service) endLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.ends.kick:
+		}
+		s.forEachWithBreakout(ctx, s.ends.take(), "ended", func(e164, _ string) { s.deleteState(e164) })
+	}
+}
+
 // movedMany runs moved for the queued conferences that have breakout
-// state. Should the index not answer, each is looked at by itself.
+// state.
 func (s *Service) movedMany(ctx context.Context, pending map[string]string) {
+	s.forEachWithBreakout(ctx, pending, "moved", func(e164, node string) { s.moved(ctx, e164, node) })
+}
+
+// forEachWithBreakout calls f for the pending conferences that have
+// breakout state, by the store's index. Should the index not answer, it
+// calls f for each: f must be right for a conference without state too.
+func (s *Service) forEachWithBreakout(ctx context.Context, pending map[string]string, what string, f func(e164, node string)) {
 	if len(pending) == 0 {
 		return
 	}
@@ -105,24 +135,29 @@ func (s *Service) movedMany(ctx context.Context, pending map[string]string) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("breakout index not read; each moved conference is read by itself", "conferences", len(e164s), "err", err)
+		s.log.Warn("breakout index not read; each conference is looked at by itself", "what", what, "conferences", len(e164s), "err", err)
 		for e, node := range pending {
-			s.moved(ctx, e, node)
+			f(e, node)
 		}
 		return
 	}
 	for e := range with {
-		s.moved(ctx, e, pending[e])
+		f(e, pending[e])
 	}
 }
 
 // ended removes an ended conference's breakout state and disconnects its
 // clients, here and (when tell) on every instance.
+//
+// The end of a conference this instance does not hold, heard on the bus,
+// is queued: most conferences never used breakout rooms, and the queue
+// asks the store's index which did, in a few commands, before it removes
+// their state (endLoop).
 func (s *Service) ended(e164 string, tell bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.store.DeleteBreakout(ctx, e164); err != nil {
-		s.log.Warn("breakout state of an ended conference not removed", "e164", e164, "err", err)
+	if tell || s.holds(e164) {
+		s.deleteState(e164)
+	} else {
+		s.ends.add(e164, "")
 	}
 	s.forget(e164)
 	s.tmu.Lock()

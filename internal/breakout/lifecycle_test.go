@@ -266,3 +266,26 @@ func TestManyMovesFollowOnlyTheConferenceWithBreakout(t *testing.T) {
 		}
 	}
 }
+
+// An instance that does not hold a conference hears that it ended: the
+// end is queued, and the state goes once the store's index says the
+// conference has some.
+func TestEndHeardByAnInstanceNotHoldingItRemovesTheState(t *testing.T) {
+	e := start(t, setup{insts: 2})
+	in, other := e.insts[0], e.insts[1]
+	e164 := e.conference()
+	host := e.connect(in, e164, who{id: 1, host: true})
+	u2 := e.connect(in, e164, who{id: 2})
+	e.rooms10and20(in, e164, host, []*user{u2}, nil)
+	e.waitPlan(in, e164)
+	ctx := context.Background()
+	if all, err := e.st.Store.BreakoutConferences(ctx); err != nil || len(all) != 1 {
+		t.Fatalf("before the end: conferences with breakout state %v, %v", all, err)
+	}
+	other.svc.TestEnded(e164)
+	testkit.Eventually(t, wait, testkit.Cond("the ended conference's breakout state removed", func() bool {
+		all, err := e.st.Store.BreakoutConferences(ctx)
+		keys, kerr := e.st.Store.Client().Keys(ctx, "breakout/"+e164+"*").Result()
+		return err == nil && kerr == nil && len(all) == 0 && len(keys) == 0
+	}))
+}

@@ -144,7 +144,8 @@ type Service struct {
 	tmu    sync.Mutex // guards timers
 	timers map[string]*time.Timer
 
-	moves moveQueue // conferences heard running on a node, not yet looked at
+	moves confQueue // conferences heard running on a node, not yet looked at
+	ends  confQueue // conferences heard ended whose state is not yet removed
 
 	life   service.Life   // the subscription, the outbox, countdown and sweep loops, ready
 	connMu sync.Mutex     // orders a WebSocket handler's count against stop
@@ -182,6 +183,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 	s.hub = newHub(s)
 	s.out = newOutbox(s.bus, s.log, s.markSent)
 	s.moves.init()
+	s.ends.init()
 	s.life.Init("breakout "+opts.Instance, s.bus, s.log)
 	return s, nil
 }
@@ -223,6 +225,7 @@ func (s *Service) start(ctx context.Context) error {
 	s.life.Go(func() { s.countdownLoop(loopCtx) })
 	s.life.Go(func() { s.sweepLoop(loopCtx) })
 	s.life.Go(func() { s.moveLoop(loopCtx) })
+	s.life.Go(func() { s.endLoop(loopCtx) })
 	s.log.Info("breakout service started", "speakerLimit", s.opts.SpeakerLimit)
 	return nil
 }
