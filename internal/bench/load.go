@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -94,24 +95,15 @@ func (l Loader) Drive(ctx context.Context, client *apiclient.Client, gen *Target
 
 // WaitNodes waits up to 10 s until RMS has n nodes up.
 func WaitNodes(ctx context.Context, st *stack.Stack, n int) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	return pollUntil(ctx, 10*time.Second, fmt.Sprintf("the %d simulated nodes did not register within 10s", n), func() bool {
 		up := 0
 		for _, node := range st.RMS.Nodes() {
 			if node.State == protocol.NodeUp {
 				up++
 			}
 		}
-		if up >= n {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("the %d simulated nodes did not register within 10s", n)
+		return up >= n
+	})
 }
 
 // WaitGraceOver waits until the stack's active scheduler ended its start-up
@@ -119,9 +111,18 @@ func WaitNodes(ctx context.Context, st *stack.Stack, n int) error {
 // during the grace waits for its end before it is restored, and a bench
 // that timed that would time the grace.
 func WaitGraceOver(ctx context.Context, st *stack.Stack) error {
-	deadline := time.Now().Add(30 * time.Second)
+	return pollUntil(ctx, 30*time.Second, "the scheduler's start-up grace did not end within 30s", func() bool {
+		sc := st.ActiveScheduler()
+		return sc != nil && sc.Activity().RestorePasses > 0
+	})
+}
+
+// pollUntil checks cond every 20 ms until it holds (nil), ctx ends (its
+// error) or limit passed (an error saying failure).
+func pollUntil(ctx context.Context, limit time.Duration, failure string, cond func() bool) error {
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if sc := st.ActiveScheduler(); sc != nil && sc.Activity().RestorePasses > 0 {
+		if cond() {
 			return nil
 		}
 		select {
@@ -130,5 +131,5 @@ func WaitGraceOver(ctx context.Context, st *stack.Stack) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("the scheduler's start-up grace did not end within 30s")
+	return errors.New(failure)
 }

@@ -104,20 +104,14 @@ func StartPair(ctx context.Context, nodes, capacity, licence int, log *slog.Logg
 // waitWatched waits until B's monitor has seen A answer: until then a
 // failure of A would be measured from a backup that never watched it.
 func (p *Pair) waitWatched(ctx context.Context) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	return pollUntil(ctx, 10*time.Second, "platform B's monitor did not see platform A answer within 10s", func() bool {
 		for _, m := range p.B.PMS.Platforms().Masters {
 			if m.Platform == "plat-a" && m.Observed == protocol.PlatformNormal && m.State == protocol.PlatformNormal {
-				return nil
+				return true
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("platform B's monitor did not see platform A answer within 10s")
+		return false
+	})
 }
 
 // start starts one platform (again, after a crash).

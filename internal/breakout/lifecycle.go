@@ -88,29 +88,29 @@ func (q *confQueue) take() map[string]string {
 	return p
 }
 
-// moveLoop looks at the queued conferences whenever some are queued.
-func (s *Service) moveLoop(ctx context.Context) {
+// drain hands what q gathered to f whenever something is queued, until
+// ctx ends: moveLoop and endLoop.
+func drain(ctx context.Context, q *confQueue, f func(pending map[string]string)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.moves.kick:
+		case <-q.kick:
 		}
-		s.movedMany(ctx, s.moves.take())
+		f(q.take())
 	}
 }
 
-// endLoop removes the breakout state of the queued ended conferences
-// whenever some are queued.
+// moveLoop looks at the queued moved conferences.
+func (s *Service) moveLoop(ctx context.Context) {
+	drain(ctx, &s.moves, func(p map[string]string) { s.movedMany(ctx, p) })
+}
+
+// endLoop removes the breakout state of the queued ended conferences.
 func (s *Service) endLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.ends.kick:
-		}
-		s.forEachWithBreakout(ctx, s.ends.take(), "ended", func(e164, _ string) { s.deleteState(e164) })
-	}
+	drain(ctx, &s.ends, func(p map[string]string) {
+		s.forEachWithBreakout(ctx, p, "ended", func(e164, _ string) { s.deleteState(e164) })
+	})
 }
 
 // movedMany runs moved for the queued conferences that have breakout

@@ -199,13 +199,22 @@ func (s *Scheduler) nodeDownInGrace(node string, down bool) {
 		return
 	}
 	t.down[node] = true
+	t.reported(node)
+}
+
+// reported takes node off the nodes the grace waits for, and ends the
+// grace when it was the last; the caller holds the scheduler's mu.
+func (t *term) reported(node string) {
 	if t.expect[node] {
 		delete(t.expect, node)
 		if len(t.expect) == 0 {
-			t.graceOnce.Do(func() { close(t.graceDone) })
+			t.endGrace()
 		}
 	}
 }
+
+// endGrace ends the start-up grace (once).
+func (t *term) endGrace() { t.graceOnce.Do(func() { close(t.graceDone) }) }
 
 // expectListed makes the grace of term t wait for the lists of the live
 // media nodes RMS listed, but for those RMS said were down since; when it
@@ -220,7 +229,7 @@ func (s *Scheduler) expectListed(t *term, nodes []protocol.NodeInfo) int {
 		}
 	}
 	if len(t.expect) == 0 {
-		t.graceOnce.Do(func() { close(t.graceDone) })
+		t.endGrace()
 	}
 	return len(t.expect)
 }

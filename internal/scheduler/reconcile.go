@@ -113,12 +113,7 @@ func (s *Scheduler) handleConfList(ctx context.Context, m *bus.Msg) {
 	}
 	s.mu.Lock()
 	s.rooms[ntf.Node] = ntf.Room
-	if t.expect[ntf.Node] {
-		delete(t.expect, ntf.Node)
-		if len(t.expect) == 0 {
-			t.graceOnce.Do(func() { close(t.graceDone) })
-		}
-	}
+	t.reported(ntf.Node)
 	s.mu.Unlock()
 	if ntf.Version > 0 && (!ntf.Delta || ntf.Version > ntf.Since) {
 		s.tellNode(ntf.Node, protocol.ConfListAck{Type: protocol.MAUMCUConfListAck, PID: ntf.PID, Version: ntf.Version})

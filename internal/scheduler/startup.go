@@ -14,7 +14,7 @@ func (s *Scheduler) graceTimer(t *term) {
 	select {
 	case <-t.graceDone:
 	case <-time.After(s.opts.StartGrace):
-		t.graceOnce.Do(func() { close(t.graceDone) })
+		t.endGrace()
 	case <-t.ctx.Done():
 		return
 	}
